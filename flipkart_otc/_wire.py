@@ -1,0 +1,370 @@
+"""Wire format: bytes from Flipkart in, models or exceptions out.
+
+Pure functions around one private cattrs converter. Nothing here does I/O or
+reads a clock: callers pass ``fetched_at`` and ``now``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+from http import HTTPStatus
+from typing import Any
+
+import cattrs
+from cattrs.gen import make_dict_structure_fn, override
+
+from .errors import (
+    ERROR_CODES,
+    STATUS_CLASSES,
+    TIMEOUT_STATUSES,
+    ApiError,
+    FlipkartOtcError,
+    RateLimitedError,
+    RequestTimeoutError,
+    ResponseFormatError,
+    ServerError,
+)
+from .models import Lob, OtcDetail, OtcSnapshot
+
+UTC = timezone.utc
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: Below this an epoch value is in seconds (10^11 s is the year 5138; 10^11 ms is 1973).
+_SECONDS_BELOW = 10**11
+_BODY_KEEP = 512
+# Injected into each raw entry so cattrs can fill fe_id; no JSON key Flipkart sends can clash.
+_FE_ID_KEY = "\x00feId"
+
+_LOBS = {"LARGE": Lob.LARGE, "NONLARGE": Lob.NONLARGE, "NON_LARGE": Lob.NONLARGE}
+_OTC_VALUE = re.compile(r'("otc"\s*:\s*)("(?:[^"\\]|\\.)*"|-?[\d.eE+-]+)')
+
+# Field names as Flipkart spells them, for error messages.
+_JSON_NAMES = {
+    "fe_id": "feId",
+    "fe_name": "feName",
+    "task_id": "taskId",
+    "otc": "otc",
+    "expires_at": "expiryTime",
+    "created_at": "createdAt",
+    "logistic_partner": "logisticPartner",
+    "lob": "lob",
+    "lob_raw": "lob",
+}
+
+
+def epoch_to_datetime(value: object) -> datetime:
+    """An epoch timestamp in seconds or milliseconds (int or numeric string) as aware UTC.
+
+    A value below 10^11 is taken as seconds: the spec says milliseconds but
+    every published sample is 10 digits.
+    """
+    number: int | float
+    if type(value) is int:
+        number = value
+    elif type(value) is str:
+        try:
+            number = int(value)
+        except ValueError:
+            try:
+                number = float(value)
+            except ValueError:
+                raise ValueError(f"expected an epoch timestamp, got {value[:32]!r}") from None
+    elif type(value) is float:
+        number = value
+    else:
+        raise TypeError(f"expected an epoch timestamp, got {type(value).__name__}")
+    if isinstance(number, float) and not math.isfinite(number):
+        raise ValueError(f"expected an epoch timestamp, got {number!r}")
+    if number < 0:
+        raise ValueError(f"expected a non-negative epoch timestamp, got {number!r}")
+    millis = number * 1000 if number < _SECONDS_BELOW else number
+    try:
+        return _EPOCH + timedelta(milliseconds=millis)
+    except OverflowError:
+        raise ValueError(f"epoch timestamp out of range: {number!r}") from None
+
+
+def _same_instant(value: object, when: datetime) -> bool:
+    """Cheap check that ``value`` would parse to ``when``; False means "parse it".
+
+    Both sides are the exact rational millis/1000 rounded once, so float
+    equality is exact here.
+    """
+    if type(value) is not int or value < 0:
+        return False
+    millis = value * 1000 if value < _SECONDS_BELOW else value
+    return millis / 1000 == when.timestamp()
+
+
+def _strict_str(value: object, _: object) -> str:
+    if type(value) is str:
+        return value
+    raise TypeError(f"expected a string, got {type(value).__name__}")
+
+
+def _lob(value: object, _: object) -> Lob:
+    if type(value) is str:
+        return _LOBS.get(value.strip().upper(), Lob.UNKNOWN)
+    return Lob.UNKNOWN
+
+
+def _lob_raw(value: object, _: object) -> str:
+    if value is None:
+        return ""
+    return value if type(value) is str else json.dumps(value)[:64]
+
+
+_converter = cattrs.Converter(detailed_validation=True, forbid_extra_keys=False)
+_converter.register_structure_hook(str, _strict_str)
+_converter.register_structure_hook(datetime, lambda v, _: epoch_to_datetime(v))
+_converter.register_structure_hook(Lob, _lob)
+_converter.register_structure_hook(
+    OtcDetail,
+    make_dict_structure_fn(
+        OtcDetail,
+        _converter,
+        fe_id=override(rename=_FE_ID_KEY),
+        fe_name=override(rename="feName"),
+        task_id=override(rename="taskId"),
+        expires_at=override(rename="expiryTime"),
+        created_at=override(rename="createdAt"),
+        logistic_partner=override(rename="logisticPartner"),
+        lob_raw=override(rename="lob", struct_hook=_lob_raw),
+    ),
+)
+
+
+def request_body(location_id: str, task_type: str = "RETURN") -> bytes:
+    """The JSON body of a Start OTC request."""
+    return json.dumps({"sellerLocationId": location_id, "taskType": task_type}).encode()
+
+
+def mask_body(body: bytes | str) -> str:
+    """The start of a body for diagnostics, with every ``otc`` value masked."""
+    text = body if isinstance(body, str) else body[: _BODY_KEEP * 2].decode("utf-8", "replace")
+    return _OTC_VALUE.sub(r'\1"***"', text)[:_BODY_KEEP]
+
+
+def _format_error(
+    message: str, body: bytes, location_id: str | None, status: int, field: str | None = None
+) -> ResponseFormatError:
+    if field:
+        message = f"{field}: {message}"
+    return ResponseFormatError(
+        f"malformed Start OTC answer: {message}",
+        field=field,
+        body=mask_body(body),
+        location_id=location_id,
+        status=status,
+    )
+
+
+def _explain(exc: Exception, fe_id: str) -> tuple[str, str]:
+    """(field path, reason) of the first failure inside a cattrs validation error."""
+    if isinstance(exc, cattrs.ClassValidationError):
+        with_notes, _ = exc.group_exceptions()
+        if with_notes:
+            inner, note = with_notes[0]
+            name = _JSON_NAMES.get(note.name, note.name)
+            reason = "required field missing" if isinstance(inner, KeyError) else str(inner)
+            return f"otcDetails.{fe_id}.{name}", reason
+    return f"otcDetails.{fe_id}", str(exc) or type(exc).__name__
+
+
+def load_json(body: bytes, location_id: str | None, status: int) -> Any:
+    """``body`` as JSON, or ResponseFormatError for bytes that are not UTF-8 JSON."""
+    try:
+        return json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise _format_error("body is not UTF-8", body, location_id, status) from exc
+    except (ValueError, RecursionError) as exc:
+        raise _format_error("body is not valid JSON", body, location_id, status) from exc
+
+
+def otc_details(document: Any, body: bytes, location_id: str, status: int) -> Mapping[str, Any]:
+    """The raw ``otcDetails`` map of a success document ({} for null)."""
+    if not isinstance(document, dict):
+        raise _format_error(
+            f"expected a JSON object, got {type(document).__name__}", body, location_id, status
+        )
+    if "otcDetails" not in document:
+        raise _format_error("required field missing", body, location_id, status, "otcDetails")
+    raw = document["otcDetails"]
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise _format_error(
+            f"expected an object, got {type(raw).__name__}",
+            body,
+            location_id,
+            status,
+            "otcDetails",
+        )
+    return raw
+
+
+def structure_detail(
+    fe_id: str, entry: Any, body: bytes, location_id: str, status: int
+) -> OtcDetail:
+    """One raw ``otcDetails`` entry as an :class:`OtcDetail`."""
+    if not fe_id:
+        raise _format_error("empty FE id", body, location_id, status, "otcDetails")
+    if not isinstance(entry, dict):
+        raise _format_error(
+            f"expected an object, got {type(entry).__name__}",
+            body,
+            location_id,
+            status,
+            f"otcDetails.{fe_id}",
+        )
+    entry[_FE_ID_KEY] = fe_id
+    try:
+        detail: OtcDetail = _converter.structure(entry, OtcDetail)
+    except Exception as exc:
+        field, reason = _explain(exc, fe_id)
+        raise _format_error(reason, body, location_id, status, field) from exc
+    return detail
+
+
+def unchanged(entry: Any, detail: OtcDetail) -> bool:
+    """Whether a raw entry would structure to exactly ``detail`` (fast, no allocation)."""
+    return (
+        type(entry) is dict
+        and entry.get("otc") == detail.otc
+        and entry.get("taskId") == detail.task_id
+        and entry.get("feName") == detail.fe_name
+        and entry.get("logisticPartner") == detail.logistic_partner
+        and type(entry.get("lob")) is str
+        and entry["lob"] == detail.lob_raw
+        and _same_instant(entry.get("expiryTime"), detail.expires_at)
+        and _same_instant(entry.get("createdAt"), detail.created_at)
+    )
+
+
+def parse_snapshot(
+    body: bytes,
+    location_id: str,
+    fetched_at: datetime,
+    *,
+    status: int = 200,
+    previous: OtcSnapshot | None = None,
+) -> OtcSnapshot:
+    """Parse a 200 answer into an :class:`OtcSnapshot`.
+
+    With ``previous``, an FE whose raw entry is unchanged keeps its previous
+    :class:`OtcDetail` object; the result equals a full parse either way.
+    Raises :class:`ResponseFormatError` for anything the spec does not allow,
+    or the matching :class:`ApiError` for a 200 that carries an ``errorCode``.
+    """
+    document = load_json(body, location_id, status)
+    if isinstance(document, dict) and "otcDetails" not in document and "errorCode" in document:
+        raise error_from_document(status, document, location_id, None)
+    raw = otc_details(document, body, location_id, status)
+    old = previous.details if previous is not None else {}
+    details: dict[str, OtcDetail] = {}
+    for fe_id, entry in raw.items():
+        known = old.get(fe_id)
+        if known is not None and unchanged(entry, known):
+            details[fe_id] = known
+        else:
+            details[fe_id] = structure_detail(fe_id, entry, body, location_id, status)
+    return OtcSnapshot(location_id, fetched_at, details)
+
+
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """``Retry-After`` as seconds from ``now``: delta-seconds or an HTTP date."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - now).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def error_from_document(
+    status: int, document: Any, location_id: str, retry_after: float | None
+) -> FlipkartOtcError:
+    """The exception for an error answer whose body is already decoded (or None)."""
+    code: str | None = None
+    message = ""
+    if isinstance(document, dict):
+        raw_code = document.get("errorCode")
+        if isinstance(raw_code, str) and raw_code:
+            code = raw_code[:100]
+        raw_message = document.get("message")
+        if isinstance(raw_message, str):
+            message = raw_message[:300]
+    if not message:
+        message = _phrase(status)
+    if status in TIMEOUT_STATUSES:
+        text = f"{code}: {message}" if code else f"server timed out: {message}"
+        return RequestTimeoutError(text, location_id=location_id, status=status)
+    if status == 429:
+        return RateLimitedError(
+            status, code, message, location_id=location_id, retry_after=retry_after
+        )
+    cls = ERROR_CODES.get(code) if code else None
+    if cls is None:
+        cls = STATUS_CLASSES.get(status) or (ServerError if 500 <= status < 600 else ApiError)
+    return cls(status, code, message, location_id=location_id)
+
+
+def error_from_answer(
+    status: int, body: bytes, location_id: str, retry_after: float | None = None
+) -> FlipkartOtcError:
+    """The exception for a non-200 answer; a non-JSON body is classed by status."""
+    try:
+        document = json.loads(body.decode("utf-8")) if body else None
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        document = None
+    return error_from_document(status, document, location_id, retry_after)
+
+
+def parse_token(body: bytes, status: int) -> tuple[str, float]:
+    """(access_token, expires_in seconds) from the OAuth token endpoint's answer."""
+    document = load_json(body, None, status)
+    if not isinstance(document, dict):
+        raise ResponseFormatError(
+            f"token answer: expected a JSON object, got {type(document).__name__}", status=status
+        )
+    token = document.get("access_token")
+    if not isinstance(token, str) or not token:
+        raise ResponseFormatError(
+            "token answer: access_token missing or not a string",
+            field="access_token",
+            status=status,
+        )
+    expires_in = document.get("expires_in")
+    if (
+        isinstance(expires_in, bool)
+        or not isinstance(expires_in, (int, float))
+        or not math.isfinite(expires_in)
+        or expires_in <= 0
+    ):
+        raise ResponseFormatError(
+            "token answer: expires_in missing or not a positive number",
+            field="expires_in",
+            status=status,
+        )
+    return token, float(expires_in)

@@ -1,0 +1,203 @@
+"""The exception tree.
+
+Everything this library raises on purpose derives from
+:class:`FlipkartOtcError`. Messages name the location and the HTTP status but
+never a token, an app secret or an OTC.
+
+::
+
+    FlipkartOtcError
+    ├── ApiError(status, error_code, message)
+    │   ├── TaskNotFoundError          TRIPSHEET_TASK_NOT_FOUND
+    │   ├── InvalidTaskTypeError       INVALID_TASK_TYPE_ERROR
+    │   ├── TripsheetClosedError       TRIPSHEET_CLOSED_ERROR
+    │   ├── AuthenticationError        UNAUTHORIZED_ERROR, token endpoint failures
+    │   ├── RateLimitedError           HTTP 429 (retry_after)
+    │   └── ServerError                retried
+    │       ├── InternalServerError    INTERNAL_SERVER_ERROR
+    │       ├── BadGatewayError        BAD_GATEWAY_ERROR
+    │       ├── ServiceUnavailableError SERVICE_UNAVAILABLE_ERROR
+    │       └── GatewayTimeoutError    GATEWAY_TIMEOUT_ERROR
+    ├── TransportError                 connection failures (retried)
+    │   └── RequestTimeoutError        timeouts, HTTP 408 and 499 (retried)
+    └── ResponseFormatError            a body that is not what the spec says
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ApiError",
+    "AuthenticationError",
+    "BadGatewayError",
+    "FlipkartOtcError",
+    "GatewayTimeoutError",
+    "InternalServerError",
+    "InvalidTaskTypeError",
+    "RateLimitedError",
+    "RequestTimeoutError",
+    "ResponseFormatError",
+    "ServerError",
+    "ServiceUnavailableError",
+    "TaskNotFoundError",
+    "TransportError",
+    "TripsheetClosedError",
+]
+
+
+def _where(location_id: str | None, status: int | None) -> str:
+    parts = []
+    if location_id is not None:
+        parts.append(f"location {location_id!r}")
+    if status is not None:
+        parts.append(f"HTTP {status}")
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+class FlipkartOtcError(Exception):
+    """Base of every error this library raises on purpose.
+
+    :ivar location_id: the seller location of the failed request, if any.
+    :ivar status: the HTTP status of the answer, if there was one.
+    """
+
+    def __init__(
+        self, message: str, *, location_id: str | None = None, status: int | None = None
+    ) -> None:
+        super().__init__(message + _where(location_id, status))
+        self.location_id = location_id
+        self.status = status
+
+
+class ApiError(FlipkartOtcError):
+    """Flipkart (or a proxy in front of it) answered with an error.
+
+    An ``errorCode`` this library does not know still becomes an ``ApiError``
+    that keeps it in :attr:`error_code`; a body without one (an HTML page from
+    a proxy) is classed by HTTP status and has ``error_code=None``.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        error_code: str | None,
+        message: str = "",
+        *,
+        location_id: str | None = None,
+    ) -> None:
+        self.error_code = error_code
+        self.message = message
+        text = error_code or "HTTP error"
+        if message:
+            text = f"{text}: {message}"
+        super().__init__(text, location_id=location_id, status=status)
+
+
+class TaskNotFoundError(ApiError):
+    """``TRIPSHEET_TASK_NOT_FOUND``: the location has no RETURN task. Not retried."""
+
+
+class InvalidTaskTypeError(ApiError):
+    """``INVALID_TASK_TYPE_ERROR``: the task type is not RETURN. Not retried."""
+
+
+class TripsheetClosedError(ApiError):
+    """``TRIPSHEET_CLOSED_ERROR``: the location's task is closed. Not retried."""
+
+
+class AuthenticationError(ApiError):
+    """The token was refused (after one refresh) or no token could be had."""
+
+
+class RateLimitedError(ApiError):
+    """HTTP 429. Retried after :attr:`retry_after` seconds when that is not too long.
+
+    :ivar retry_after: seconds from the ``Retry-After`` header, or ``None``.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        error_code: str | None,
+        message: str = "",
+        *,
+        location_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(status, error_code, message, location_id=location_id)
+        self.retry_after = retry_after
+
+
+class ServerError(ApiError):
+    """A 5xx answer. Retried with backoff."""
+
+
+class InternalServerError(ServerError):
+    """``INTERNAL_SERVER_ERROR`` (HTTP 500)."""
+
+
+class BadGatewayError(ServerError):
+    """``BAD_GATEWAY_ERROR`` (HTTP 502), including a proxy's HTML 502 page."""
+
+
+class ServiceUnavailableError(ServerError):
+    """``SERVICE_UNAVAILABLE_ERROR`` (HTTP 503)."""
+
+
+class GatewayTimeoutError(ServerError):
+    """``GATEWAY_TIMEOUT_ERROR`` (HTTP 504)."""
+
+
+class TransportError(FlipkartOtcError):
+    """The request did not get an answer: connection refused, reset or dropped. Retried."""
+
+
+class RequestTimeoutError(TransportError):
+    """An attempt timed out, or the server said so (HTTP 408, Flipkart's 499). Retried."""
+
+
+class ResponseFormatError(FlipkartOtcError):
+    """An answer that is not what the spec describes.
+
+    :ivar field: where the problem is, e.g. ``otcDetails.fe1.expiryTime``.
+    :ivar body: the start of the body (OTC values masked), for diagnosis.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        body: str = "",
+        location_id: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message, location_id=location_id, status=status)
+        self.field = field
+        self.body = body
+
+
+#: Every error code of the spec, and the class it raises.
+ERROR_CODES: dict[str, type[ApiError]] = {
+    "TRIPSHEET_TASK_NOT_FOUND": TaskNotFoundError,
+    "INVALID_TASK_TYPE_ERROR": InvalidTaskTypeError,
+    "TRIPSHEET_CLOSED_ERROR": TripsheetClosedError,
+    "UNAUTHORIZED_ERROR": AuthenticationError,
+    "INTERNAL_SERVER_ERROR": InternalServerError,
+    "BAD_GATEWAY_ERROR": BadGatewayError,
+    "SERVICE_UNAVAILABLE_ERROR": ServiceUnavailableError,
+    "GATEWAY_TIMEOUT_ERROR": GatewayTimeoutError,
+}
+
+#: How an error answer without a known code is classed.
+STATUS_CLASSES: dict[int, type[ApiError]] = {
+    401: AuthenticationError,
+    403: AuthenticationError,
+    429: RateLimitedError,
+    500: InternalServerError,
+    502: BadGatewayError,
+    503: ServiceUnavailableError,
+    504: GatewayTimeoutError,
+}
+
+#: Statuses that mean "the request timed out", not "the server refused it".
+TIMEOUT_STATUSES = frozenset({408, 499})

@@ -1,0 +1,90 @@
+"""Typed, immutable views of what the Start OTC endpoint returns.
+
+Everything here is pure data: no I/O, no clock reads. Times are aware UTC
+datetimes whatever unit Flipkart sent them in.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+import attrs
+
+__all__ = ["LocationStatus", "Lob", "OtcDetail", "OtcSnapshot"]
+
+
+class Lob(enum.Enum):
+    """Line of business of a pickup.
+
+    Flipkart documents ``LARGE`` and ``NONLARGE``; older APIs spell the latter
+    ``NON_LARGE``. Anything else parses to :attr:`UNKNOWN` and the raw text is
+    kept in :attr:`OtcDetail.lob_raw`, so an odd value never breaks a poll.
+    """
+
+    LARGE = "LARGE"
+    NONLARGE = "NONLARGE"
+    UNKNOWN = "UNKNOWN"
+
+
+class LocationStatus(enum.Enum):
+    """What the watcher knows about a seller location."""
+
+    #: The last poll succeeded; its snapshot is current.
+    ACTIVE = "ACTIVE"
+    #: Flipkart answered ``TRIPSHEET_TASK_NOT_FOUND``: no RETURN task today.
+    NO_TASK = "NO_TASK"
+    #: Flipkart answered ``TRIPSHEET_CLOSED_ERROR``: the task is closed.
+    CLOSED = "CLOSED"
+    #: The last poll failed (retries exhausted or a malformed answer); the last
+    #: good snapshot is kept.
+    FAILING = "FAILING"
+
+
+@attrs.frozen(slots=True)
+class OtcDetail:
+    """One Field Executive on the Start OTC page and the code to read out.
+
+    The ``otc`` is left out of ``repr()`` so that logging an ``OtcDetail`` does
+    not leak it.
+
+    >>> detail.fe_name, detail.logistic_partner, detail.lob  # doctest: +SKIP
+    ('Ram', 'eKart', <Lob.LARGE: 'LARGE'>)
+    """
+
+    fe_id: str
+    fe_name: str
+    task_id: str
+    otc: str = attrs.field(repr=False)
+    expires_at: datetime
+    created_at: datetime
+    logistic_partner: str
+    lob: Lob = Lob.UNKNOWN
+    #: ``lob`` exactly as Flipkart sent it ("" when it was missing).
+    lob_raw: str = ""
+
+    def is_expired(self, now: datetime) -> bool:
+        """Whether the code has expired at ``now`` (an aware datetime)."""
+        return now >= self.expires_at
+
+    def time_left(self, now: datetime) -> timedelta:
+        """How long the code stays valid after ``now``; never negative."""
+        left = self.expires_at - now
+        return left if left > timedelta(0) else timedelta(0)
+
+
+@attrs.frozen(slots=True)
+class OtcSnapshot:
+    """The answer for one seller location at one instant.
+
+    ``details`` maps each FE id to its :class:`OtcDetail`; it is empty when no
+    FE is on the Start OTC page. Treat it as read-only.
+    """
+
+    location_id: str
+    fetched_at: datetime
+    details: Mapping[str, OtcDetail] = attrs.field(factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.details)
