@@ -316,9 +316,10 @@ def error_from_document(
         if isinstance(raw_message, str):
             message = raw_message[:300]
     if not message:
-        message = _phrase(status)
+        message = _phrase(status) or ("connection timed out" if status == 499 else "")
     if status in TIMEOUT_STATUSES:
-        text = f"{code}: {message}" if code else f"server timed out: {message}"
+        text = code or "request timed out"
+        text = f"{text}: {message}" if message else text
         return RequestTimeoutError(text, location_id=location_id, status=status)
     if status == 429:
         return RateLimitedError(

@@ -152,7 +152,7 @@ class ClientCredentials:
             ) as response:
                 status = response.status
                 body = await response.read()
-        except TimeoutError as exc:
+        except asyncio.TimeoutError as exc:  # not the builtin before Python 3.11
             raise RequestTimeoutError("token request timed out") from exc
         except aiohttp.ClientError as exc:
             raise TransportError(f"token request failed: {type(exc).__name__}") from exc

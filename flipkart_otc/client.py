@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -193,7 +194,7 @@ class OtcClient:
                 status = outcome = response.status
                 body = await response.read()
                 retry_after = response.headers.get("Retry-After") if status == 429 else None
-        except TimeoutError as exc:
+        except asyncio.TimeoutError as exc:  # not the builtin before Python 3.11
             outcome = "timeout"
             raise RequestTimeoutError(
                 f"no answer within {self._timeout.total:g}s", location_id=location_id

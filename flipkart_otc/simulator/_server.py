@@ -1,0 +1,290 @@
+"""The simulator's HTTP side: Flipkart's Start OTC and OAuth token endpoints on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+import secrets
+from collections import Counter
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from ..client import START_OTC_PATH, OtcClient
+from ..clock import Clock, SystemClock, sleep_until
+from ..retry import RetryPolicy
+from ._faults import Fault, FaultKind, FaultPlan
+from ._scenario import Scenario, ScenarioDriver
+from ._world import World
+
+__all__ = ["Simulator"]
+
+API_PATH = "/sellers" + START_OTC_PATH
+TOKEN_PATH = "/oauth-service/oauth/token"
+DEFAULT_TOKEN_LIFETIME = 60 * 24 * 3600.0  # what Flipkart issues: about 60 days
+
+_HTML_502 = (
+    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    b"<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n"
+)
+_JSON = "application/json"
+
+
+def _error(status: int, code: str, message: str, **headers: str) -> web.Response:
+    body = json.dumps({"errorCode": code, "message": message}).encode()
+    return web.Response(status=status, body=body, content_type=_JSON, headers=headers)
+
+
+class Simulator:
+    """A local Flipkart: the Start OTC API and the OAuth token endpoint over real HTTP.
+
+    It checks what Flipkart checks (content type, bearer token, JSON body,
+    ``taskType``), answers from its :attr:`world`, injects :attr:`faults`, and
+    records every change of the world in :attr:`history` (the ground truth).
+
+    >>> async with Simulator() as sim:  # doctest: +SKIP
+    ...     sim.world.open_task("LOC1")
+    ...     sim.world.arrive("LOC1", fe_name="Ram")
+    ...     async with sim.client() as client:
+    ...         snap = await client.start_otc_details("LOC1")
+
+    ``scenario`` plays a seeded random story on the world as ``clock`` moves.
+    """
+
+    def __init__(
+        self,
+        *,
+        scenario: Scenario | None = None,
+        clock: Clock | None = None,
+        seconds: bool = False,
+        seed: int | None = 0,
+        token_lifetime: float = DEFAULT_TOKEN_LIFETIME,
+        app_id: str = "sim-app-id",
+        app_secret: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        if token_lifetime <= 0:
+            raise ValueError(f"token_lifetime must be > 0, got {token_lifetime!r}")
+        self.clock: Clock = clock or SystemClock()
+        self.world = World(self.clock, seconds=seconds, seed=seed)
+        self.faults = FaultPlan(seed)
+        self.scenario = scenario
+        self.token_lifetime = token_lifetime
+        self.app_id = app_id
+        self.app_secret = app_secret or "sim-secret-" + secrets.token_hex(8)
+        #: Start OTC requests received, per location id (None: no usable id).
+        self.requests: Counter[str | None] = Counter()
+        #: Token requests answered with a token.
+        self.tokens_issued = 0
+        self._host, self._port = host, port
+        self._tokens: dict[str, float] = {}
+        self._runner: web.AppRunner | None = None
+        self._driver: ScenarioDriver | None = None
+        self._driver_task: asyncio.Task[None] | None = None
+        self._closing = asyncio.Event()
+        self.token = self.issue_token()
+
+    def __repr__(self) -> str:
+        return f"<Simulator {self.base_url if self._runner else 'stopped'}>"
+
+    # -- addresses and credentials -------------------------------------------
+
+    @property
+    def port(self) -> int:
+        if self._runner is None:
+            raise RuntimeError("the simulator is not running")
+        return self._port
+
+    @property
+    def origin(self) -> str:
+        return f"http://{self._host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """What to pass as ``OtcClient(base_url=...)``."""
+        return self.origin + "/sellers"
+
+    @property
+    def token_url(self) -> str:
+        """What to pass as ``ClientCredentials(token_url=...)``."""
+        return self.origin + TOKEN_PATH
+
+    @property
+    def history(self) -> list[Any]:
+        """The ground truth: every change of the world, in order."""
+        return self.world.history
+
+    def issue_token(self) -> str:
+        """A new valid bearer token (also what the token endpoint does)."""
+        token = "sim-token-" + secrets.token_hex(12)
+        self._tokens[token] = self.clock.time() + self.token_lifetime
+        return token
+
+    def expire_tokens(self) -> None:
+        """Every token issued so far stops working: the API answers 401."""
+        self._tokens.clear()
+
+    def _token_valid(self, token: str) -> bool:
+        expiry = self._tokens.get(token)
+        return expiry is not None and self.clock.time() < expiry
+
+    def client(self, **kwargs: Any) -> OtcClient:
+        """An :class:`OtcClient` for this simulator with a static token and fast retries.
+
+        Keyword arguments go to :class:`OtcClient` (``auth`` included).
+        """
+        kwargs.setdefault("retry", RetryPolicy(base_delay=0))
+        auth = kwargs.pop("auth", self.token)
+        return OtcClient(auth, base_url=self.base_url, **kwargs)
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen on the host and port (port 0: a free one) and start the scenario."""
+        app = web.Application()
+        app.router.add_post(API_PATH, self._start_otc)
+        app.router.add_get(TOKEN_PATH, self._token)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port, backlog=4096)
+        await site.start()
+        self._port = self._runner.addresses[0][1]
+        if self.scenario is not None:
+            self._driver = ScenarioDriver(self.world, self.scenario, self.clock.time())
+            self._driver_task = asyncio.create_task(self._drive(self._driver))
+
+    async def _drive(self, driver: ScenarioDriver) -> None:
+        while (when := driver.next_at) is not None:
+            await sleep_until(self.clock, when)
+            driver.advance_to(self.clock.time())
+
+    def advance_scenario(self) -> int:
+        """Apply the scenario's actions due at the clock's time now (for manual clocks)."""
+        return self._driver.advance_to(self.clock.time()) if self._driver else 0
+
+    async def close(self) -> None:
+        """Stop the scenario and the server. Safe to call twice."""
+        self._closing.set()
+        task, self._driver_task = self._driver_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> Simulator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- handlers --------------------------------------------------------------
+
+    async def _start_otc(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        location_id = body.get("sellerLocationId") if isinstance(body, dict) else None
+        if not isinstance(location_id, str) or not location_id.strip():
+            location_id = None
+        self.requests[location_id] += 1
+
+        fault = self.faults.take(location_id)
+        if fault is not None:
+            answer = await self._fault(request, fault, location_id)
+            if answer is not None:
+                return answer
+
+        if request.content_type != _JSON:
+            return _error(415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json")
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not self._token_valid(token.strip()):
+            return _error(401, "UNAUTHORIZED_ERROR", "Authentication failed")
+        if not isinstance(body, dict):
+            return _error(400, "BAD_REQUEST", "Request body must be a JSON object")
+        if location_id is None:
+            return _error(400, "BAD_REQUEST", "sellerLocationId is mandatory")
+        if body.get("taskType") != "RETURN":
+            return _error(400, "INVALID_TASK_TYPE_ERROR", "Task type is not Return")
+        status, payload = self.world.answer(location_id)
+        return web.Response(status=status, body=payload, content_type=_JSON)
+
+    async def _fault(
+        self, request: web.Request, fault: Fault, location_id: str | None
+    ) -> web.StreamResponse | None:
+        kind = fault.kind
+        if kind is FaultKind.EXPIRED_TOKEN:
+            self.expire_tokens()
+            return None
+        if kind is FaultKind.SLOW:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), fault.delay)
+            return None
+        if kind is FaultKind.DROP:
+            assert request.transport is not None
+            request.transport.abort()
+            return web.Response()  # never sent: the connection is gone
+        if kind is FaultKind.RATE_LIMITED:
+            return _error(
+                429,
+                "TOO_MANY_REQUESTS",
+                "Rate limit exceeded",
+                **{"Retry-After": f"{fault.retry_after:g}"},
+            )
+        if kind is FaultKind.CONNECTION_TIMED_OUT:
+            return web.Response(status=499, text="connection timed out")
+        if kind is FaultKind.HTML_BAD_GATEWAY:
+            return web.Response(status=502, body=_HTML_502, content_type="text/html")
+        if kind is FaultKind.TRUNCATED_JSON:
+            _, payload = self.world.answer(location_id or "")
+            return web.Response(status=200, body=payload[: len(payload) // 2], content_type=_JSON)
+        if kind is FaultKind.INVALID_JSON:
+            return web.Response(
+                status=200, body=b"<otcDetails>oops</otcDetails>", content_type=_JSON
+            )
+        status = {
+            FaultKind.INTERNAL_SERVER_ERROR: 500,
+            FaultKind.BAD_GATEWAY: 502,
+            FaultKind.SERVICE_UNAVAILABLE: 503,
+            FaultKind.GATEWAY_TIMEOUT: 504,
+        }[kind]
+        return _error(status, kind.value, kind.value.replace("_", " ").lower())
+
+    async def _token(self, request: web.Request) -> web.Response:
+        if request.query.get("grant_type") != "client_credentials":
+            return web.json_response(
+                {"error": "unsupported_grant_type", "error_description": "Unsupported grant type"},
+                status=400,
+            )
+        scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
+        try:
+            app_id, _, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            app_id = secret = ""
+        if scheme.lower() != "basic" or (app_id, secret) != (self.app_id, self.app_secret):
+            return web.json_response(
+                {"error": "unauthorized", "error_description": "Bad credentials"}, status=401
+            )
+        self.tokens_issued += 1
+        return web.json_response(
+            {
+                "access_token": self.issue_token(),
+                "token_type": "bearer",
+                "expires_in": int(self.token_lifetime),
+                "scope": request.query.get("scope", "Seller_Api"),
+            }
+        )
