@@ -15,6 +15,7 @@ from .auth import (
     TokenProvider,
 )
 from .client import PRODUCTION_BASE_URL, SANDBOX_BASE_URL, OtcClient
+from .clock import Clock, ManualClock, SystemClock
 from .errors import (
     ApiError,
     AuthenticationError,
@@ -32,8 +33,19 @@ from .errors import (
     TransportError,
     TripsheetClosedError,
 )
+from .events import (
+    FeArrived,
+    FeDeparted,
+    FeEvent,
+    LocationStatusChanged,
+    OtcEvent,
+    OtcExpired,
+    OtcRenewed,
+    WatchEvent,
+)
 from .models import Lob, LocationStatus, OtcDetail, OtcSnapshot
 from .retry import RetryPolicy
+from .watcher import OtcWatcher
 
 __all__ = [
     "PRODUCTION_BASE_URL",
@@ -44,15 +56,25 @@ __all__ = [
     "AuthenticationError",
     "BadGatewayError",
     "ClientCredentials",
+    "Clock",
+    "FeArrived",
+    "FeDeparted",
+    "FeEvent",
     "FlipkartOtcError",
     "GatewayTimeoutError",
     "InternalServerError",
     "InvalidTaskTypeError",
     "LocationStatus",
+    "LocationStatusChanged",
     "Lob",
+    "ManualClock",
     "OtcClient",
     "OtcDetail",
+    "OtcEvent",
+    "OtcExpired",
+    "OtcRenewed",
     "OtcSnapshot",
+    "OtcWatcher",
     "RateLimitedError",
     "RequestTimeoutError",
     "ResponseFormatError",
@@ -60,9 +82,11 @@ __all__ = [
     "ServerError",
     "ServiceUnavailableError",
     "StaticToken",
+    "SystemClock",
     "TaskNotFoundError",
     "TokenProvider",
     "TransportError",
     "TripsheetClosedError",
+    "WatchEvent",
     "__version__",
 ]

@@ -79,6 +79,11 @@ class Simulator:
         self.app_secret = app_secret or "sim-secret-" + secrets.token_hex(8)
         #: Start OTC requests received, per location id (None: no usable id).
         self.requests: Counter[str | None] = Counter()
+        #: Start OTC requests being handled now, and the most there ever were at once.
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self._requests_seen = 0
+        self._request_waiters: list[tuple[int, asyncio.Future[None]]] = []
         #: Token requests answered with a token.
         self.tokens_issued = 0
         self._host, self._port = host, port
@@ -132,6 +137,21 @@ class Simulator:
     def _token_valid(self, token: str) -> bool:
         expiry = self._tokens.get(token)
         return expiry is not None and self.clock.time() < expiry
+
+    async def wait_for_requests(self, count: int) -> None:
+        """Wait until the Start OTC endpoint has received ``count`` requests in all.
+
+        The wait ends as a request arrives, before it is answered: handy to act
+        while a request is under way (say, a ``SLOW`` fault).
+        """
+        if self._requests_seen >= count:
+            return
+        waiter = (count, asyncio.get_running_loop().create_future())
+        self._request_waiters.append(waiter)
+        try:
+            await waiter[1]
+        finally:
+            self._request_waiters.remove(waiter)
 
     def client(self, **kwargs: Any) -> OtcClient:
         """An :class:`OtcClient` for this simulator with a static token and fast retries.
@@ -193,6 +213,18 @@ class Simulator:
     # -- handlers --------------------------------------------------------------
 
     async def _start_otc(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        self._requests_seen += 1
+        for waiter in self._request_waiters:
+            if self._requests_seen >= waiter[0] and not waiter[1].done():
+                waiter[1].set_result(None)
+        try:
+            return await self._answer(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
         try:
             body = json.loads(raw)

@@ -1,0 +1,533 @@
+"""``OtcWatcher``: poll many seller locations and yield what changed.
+
+One scheduler task keeps a heap of when each location next needs attention (a
+poll, or an OTC expiring), and a fixed pool of poller tasks serves the
+locations that are due. A location costs a small state object, not a task, so
+tens of thousands fit in one process. A location is served by one poller at a
+time, which keeps its polls from overlapping and its events in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import heapq
+import itertools
+import logging
+import math
+import random
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from datetime import datetime, timezone
+from types import TracebackType
+from typing import Final
+
+from . import _wire
+from ._diff import ExpiryKey, next_expiry, owed_expiries, poll_events
+from .client import OtcClient, check_location_id
+from .clock import Clock, SystemClock
+from .errors import (
+    AuthenticationError,
+    FlipkartOtcError,
+    InvalidTaskTypeError,
+    TaskNotFoundError,
+    TripsheetClosedError,
+)
+from .events import FeEvent, LocationStatusChanged, OtcEvent, OtcExpired, WatchEvent
+from .models import LocationStatus, OtcSnapshot
+
+__all__ = ["OtcWatcher"]
+
+logger = logging.getLogger("flipkart_otc")
+UTC = timezone.utc
+_WAKE: Final = object()  # put in the event queue to wake a waiting consumer
+_NO_KEYS: frozenset[ExpiryKey] = frozenset()
+_FATAL = (AuthenticationError, InvalidTaskTypeError)
+
+
+class _Location:
+    """What the watcher remembers of one location (slots: there may be 100,000)."""
+
+    __slots__ = (
+        "body_hash",
+        "due",
+        "expired",
+        "location_id",
+        "next_expiry",
+        "next_poll",
+        "removed",
+        "snapshot",
+        "status",
+    )
+
+    def __init__(self, location_id: str) -> None:
+        self.location_id = location_id
+        self.snapshot: OtcSnapshot | None = None
+        self.status: LocationStatus | None = None
+        self.expired: frozenset[ExpiryKey] = _NO_KEYS
+        self.body_hash: int | None = None
+        self.next_poll = 0.0
+        self.next_expiry = math.inf
+        self.due = math.inf
+        self.removed = False
+
+
+def _at(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class OtcWatcher:
+    """Watch seller locations and yield :mod:`~flipkart_otc.events` as FEs come and go.
+
+    >>> async with OtcWatcher(client, ["LOC1", "LOC2"], interval=10) as watcher:  # doctest: +SKIP
+    ...     async for event in watcher:
+    ...         match event:
+    ...             case FeArrived(location_id=loc, detail=d):
+    ...                 print(f"{d.fe_name} from {d.logistic_partner} is at {loc}")
+    ...             case OtcExpired(location_id=loc, fe_id=fe):
+    ...                 print(f"the code of {fe} at {loc} expired")
+
+    Each location is first polled at a staggered offset within one
+    ``interval``, then every ``interval`` seconds (``jitter`` spreads that by
+    up to ±10 % by default); a poll slower than the interval is followed at
+    once by the next. ``interval=0`` polls each location again as soon as its
+    last poll ends. At most ``max_concurrency`` requests are in flight. Events
+    go through a queue of ``queue_size``: a consumer that stops reading slows
+    the pollers down, and no event is lost. ``clock`` (a
+    :class:`~flipkart_otc.clock.Clock`) lets tests move time by hand.
+    ``emit_initial=False`` leaves out the ``FeArrived(initial=True)`` events of
+    each location's first successful poll.
+
+    Failures: ``TRIPSHEET_TASK_NOT_FOUND`` and ``TRIPSHEET_CLOSED_ERROR`` set the
+    location's status to ``NO_TASK``/``CLOSED`` (its FEs depart); any other
+    failure, after the client's retries, sets ``FAILING`` and keeps the last
+    snapshot. :class:`~flipkart_otc.AuthenticationError` and
+    :class:`~flipkart_otc.InvalidTaskTypeError` are fatal: every poller stops
+    and the iterator raises the error once the events before it are read.
+    """
+
+    def __init__(
+        self,
+        client: OtcClient,
+        locations: Iterable[str] = (),
+        *,
+        interval: float = 10.0,
+        jitter: float = 0.1,
+        max_concurrency: int = 64,
+        queue_size: int = 1024,
+        clock: Clock | None = None,
+        emit_initial: bool = True,
+        seed: int | None = None,
+    ) -> None:
+        if not isinstance(client, OtcClient):
+            raise TypeError(f"client must be an OtcClient, got {type(client).__name__}")
+        if isinstance(locations, str):
+            raise TypeError(f"locations must be an iterable of ids, not a str: {locations!r}")
+        _check_number("interval", interval, minimum=0.0)
+        _check_number("jitter", jitter, minimum=0.0)
+        if jitter >= 1:
+            raise ValueError(f"jitter must be in [0, 1), got {jitter!r}")
+        _check_int("max_concurrency", max_concurrency)
+        _check_int("queue_size", queue_size)
+        self._client = client
+        self._interval = float(interval)
+        self._jitter = float(jitter)
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._emit_initial = emit_initial
+        self._random = random.Random(seed)
+        self._max_concurrency = max_concurrency
+        self._locations: dict[str, _Location] = {}
+        for location_id in locations:
+            check_location_id(location_id)
+            self._locations.setdefault(location_id, _Location(location_id))
+
+        self._events: asyncio.Queue[object] = asyncio.Queue(queue_size)
+        self._ready: asyncio.Queue[_Location] = asyncio.Queue()
+        self._heap: list[tuple[float, int, _Location]] = []
+        self._seq = itertools.count()
+        self._deadline = math.inf
+        self._wakeup: asyncio.Future[None] | None = None
+        self._limiter: asyncio.Semaphore | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started = False
+        self._closed = False
+        self._closing: asyncio.Future[list[BaseException | None]] | None = None
+        self._fatal: BaseException | None = None
+        self._pending = 0  # locations in the ready queue or being served
+        self._changed: asyncio.Event | None = None  # set on progress while wait_idle() waits
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "running" if self._started else "new"
+        return (
+            f"<OtcWatcher {state} locations={len(self._locations)} "
+            f"interval={self._interval:g}s queued={self._events.qsize()}>"
+        )
+
+    # -- what dashboards ask -------------------------------------------------
+
+    @property
+    def locations(self) -> list[str]:
+        """The watched location ids, in the order they were added."""
+        return list(self._locations)
+
+    def _get(self, location_id: str) -> _Location:
+        loc = self._locations.get(location_id)
+        if loc is None:
+            raise ValueError(f"location {location_id!r} is not watched")
+        return loc
+
+    @property
+    def queued(self) -> int:
+        """Events waiting to be read."""
+        return self._events.qsize()
+
+    async def wait_idle(self) -> None:
+        """Wait until no location is due or being served (for tests with a ManualClock).
+
+        Returns at once when a poller waits for room in the event queue: read
+        the queued events, then wait again.
+        """
+        while (self._pending and not self._events.full()) or self._due_now():
+            self._changed = changed = asyncio.Event()
+            try:
+                await changed.wait()
+            finally:
+                self._changed = None
+
+    def _notify(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+
+    def _due_now(self) -> bool:
+        heap = self._heap
+        while heap and (heap[0][2].removed or heap[0][2].due != heap[0][0]):
+            heapq.heappop(heap)
+        return bool(heap) and heap[0][0] <= self._clock.time() and self._fatal is None
+
+    def snapshot(self, location_id: str) -> OtcSnapshot | None:
+        """The last good snapshot of a watched location (None before its first).
+
+        It advances only once the events leading to it are queued.
+        """
+        return self._get(location_id).snapshot
+
+    def status(self, location_id: str) -> LocationStatus | None:
+        """The status of a watched location (None before its first poll ends)."""
+        return self._get(location_id).status
+
+    # -- changing what is watched --------------------------------------------
+
+    def add(self, location_id: str) -> bool:
+        """Start watching a location; False if it is already watched.
+
+        Added while running, it is first polled within one interval and its
+        FEs arrive with ``initial=True``.
+        """
+        check_location_id(location_id)
+        if self._closed:
+            raise RuntimeError("this OtcWatcher is closed")
+        if location_id in self._locations:
+            return False
+        loc = self._locations[location_id] = _Location(location_id)
+        if self._started:
+            loc.next_poll = self._clock.time() + self._random.random() * self._interval
+            self._schedule(loc, loc.next_poll)
+        return True
+
+    def remove(self, location_id: str) -> bool:
+        """Stop watching a location and drop its state; False if it was not watched.
+
+        Nothing is emitted for it: no departures are invented. A poll already
+        under way is discarded.
+        """
+        loc = self._locations.pop(location_id, None)
+        if loc is None:
+            return False
+        loc.removed = True
+        return True
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start polling (``async with`` and ``async for`` do this for you)."""
+        if self._closed:
+            raise RuntimeError("this OtcWatcher is closed")
+        if self._started:
+            return
+        self._started = True
+        self._limiter = asyncio.Semaphore(self._max_concurrency)
+        now = self._clock.time()
+        count = len(self._locations)
+        for i, loc in enumerate(self._locations.values()):
+            loc.next_poll = now + self._interval * i / count
+            self._schedule(loc, loc.next_poll)
+        # Twice as many pollers as request slots: a poll waiting to retry holds a
+        # poller but not a slot, so transient faults do not starve the others.
+        pollers = 2 * self._max_concurrency
+        self._tasks = [asyncio.create_task(self._schedule_loop(), name="otc-watcher-scheduler")]
+        self._tasks += [
+            asyncio.create_task(self._poll_loop(), name=f"otc-watcher-poller-{i}")
+            for i in range(pollers)
+        ]
+
+    async def aclose(self) -> None:
+        """Stop: wake a waiting consumer (its ``async for`` ends), cancel and await every
+        poller. Safe to call more than once."""
+        if self._closing is None:
+            self._closed = True
+            self._wake_consumer()
+            for task in self._tasks:
+                task.cancel()
+            self._closing = asyncio.ensure_future(
+                asyncio.gather(*self._tasks, return_exceptions=True)
+            )
+        await asyncio.shield(self._closing)  # a cancelled caller must not stop the cleanup
+
+    async def __aenter__(self) -> OtcWatcher:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- iteration -------------------------------------------------------------
+
+    def __aiter__(self) -> AsyncIterator[WatchEvent]:
+        return self._iterate()
+
+    async def __anext__(self) -> WatchEvent:
+        event = await self._next_event()
+        if event is None:
+            raise StopAsyncIteration
+        return event
+
+    async def _iterate(self) -> AsyncGenerator[WatchEvent, None]:
+        # A bare `async for` (no `async with`) owns the watcher: leaving the loop by
+        # break, error or cancellation closes it.
+        owner = not self._started
+        if owner:
+            await self.start()
+        try:
+            while (event := await self._next_event()) is not None:
+                yield event
+        finally:
+            if owner:
+                await self.aclose()
+
+    async def _next_event(self) -> WatchEvent | None:
+        if not self._started:
+            await self.start()
+        queue = self._events
+        while True:
+            if self._closed and self._fatal is None:
+                return None
+            if self._fatal is not None and queue.empty():
+                raise self._fatal
+            item = await queue.get()
+            if item is not _WAKE:
+                return item  # type: ignore[return-value]
+
+    def _wake_consumer(self) -> None:
+        if not self._events.full():
+            self._events.put_nowait(_WAKE)
+
+    # -- scheduling ------------------------------------------------------------
+
+    def _schedule(self, loc: _Location, when: float) -> None:
+        loc.due = when
+        if when <= self._clock.time():
+            self._pending += 1
+            self._ready.put_nowait(loc)
+            self._notify()
+            return
+        heapq.heappush(self._heap, (when, next(self._seq), loc))
+        if when < self._deadline and self._wakeup is not None:
+            _resolve(self._wakeup)
+
+    async def _schedule_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        heap, ready, clock = self._heap, self._ready, self._clock
+        while True:
+            now = clock.time()
+            while heap and heap[0][0] <= now:
+                when, _, loc = heapq.heappop(heap)
+                if not loc.removed and loc.due == when:
+                    self._pending += 1
+                    ready.put_nowait(loc)
+                    self._notify()
+            self._deadline = heap[0][0] if heap else math.inf
+            self._wakeup = wakeup = loop.create_future()
+            timer = None
+            if self._deadline != math.inf:
+                timer = clock.call_at(self._deadline, functools.partial(_resolve, wakeup))
+            try:
+                await wakeup
+            finally:
+                self._wakeup = None
+                if timer is not None:
+                    timer.cancel()
+
+    async def _poll_loop(self) -> None:
+        ready = self._ready
+        while self._fatal is None:
+            loc = await ready.get()
+            try:
+                if loc.removed:
+                    continue
+                now = self._clock.time()
+                if now >= loc.next_poll:
+                    await self._poll(loc, now)
+                else:
+                    await self._expire(loc, now)
+                if not loc.removed and self._fatal is None:
+                    self._schedule(loc, min(loc.next_poll, loc.next_expiry))
+            finally:
+                self._pending -= 1
+                self._notify()
+
+    def _next_poll(self, started: float) -> float:
+        interval = self._interval
+        if self._jitter:
+            interval *= 1 + self._jitter * (2 * self._random.random() - 1)
+        # never earlier than now: a slow poll is followed at once, not by a burst
+        return max(started + interval, self._clock.time())
+
+    # -- one location ----------------------------------------------------------
+
+    async def _emit(self, events: list[OtcEvent]) -> None:
+        queue = self._events
+        for event in events:
+            if queue.full():
+                self._notify()  # wait_idle() returns while pollers wait for the reader
+            await queue.put(event)
+
+    async def _expire(self, loc: _Location, now: float) -> None:
+        at = _at(now)
+        owed = owed_expiries(loc.snapshot, loc.expired, at)
+        if not owed:
+            # woken for nothing (the code was renewed meanwhile); never spin on it
+            loc.next_expiry = max(next_expiry(loc.snapshot, loc.expired), now + 1e-3)
+            return
+        await self._emit([OtcExpired(loc.location_id, at, d.fe_id, d) for d in owed])
+        loc.expired = loc.expired.union((d.fe_id, d.otc, d.expires_at) for d in owed)
+        loc.next_expiry = next_expiry(loc.snapshot, loc.expired)
+
+    async def _poll(self, loc: _Location, started: float) -> None:
+        location_id = loc.location_id
+        error: FlipkartOtcError | None = None
+        body_hash: int | None = None
+        current: OtcSnapshot | None = None
+        try:
+            body = await self._client.fetch_body(location_id, limiter=self._limiter)
+            fetched = _at(self._clock.time())
+            body_hash = hash(body)
+            last = loc.snapshot
+            if last is not None and body_hash == loc.body_hash:
+                current = OtcSnapshot(location_id, fetched, last.details)  # same bytes
+            else:
+                current = _wire.parse_snapshot(body, location_id, fetched, previous=last)
+            status = LocationStatus.ACTIVE
+        except asyncio.CancelledError:
+            raise
+        except TaskNotFoundError as exc:
+            status, error = LocationStatus.NO_TASK, exc
+        except TripsheetClosedError as exc:
+            status, error = LocationStatus.CLOSED, exc
+        except _FATAL as exc:
+            self._fail(exc)
+            return
+        except FlipkartOtcError as exc:
+            status, error = LocationStatus.FAILING, exc
+        except Exception as exc:  # a bug, here or in aiohttp: surface it, do not spin
+            self._fail(exc)
+            return
+        if loc.removed:
+            return
+        now = self._clock.time()
+        at = _at(now)
+        events: list[OtcEvent] = []
+        if status is not loc.status:
+            events.append(LocationStatusChanged(location_id, at, status, loc.status, error))
+            self._log_status(loc, status, error)
+        expired = loc.expired
+        if status is LocationStatus.FAILING:
+            # keep the last snapshot; only the codes that expired meanwhile are news
+            owed = owed_expiries(loc.snapshot, expired, at)
+            events += [OtcExpired(location_id, at, d.fe_id, d) for d in owed]
+            expired = expired.union((d.fe_id, d.otc, d.expires_at) for d in owed)
+            snapshot = loc.snapshot
+        else:
+            if current is None:  # NO_TASK or CLOSED: the FEs are gone
+                unchanged = status is loc.status and loc.snapshot is not None
+                current = loc.snapshot if unchanged else OtcSnapshot(location_id, at, {})
+                assert current is not None
+            batch: list[FeEvent]
+            if loc.snapshot is not None and current.details is loc.snapshot.details:
+                owed = owed_expiries(current, expired, current.fetched_at)
+                batch = [OtcExpired(location_id, current.fetched_at, d.fe_id, d) for d in owed]
+                if owed:
+                    expired = expired.union((d.fe_id, d.otc, d.expires_at) for d in owed)
+            else:
+                batch, expired = poll_events(
+                    loc.snapshot,
+                    current,
+                    expired,
+                    initial=loc.snapshot is None,
+                    emit_initial=self._emit_initial,
+                )
+            events += batch
+            snapshot = current
+        if events:
+            await self._emit(events)
+        if loc.removed:
+            return
+        if snapshot is not loc.snapshot or expired is not loc.expired:
+            loc.next_expiry = next_expiry(snapshot, expired)
+        loc.snapshot = snapshot
+        loc.status = status
+        loc.expired = expired
+        loc.body_hash = body_hash if status is LocationStatus.ACTIVE else None
+        loc.next_poll = self._next_poll(started)
+
+    def _log_status(
+        self, loc: _Location, status: LocationStatus, error: FlipkartOtcError | None
+    ) -> None:
+        if status is LocationStatus.FAILING:
+            logger.warning("location %s: polls failing: %s", loc.location_id, error)
+        elif loc.status is LocationStatus.FAILING:
+            logger.info("location %s: recovered (%s)", loc.location_id, status.value)
+
+    def _fail(self, exc: BaseException) -> None:
+        """A fatal error: stop every poller; the iterator raises ``exc`` after the
+        events queued before it."""
+        if self._fatal is None:
+            self._fatal = exc
+            logger.error("watcher stopped: %s", exc)
+        current = asyncio.current_task()
+        for task in self._tasks:
+            if task is not current:
+                task.cancel()
+        self._wake_consumer()
+
+
+def _check_number(name: str, value: object, *, minimum: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if not math.isfinite(value) or value < minimum:
+        raise ValueError(f"{name} must be finite and >= {minimum:g}, got {value!r}")
+
+
+def _check_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value!r}")
