@@ -1,0 +1,131 @@
+"""How the command line shows events and snapshots to people and to pipes. Pure."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from .events import (
+    MASK,
+    FeArrived,
+    FeDeparted,
+    FeEvent,
+    LocationStatusChanged,
+    OtcExpired,
+    OtcRenewed,
+    WatchEvent,
+    detail_dict,
+)
+from .models import LocationStatus, OtcDetail, OtcSnapshot
+
+__all__ = ["event_line", "json_line", "snapshot_rows", "table"]
+
+_VERBS = {
+    FeArrived: "arrived",
+    OtcRenewed: "renewed",
+    OtcExpired: "expired",
+    FeDeparted: "departed",
+}
+
+
+def _clock(when: datetime) -> str:
+    return when.astimezone().strftime("%H:%M:%S")
+
+
+def _left(detail: OtcDetail, now: datetime) -> str:
+    left = detail.expires_at - now
+    if left <= timedelta(0):
+        return "expired"
+    seconds = int(left.total_seconds())
+    return f"expires in {seconds // 60}:{seconds % 60:02d}"
+
+
+def _otc(detail: OtcDetail, show_otc: bool) -> str:
+    return detail.otc if show_otc else MASK
+
+
+def event_line(event: WatchEvent, *, show_otc: bool = False) -> str:
+    """One readable line: time, location, event, FE, partner, lob, OTC and time left."""
+    head = f"{_clock(event.observed_at)}  {event.location_id:<10}"
+    if isinstance(event, LocationStatusChanged):
+        was = event.previous.value if event.previous else "unknown"
+        line = f"{head}  {'status':<9}  {event.status.value} (was {was})"
+        failing = event.status is LocationStatus.FAILING and event.error is not None
+        return f"{line}: {event.error}" if failing else line
+    assert isinstance(event, FeEvent)
+    d = event.detail
+    verb = _VERBS[type(event)]
+    if isinstance(event, FeArrived) and event.initial:
+        verb = "present"
+    fe = f"{d.fe_name} ({d.fe_id})"
+    lob = d.lob.value if d.lob.value != "UNKNOWN" else d.lob_raw or "?"
+    tail = f"OTC {_otc(d, show_otc)}  {_left(d, event.observed_at)}"
+    if isinstance(event, FeDeparted):
+        tail = (
+            "code had expired"
+            if event.expired
+            else f"code was still valid ({_left(d, event.observed_at)})"
+        )
+    return f"{head}  {verb:<9}  {fe:<22} {d.logistic_partner:<10} {lob:<8}  {tail}"
+
+
+def json_line(data: dict[str, Any]) -> str:
+    """NDJSON: one compact object per line."""
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def snapshot_rows(
+    location_id: str,
+    snapshot: OtcSnapshot | None,
+    status: LocationStatus | str,
+    *,
+    show_otc: bool,
+) -> list[list[str]]:
+    """Table rows for one location's answer (one row per FE, or one for its status)."""
+    label = status.value if isinstance(status, LocationStatus) else status
+    if snapshot is None or not snapshot.details:
+        return [[location_id, label, "", "", "", "", "", ""]]
+    now = snapshot.fetched_at
+    return [
+        [
+            location_id,
+            label,
+            fe_id,
+            d.fe_name,
+            d.logistic_partner,
+            d.lob.value,
+            _otc(d, show_otc),
+            _left(d, now),
+        ]
+        for fe_id, d in sorted(snapshot.details.items())
+    ]
+
+
+def snapshot_dict(
+    location_id: str,
+    snapshot: OtcSnapshot | None,
+    status: LocationStatus | str,
+    error: str | None,
+    *,
+    show_otc: bool,
+) -> dict[str, Any]:
+    """One location's answer as JSON-ready data."""
+    return {
+        "location_id": location_id,
+        "status": status.value if isinstance(status, LocationStatus) else status,
+        "fetched_at": snapshot.fetched_at.isoformat().replace("+00:00", "Z") if snapshot else None,
+        "details": [detail_dict(d, show_otc=show_otc) for _, d in sorted(snapshot.details.items())]
+        if snapshot
+        else [],
+        "error": error,
+    }
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    """Rows aligned under a header."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    )

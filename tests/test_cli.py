@@ -1,0 +1,282 @@
+"""The command line, run as real subprocesses against the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from flipkart_otc.simulator import ChangeKind, Simulator
+
+DEADLINE = 60  # a guard against a hung subprocess, never a wait for an outcome
+
+
+def env(**extra: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("FLIPKART_")}
+    base["PYTHONUNBUFFERED"] = "1"
+    base.update(extra)
+    return base
+
+
+async def run(*args: str, environ: dict[str, str] | None = None) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "flipkart_otc",
+        *args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environ or env(),
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), DEADLINE)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Simulator]:
+    async with Simulator() as s:
+        s.world.open_task("LOC1")
+        s.world.open_task("LOC2")
+        yield s
+
+
+def token_env(sim: Simulator) -> dict[str, str]:
+    return env(FLIPKART_ACCESS_TOKEN=sim.token)
+
+
+# -- demo ------------------------------------------------------------------------
+
+
+async def test_demo_runs_for_its_duration_and_shows_the_story() -> None:
+    started = time.monotonic()
+    code, out, err = await run("demo", "--duration", "10", "--locations", "6", "--seed", "1")
+    took = time.monotonic() - started
+    assert code == 0, err
+    assert took < 10 + 20
+    lines = out.splitlines()
+    assert any(" arrived " in line for line in lines)
+    assert any(" expired " in line for line in lines)
+    assert any(" departed " in line for line in lines)
+    assert lines[-1].startswith("demo: ")
+    assert "faults injected" in lines[-1]
+    assert "Traceback" not in out + err
+
+
+# -- watch -----------------------------------------------------------------------
+
+
+async def read_json_events(stream: asyncio.StreamReader, count: int) -> list[dict[str, object]]:
+    events = []
+    while len(events) < count:
+        line = await asyncio.wait_for(stream.readline(), DEADLINE)
+        assert line, "watch ended early"
+        events.append(json.loads(line))
+    return events
+
+
+async def test_watch_json_events_match_the_ground_truth(sim: Simulator) -> None:
+    fe1 = sim.world.arrive("LOC1", fe_name="Ram", otc="123456", ttl=300)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "flipkart_otc",
+        "watch",
+        "LOC1",
+        "LOC2",
+        "--base-url",
+        sim.base_url,
+        "--interval",
+        "0.2",
+        "--format",
+        "json",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=token_env(sim),
+    )
+    assert proc.stdout is not None
+    try:
+        first = await read_json_events(proc.stdout, 3)  # two statuses, one arrival
+        arrival = next(e for e in first if e["event"] == "fe_arrived")
+        assert (arrival["location_id"], arrival["fe_id"], arrival["initial"]) == (
+            "LOC1",
+            fe1,
+            True,
+        )
+        assert arrival["otc"] == "***"
+        assert arrival["fe_name"] == "Ram"
+        assert str(arrival["expires_at"]).endswith("Z")
+
+        fe2 = sim.world.arrive("LOC2", fe_name="Shyam", ttl=300)
+        sim.world.renew("LOC1", fe1, ttl=600)
+        changes = await read_json_events(proc.stdout, 2)
+        sim.world.leave("LOC1", fe1)
+        changes += await read_json_events(proc.stdout, 1)
+        sim.world.close_task("LOC2")
+        changes += await read_json_events(proc.stdout, 2)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = await asyncio.wait_for(proc.wait(), DEADLINE)
+    assert code == 130
+    names = {
+        ChangeKind.ARRIVED: "fe_arrived",
+        ChangeKind.RENEWED: "otc_renewed",
+        ChangeKind.LEFT: "fe_departed",
+    }
+    truth = [
+        (names[c.kind], c.location_id, c.fe_id)
+        for c in sim.history
+        if c.kind in names and c.fe_id is not None
+    ][1:]  # after fe1's first arrival, which the first poll saw
+    fe_events = [(e["event"], e["location_id"], e["fe_id"]) for e in changes if "fe_id" in e]
+    assert sorted(fe_events) == sorted(truth)
+    assert ("fe_departed", "LOC2", fe2) in fe_events
+    statuses = [(e["location_id"], e["status"]) for e in changes if "status" in e]
+    assert statuses == [("LOC2", "CLOSED")]
+
+
+async def test_watch_text_masks_otcs_unless_asked(sim: Simulator) -> None:
+    sim.world.arrive("LOC1", fe_name="Ram", otc="424242")
+    for flag, shown in (([], False), (["--show-otc"], True)):
+        code, out, err = await run(
+            "watch",
+            "LOC1",
+            "--base-url",
+            sim.base_url,
+            "--interval",
+            "0.2",
+            "--duration",
+            "1",
+            *flag,
+            environ=token_env(sim),
+        )
+        assert code == 0, err
+        assert "Ram" in out
+        assert ("424242" in out) is shown
+        assert ("OTC ***" in out) is not shown
+        assert sim.token not in out + err
+
+
+async def test_sigint_ends_watch_quietly_with_130(sim: Simulator) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "flipkart_otc",
+        "watch",
+        "LOC1",
+        "--base-url",
+        sim.base_url,
+        "--interval",
+        "0.2",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=token_env(sim),
+    )
+    assert proc.stdout is not None
+    await asyncio.wait_for(proc.stdout.readline(), DEADLINE)  # it is running
+    proc.send_signal(signal.SIGINT)
+    out, err = await asyncio.wait_for(proc.communicate(), DEADLINE)
+    assert proc.returncode == 130
+    assert b"Traceback" not in out + err
+
+
+async def test_no_credentials_says_which_variables_to_set() -> None:
+    code, _, err = await run("watch", "LOC1", "--base-url", "http://127.0.0.1:9/sellers")
+    assert code == 2
+    assert "FLIPKART_ACCESS_TOKEN" in err
+    assert "FLIPKART_APP_ID" in err
+    assert "FLIPKART_APP_SECRET" in err
+
+
+async def test_authentication_failure_exits_3_with_flipkarts_description(
+    sim: Simulator,
+) -> None:
+    environ = env(FLIPKART_APP_ID=sim.app_id, FLIPKART_APP_SECRET="wrong-secret")
+    for command in ("watch", "fetch"):
+        code, out, err = await run(command, "LOC1", "--base-url", sim.base_url, environ=environ)
+        assert code == 3, (command, err)
+        assert "Bad credentials" in err
+        assert "wrong-secret" not in out + err
+        assert "Traceback" not in err
+
+
+async def test_client_credentials_from_the_environment_work(sim: Simulator) -> None:
+    sim.world.arrive("LOC1", fe_name="Ram")
+    environ = env(FLIPKART_APP_ID=sim.app_id, FLIPKART_APP_SECRET=sim.app_secret)
+    code, out, err = await run("fetch", "LOC1", "--base-url", sim.base_url, environ=environ)
+    assert code == 0, err
+    assert "Ram" in out
+    assert sim.tokens_issued == 1
+
+
+async def test_unknown_flag_prints_usage_and_exits_2() -> None:
+    code, _, err = await run("watch", "--no-such-flag")
+    assert code == 2
+    assert "usage: flipkart-otc watch" in err
+
+
+@pytest.mark.parametrize("command", ["demo", "watch", "fetch", "simulate"])
+async def test_every_subcommand_has_help_with_an_example(command: str) -> None:
+    code, out, _ = await run(command, "--help")
+    assert code == 0
+    assert f"usage: flipkart-otc {command}" in out
+    assert "example: flipkart-otc" in out or "example: FLIPKART_" in out
+
+
+# -- fetch -----------------------------------------------------------------------
+
+
+async def test_fetch_prints_a_table_and_json(sim: Simulator) -> None:
+    sim.world.arrive("LOC1", fe_id="fe1", fe_name="Ram", otc="555777")
+    sim.world.close_task("LOC2")
+    code, out, err = await run(
+        "fetch", "LOC1", "LOC2", "LOC3", "--base-url", sim.base_url, environ=token_env(sim)
+    )
+    assert code == 0, err
+    rows = [line.split() for line in out.splitlines()]
+    assert rows[0][:3] == ["LOCATION", "STATUS", "FE"]
+    assert rows[1][:4] == ["LOC1", "ACTIVE", "fe1", "Ram"]
+    assert "***" in rows[1]
+    assert rows[2] == ["LOC2", "CLOSED"]
+    assert rows[3] == ["LOC3", "NO_TASK"]
+    assert "555777" not in out
+
+    code, out, err = await run(
+        "fetch",
+        "LOC1",
+        "--format",
+        "json",
+        "--show-otc",
+        "--base-url",
+        sim.base_url,
+        environ=token_env(sim),
+    )
+    assert code == 0, err
+    (data,) = [json.loads(line) for line in out.splitlines()]
+    assert data["status"] == "ACTIVE"
+    assert data["details"][0]["otc"] == "555777"
+
+
+async def test_fetch_exits_1_when_a_location_fails(sim: Simulator) -> None:
+    from flipkart_otc.simulator import FaultKind
+
+    sim.faults.script(*[FaultKind.BAD_GATEWAY] * 10, location="LOC2")
+    code, out, _ = await run(
+        "fetch",
+        "LOC1",
+        "LOC2",
+        "--timeout",
+        "2",
+        "--base-url",
+        sim.base_url,
+        environ=token_env(sim),
+    )
+    assert code == 1
+    assert "BAD_GATEWAY_ERROR" in out
