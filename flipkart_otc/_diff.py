@@ -16,7 +16,15 @@ from datetime import datetime
 from .events import FeArrived, FeDeparted, FeEvent, OtcExpired, OtcRenewed
 from .models import OtcDetail, OtcSnapshot
 
-__all__ = ["ExpiryKey", "diff", "expiry_key", "next_expiry", "owed_expiries", "poll_events"]
+__all__ = [
+    "ExpiryKey",
+    "diff",
+    "expiry_events",
+    "expiry_key",
+    "next_expiry",
+    "owed_expiries",
+    "poll_events",
+]
 
 #: One code of one FE: (fe_id, otc, expires_at). OtcExpired is owed once per key.
 ExpiryKey = tuple[str, str, datetime]
@@ -91,6 +99,18 @@ def owed_expiries(
     return owed
 
 
+def expiry_events(
+    snapshot: OtcSnapshot | None, emitted: frozenset[ExpiryKey], now: datetime
+) -> tuple[list[FeEvent], frozenset[ExpiryKey]]:
+    """OtcExpired for every code in ``snapshot`` owed one by ``now``, and the keys after."""
+    owed = owed_expiries(snapshot, emitted, now)
+    if snapshot is None or not owed:
+        return [], emitted
+    where = snapshot.location_id
+    events: list[FeEvent] = [OtcExpired(where, now, d.fe_id, d) for d in owed]
+    return events, emitted | {expiry_key(d) for d in owed}
+
+
 def next_expiry(snapshot: OtcSnapshot | None, emitted: Set[ExpiryKey]) -> float:
     """Epoch seconds of the earliest code in ``snapshot`` still owing an OtcExpired (or inf)."""
     if snapshot is None:
@@ -119,6 +139,9 @@ def poll_events(
     still listed are kept.
     """
     where, now = current.location_id, current.fetched_at
+    if previous is not None and previous.details is current.details:
+        # the same answer again (the common case): only codes may have expired since
+        return expiry_events(current, frozenset(emitted), now)
     done = set(emitted)
     events: list[FeEvent] = []
     for detail in owed_expiries(previous, done, now):

@@ -275,6 +275,23 @@ def parse_snapshot(
     return OtcSnapshot(location_id, fetched_at, details)
 
 
+def parse_incremental(
+    body: bytes,
+    location_id: str,
+    fetched_at: datetime,
+    previous: OtcSnapshot | None,
+    previous_hash: int | None,
+) -> tuple[OtcSnapshot, int]:
+    """Like :func:`parse_snapshot` with ``previous``, for a poller: also skips the
+    parse when the bytes hash like the last answer's. Returns the snapshot and the
+    hash to remember. The snapshot equals a full parse of ``body`` either way.
+    """
+    body_hash = hash(body)
+    if previous is not None and body_hash == previous_hash:
+        return OtcSnapshot(location_id, fetched_at, previous.details), body_hash
+    return parse_snapshot(body, location_id, fetched_at, previous=previous), body_hash
+
+
 def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     """``Retry-After`` as seconds from ``now``: delta-seconds or an HTTP date."""
     if value is None:

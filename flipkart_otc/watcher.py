@@ -16,13 +16,13 @@ import itertools
 import logging
 import math
 import random
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from datetime import datetime, timezone
 from types import TracebackType
 from typing import Final
 
 from . import _wire
-from ._diff import ExpiryKey, next_expiry, owed_expiries, poll_events
+from ._diff import ExpiryKey, expiry_events, next_expiry, poll_events
 from .client import OtcClient, check_location_id
 from .clock import Clock, SystemClock
 from .errors import (
@@ -32,7 +32,7 @@ from .errors import (
     TaskNotFoundError,
     TripsheetClosedError,
 )
-from .events import FeEvent, LocationStatusChanged, OtcEvent, OtcExpired, WatchEvent
+from .events import LocationStatusChanged, OtcEvent, WatchEvent
 from .models import LocationStatus, OtcSnapshot
 
 __all__ = ["OtcWatcher"]
@@ -403,7 +403,7 @@ class OtcWatcher:
 
     # -- one location ----------------------------------------------------------
 
-    async def _emit(self, events: list[OtcEvent]) -> None:
+    async def _emit(self, events: Sequence[OtcEvent]) -> None:
         queue = self._events
         for event in events:
             if queue.full():
@@ -411,15 +411,14 @@ class OtcWatcher:
             await queue.put(event)
 
     async def _expire(self, loc: _Location, now: float) -> None:
-        at = _at(now)
-        owed = owed_expiries(loc.snapshot, loc.expired, at)
-        if not owed:
+        events, expired = expiry_events(loc.snapshot, loc.expired, _at(now))
+        if not events:
             # woken for nothing (the code was renewed meanwhile); never spin on it
             loc.next_expiry = max(next_expiry(loc.snapshot, loc.expired), now + 1e-3)
             return
-        await self._emit([OtcExpired(loc.location_id, at, d.fe_id, d) for d in owed])
-        loc.expired = loc.expired.union((d.fe_id, d.otc, d.expires_at) for d in owed)
-        loc.next_expiry = next_expiry(loc.snapshot, loc.expired)
+        await self._emit(events)
+        loc.expired = expired
+        loc.next_expiry = next_expiry(loc.snapshot, expired)
 
     async def _poll(self, loc: _Location, started: float) -> None:
         location_id = loc.location_id
@@ -429,12 +428,9 @@ class OtcWatcher:
         try:
             body = await self._client.fetch_body(location_id, limiter=self._limiter)
             fetched = _at(self._clock.time())
-            body_hash = hash(body)
-            last = loc.snapshot
-            if last is not None and body_hash == loc.body_hash:
-                current = OtcSnapshot(location_id, fetched, last.details)  # same bytes
-            else:
-                current = _wire.parse_snapshot(body, location_id, fetched, previous=last)
+            current, body_hash = _wire.parse_incremental(
+                body, location_id, fetched, loc.snapshot, loc.body_hash
+            )
             status = LocationStatus.ACTIVE
         except asyncio.CancelledError:
             raise
@@ -461,36 +457,31 @@ class OtcWatcher:
         expired = loc.expired
         if status is LocationStatus.FAILING:
             # keep the last snapshot; only the codes that expired meanwhile are news
-            owed = owed_expiries(loc.snapshot, expired, at)
-            events += [OtcExpired(location_id, at, d.fe_id, d) for d in owed]
-            expired = expired.union((d.fe_id, d.otc, d.expires_at) for d in owed)
+            owed, expired = expiry_events(loc.snapshot, expired, at)
+            events += owed
             snapshot = loc.snapshot
         else:
             if current is None:  # NO_TASK or CLOSED: the FEs are gone
                 unchanged = status is loc.status and loc.snapshot is not None
                 current = loc.snapshot if unchanged else OtcSnapshot(location_id, at, {})
                 assert current is not None
-            batch: list[FeEvent]
-            if loc.snapshot is not None and current.details is loc.snapshot.details:
-                owed = owed_expiries(current, expired, current.fetched_at)
-                batch = [OtcExpired(location_id, current.fetched_at, d.fe_id, d) for d in owed]
-                if owed:
-                    expired = expired.union((d.fe_id, d.otc, d.expires_at) for d in owed)
-            else:
-                batch, expired = poll_events(
-                    loc.snapshot,
-                    current,
-                    expired,
-                    initial=loc.snapshot is None,
-                    emit_initial=self._emit_initial,
-                )
+            batch, expired = poll_events(
+                loc.snapshot,
+                current,
+                expired,
+                initial=loc.snapshot is None,
+                emit_initial=self._emit_initial,
+            )
             events += batch
             snapshot = current
         if events:
             await self._emit(events)
         if loc.removed:
             return
-        if snapshot is not loc.snapshot or expired is not loc.expired:
+        last = loc.snapshot
+        if expired is not loc.expired or (
+            last is None or snapshot is None or snapshot.details is not last.details
+        ):
             loc.next_expiry = next_expiry(snapshot, expired)
         loc.snapshot = snapshot
         loc.status = status
