@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import time
@@ -69,13 +70,15 @@ class RetryPolicy:
                 f"max_delay ({self.max_delay!r}) must be >= base_delay ({self.base_delay!r})"
             )
 
-    def delays(self) -> Generator[float, BaseException | None, None]:
+    def delays(self, started: float | None = None) -> Generator[float, BaseException | None, None]:
         """The waits before each retry; send each failure in to get the wait after it.
 
         This is the ``backoff`` wait generator: backoff sends every exception
         in, which is how a 429's ``Retry-After`` overrides the exponential wait.
+        ``started`` is when the first attempt began (``time.monotonic()``).
         """
-        started = time.monotonic()
+        if started is None:
+            started = time.monotonic()
         exc = yield 0.0  # backoff primes the generator with a bare send(None)
         attempt = 0
         while True:
@@ -94,16 +97,40 @@ class RetryPolicy:
         return not is_retryable(exc)
 
     def wrap(self, attempt: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
-        """``attempt`` retried by this policy (a ``backoff.on_exception`` decorator)."""
+        """``attempt`` retried by this policy, through ``backoff.on_exception``.
+
+        The first attempt runs bare: most calls succeed, and backoff's wrapper
+        costs more than a small request's parsing. Only after a retryable
+        failure does backoff take over, with that failure replayed as its first
+        try, so its counting, waits and ``max_time`` are exactly as if it had
+        made every attempt.
+        """
         if self.max_tries == 1:
             return attempt
-        decorated: Callable[..., Awaitable[T]] = backoff.on_exception(
-            self.delays,
-            FlipkartOtcError,
-            max_tries=self.max_tries,
-            max_time=self.max_time,
-            jitter=None,  # the jitter is in delays(); Retry-After must not be jittered
-            giveup=self._give_up,
-            logger=None,
-        )(attempt)
-        return decorated
+
+        async def call(*args: Any) -> T:
+            started = time.monotonic()
+            try:
+                return await attempt(*args)
+            except FlipkartOtcError as exc:
+                if self._give_up(exc):
+                    raise
+                failures = [exc]
+
+            async def again(*args: Any) -> T:
+                if failures:
+                    raise failures.pop()
+                return await attempt(*args)
+
+            retrying: Callable[..., Awaitable[T]] = backoff.on_exception(
+                functools.partial(self.delays, started),
+                FlipkartOtcError,
+                max_tries=self.max_tries,
+                max_time=self.max_time - (time.monotonic() - started),
+                jitter=None,  # the jitter is in delays(); Retry-After must not be jittered
+                giveup=self._give_up,
+                logger=None,
+            )(again)
+            return await retrying(*args)
+
+        return call
