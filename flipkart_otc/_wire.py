@@ -35,11 +35,14 @@ UTC = timezone.utc
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: Below this an epoch value is in seconds (10^11 s is the year 5138; 10^11 ms is 1973).
 _SECONDS_BELOW = 10**11
+_FLOAT_EXACT_MS = 2**32 * 1000  # up to the year 2106
 _BODY_KEEP = 512
 # Injected into each raw entry so cattrs can fill fe_id; no JSON key Flipkart sends can clash.
 _FE_ID_KEY = "\x00feId"
 
 _LOBS = {"LARGE": Lob.LARGE, "NONLARGE": Lob.NONLARGE, "NON_LARGE": Lob.NONLARGE}
+_json_str = json.encoder.encode_basestring_ascii
+_TASK_RETURN = b', "taskType": "RETURN"}'
 _OTC_VALUE = re.compile(r'("otc"\s*:\s*)("(?:[^"\\]|\\.)*"|-?[\d.eE+-]+)')
 
 # Field names as Flipkart spells them, for error messages.
@@ -82,6 +85,10 @@ def epoch_to_datetime(value: object) -> datetime:
     if number < 0:
         raise ValueError(f"expected a non-negative epoch timestamp, got {number!r}")
     millis = number * 1000 if number < _SECONDS_BELOW else number
+    if millis < _FLOAT_EXACT_MS:
+        # twice as fast as timedelta arithmetic, and exact here: a float's error on
+        # millis / 1000 stays far below the half microsecond fromtimestamp rounds to
+        return datetime.fromtimestamp(millis / 1000, UTC)
     try:
         return _EPOCH + timedelta(milliseconds=millis)
     except OverflowError:
@@ -112,35 +119,67 @@ def _lob(value: object, _: object) -> Lob:
     return Lob.UNKNOWN
 
 
+# Partners, lines of business and first names repeat across thousands of FEs: share
+# one string object each (a bounded cache, so odd data cannot grow it without end).
+_SHARED: dict[str, str] = {}
+_SHARED_MAX = 4096
+
+
+def _shared(text: str) -> str:
+    known = _SHARED.get(text)
+    if known is not None:
+        return known
+    if len(_SHARED) < _SHARED_MAX:
+        _SHARED[text] = text
+    return text
+
+
+def _shared_str(value: object, _: object) -> str:
+    return _shared(_strict_str(value, _))
+
+
 def _lob_raw(value: object, _: object) -> str:
     if value is None:
         return ""
-    return value if type(value) is str else json.dumps(value)[:64]
+    return _shared(value) if type(value) is str else json.dumps(value)[:64]
 
 
-_converter = cattrs.Converter(detailed_validation=True, forbid_extra_keys=False)
-_converter.register_structure_hook(str, _strict_str)
-_converter.register_structure_hook(datetime, lambda v, _: epoch_to_datetime(v))
-_converter.register_structure_hook(Lob, _lob)
-_converter.register_structure_hook(
-    OtcDetail,
-    make_dict_structure_fn(
+def _make_converter(detailed: bool) -> cattrs.Converter:
+    """The wire converter: camelCase renames, strict strings, tolerant ``lob``, epoch
+    seconds or milliseconds, unknown keys ignored."""
+    converter = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=False)
+    converter.register_structure_hook(str, _strict_str)
+    converter.register_structure_hook(datetime, lambda v, _: epoch_to_datetime(v))
+    converter.register_structure_hook(Lob, _lob)
+    converter.register_structure_hook(
         OtcDetail,
-        _converter,
-        fe_id=override(rename=_FE_ID_KEY),
-        fe_name=override(rename="feName"),
-        task_id=override(rename="taskId"),
-        expires_at=override(rename="expiryTime"),
-        created_at=override(rename="createdAt"),
-        logistic_partner=override(rename="logisticPartner"),
-        lob_raw=override(rename="lob", struct_hook=_lob_raw),
-    ),
-)
+        make_dict_structure_fn(
+            OtcDetail,
+            converter,
+            _cattrs_detailed_validation=detailed,
+            fe_id=override(rename=_FE_ID_KEY),
+            fe_name=override(rename="feName", struct_hook=_shared_str),
+            task_id=override(rename="taskId"),
+            expires_at=override(rename="expiryTime"),
+            created_at=override(rename="createdAt"),
+            logistic_partner=override(rename="logisticPartner", struct_hook=_shared_str),
+            lob_raw=override(rename="lob", struct_hook=_lob_raw),
+        ),
+    )
+    return converter
 
 
-def request_body(location_id: str, task_type: str = "RETURN") -> bytes:
-    """The JSON body of a Start OTC request."""
-    return json.dumps({"sellerLocationId": location_id, "taskType": task_type}).encode()
+# One converter configuration, built twice: the hot path calls the plain generated
+# hook directly (about half the cost of converter.structure() with detailed
+# validation); only an answer that fails it is structured again with detailed
+# validation, to name the bad field.
+_converter = _make_converter(detailed=True)
+_structure_fast = _make_converter(detailed=False).get_structure_hook(OtcDetail)
+
+
+def request_body(location_id: str) -> bytes:
+    """The JSON body of a Start OTC request (what json.dumps of the dict gives, 20x faster)."""
+    return b'{"sellerLocationId": ' + _json_str(location_id).encode() + _TASK_RETURN
 
 
 def mask_body(body: bytes | str) -> str:
@@ -223,10 +262,14 @@ def structure_detail(
         )
     entry[_FE_ID_KEY] = fe_id
     try:
-        detail: OtcDetail = _converter.structure(entry, OtcDetail)
-    except Exception as exc:
-        field, reason = _explain(exc, fe_id)
-        raise _format_error(reason, body, location_id, status, field) from exc
+        detail: OtcDetail = _structure_fast(entry, OtcDetail)
+    except Exception:
+        try:
+            _converter.structure(entry, OtcDetail)
+        except Exception as exc:
+            field, reason = _explain(exc, fe_id)
+            raise _format_error(reason, body, location_id, status, field) from exc
+        raise  # the detailed pass accepted what the fast one refused: a bug, not bad data
     return detail
 
 
@@ -275,21 +318,68 @@ def parse_snapshot(
     return OtcSnapshot(location_id, fetched_at, details)
 
 
+#: What the incremental parser remembers of a location's last answer: the body's hash,
+#: then one fingerprint per FE, in the order of that answer's ``otcDetails``.
+Memo = tuple[int, ...]
+
+
+def _fingerprint(entry: Any) -> int | None:
+    try:
+        return hash((*entry, *entry.values()))  # keys too: the same values under other keys
+    except (AttributeError, TypeError):  # not an object, or unhashable values
+        return None
+
+
 def parse_incremental(
     body: bytes,
     location_id: str,
     fetched_at: datetime,
     previous: OtcSnapshot | None,
-    previous_hash: int | None,
-) -> tuple[OtcSnapshot, int]:
-    """Like :func:`parse_snapshot` with ``previous``, for a poller: also skips the
-    parse when the bytes hash like the last answer's. Returns the snapshot and the
-    hash to remember. The snapshot equals a full parse of ``body`` either way.
+    memo: Memo | None,
+) -> tuple[OtcSnapshot, Memo]:
+    """Parse an answer the way a poller does, paying only for what changed.
+
+    Same bytes as last time (by hash): no parsing at all. Otherwise an FE whose
+    raw entry fingerprints like last time keeps its previous :class:`OtcDetail`
+    (a C-level hash of the values instead of field-by-field checks); only new
+    or changed FEs are structured. Returns the snapshot, which equals a full
+    parse of ``body``, and the memo for the next call.
     """
     body_hash = hash(body)
-    if previous is not None and body_hash == previous_hash:
-        return OtcSnapshot(location_id, fetched_at, previous.details), body_hash
-    return parse_snapshot(body, location_id, fetched_at, previous=previous), body_hash
+    if previous is not None and memo is not None and memo[0] == body_hash:
+        return OtcSnapshot(location_id, fetched_at, previous.details), memo
+    document = load_json(body, location_id, 200)
+    if isinstance(document, dict) and "otcDetails" not in document and "errorCode" in document:
+        raise error_from_document(200, document, location_id, None)
+    raw = otc_details(document, body, location_id, 200)
+    old = previous.details if previous is not None else {}
+    # Values that compare (and hash) equal parse alike, except true/false against 1/0:
+    # with either in this body, or in the last one (whose memo then has no
+    # fingerprints), fall back to the field-by-field check.
+    trusted = b"true" not in body and b"false" not in body
+    fingerprinted = memo is not None and len(memo) == len(old) + 1
+    known = list(old.items()) if trusted and fingerprinted else []
+    details: dict[str, OtcDetail] = {}
+    prints = [body_hash]
+    for i, (fe_id, entry) in enumerate(raw.items()):
+        fingerprint = _fingerprint(entry)
+        if (
+            fingerprint is not None
+            and i < len(known)
+            and known[i][0] == fe_id
+            and memo is not None  # implied by `known`; here for the type checker
+            and memo[i + 1] == fingerprint
+        ):
+            detail = known[i][1]
+        else:
+            last = old.get(fe_id)
+            if last is not None and unchanged(entry, last):
+                detail = last
+            else:
+                detail = structure_detail(fe_id, entry, body, location_id, 200)
+        details[fe_id] = detail
+        prints.append(0 if fingerprint is None else fingerprint)
+    return OtcSnapshot(location_id, fetched_at, details), tuple(prints if trusted else prints[:1])
 
 
 def retry_after_seconds(value: str | None, now: datetime) -> float | None:

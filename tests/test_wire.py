@@ -76,6 +76,15 @@ def test_seconds_and_millis_of_the_same_instant_agree(seconds: int) -> None:
     assert _wire.epoch_to_datetime(seconds) == _wire.epoch_to_datetime(seconds * 1000)
 
 
+@given(st.integers(min_value=0, max_value=2 * 10**14))  # up to the year 8307
+def test_fast_and_exact_conversions_agree(millis: int) -> None:
+    exact = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=millis)
+    value = millis if millis >= 10**11 else millis // 1000
+    if millis < 10**11:
+        exact = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=millis // 1000)
+    assert _wire.epoch_to_datetime(value) == exact
+
+
 @pytest.mark.parametrize(
     ("raw", "lob"),
     [
@@ -199,6 +208,12 @@ def test_incremental_parse_reuses_unchanged_details() -> None:
     assert second.details["a"] is first.details["a"]
     assert second.details["b"] is not first.details["b"]
     assert second.details["b"].otc == "2"
+
+
+@given(st.text())
+def test_request_body_is_the_json_of_the_spec_request(location_id: str) -> None:
+    expected = json.dumps({"sellerLocationId": location_id, "taskType": "RETURN"}).encode()
+    assert _wire.request_body(location_id) == expected
 
 
 # -- error answers -----------------------------------------------------------

@@ -1,0 +1,104 @@
+"""The watcher's incremental parsing gives exactly what a full parse gives."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flipkart_otc import ApiError, ResponseFormatError, _wire
+from flipkart_otc._diff import ExpiryKey, poll_events
+
+T0 = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
+
+# Small value pools, so that answers often repeat entries, whole or in part; odd values
+# (bools, floats, numeric strings, unhashable extras) probe the shortcuts.
+timestamps = st.sampled_from(
+    [1764237600, 1764237600000, 1764237900000, "1764237900000", 1764237900.0, 1, True, 0, -5]
+)
+entries = st.fixed_dictionaries(
+    {
+        "feName": st.sampled_from(["Ram", "Shyam", "Ram "]),
+        "taskId": st.sampled_from(["1", "2"]),
+        "otc": st.sampled_from(["111111", "222222"]),
+        "expiryTime": timestamps,
+        "createdAt": timestamps,
+        "logisticPartner": st.sampled_from(["eKart", "Delhivery"]),
+    },
+    optional={
+        "lob": st.sampled_from(["LARGE", "NONLARGE", "large", None, 1, True, ["x"]]),
+        "extra": st.sampled_from([1, [1, 2], {"a": 1}]),
+    },
+)
+answers = st.dictionaries(st.sampled_from(["fe1", "fe2", "fe3"]), entries, max_size=3).map(
+    lambda fes: json.dumps({"otcDetails": fes}).encode()
+)
+
+
+def full_then_incremental(bodies: list[bytes]) -> None:
+    previous_full = previous_incr = None
+    keys_full: frozenset[ExpiryKey] = frozenset()
+    keys_incr: frozenset[ExpiryKey] = frozenset()
+    memo = None
+    for step, body in enumerate(bodies):
+        at = T0 + timedelta(seconds=10 * step)
+        try:
+            full = _wire.parse_snapshot(body, "LOC1", at)
+        except (ResponseFormatError, ApiError) as exc:
+            try:
+                _wire.parse_incremental(body, "LOC1", at, previous_incr, memo)
+            except type(exc):
+                continue  # both refuse it; the watcher keeps its last good state
+            message = f"incremental accepted what a full parse refused: {body!r}"
+            raise AssertionError(message) from exc
+        incr, memo = _wire.parse_incremental(body, "LOC1", at, previous_incr, memo)
+        assert incr == full
+        events_full, keys_full = poll_events(previous_full, full, keys_full)
+        events_incr, keys_incr = poll_events(previous_incr, incr, keys_incr)
+        assert events_incr == events_full
+        assert keys_incr == keys_full
+        previous_full, previous_incr = full, incr
+
+
+@settings(max_examples=300)
+@given(st.lists(answers, min_size=1, max_size=6))
+def test_incremental_parse_and_events_equal_a_full_parse(bodies: list[bytes]) -> None:
+    full_then_incremental(bodies)
+
+
+@given(st.lists(st.sampled_from([0, 1]), min_size=2, max_size=8), answers, answers)
+def test_repeated_and_alternating_answers(order: list[int], a: bytes, b: bytes) -> None:
+    full_then_incremental([(a, b)[i] for i in order])
+
+
+def _answer(**values: object) -> bytes:
+    entry = {
+        "feName": "Ram",
+        "taskId": "1",
+        "otc": "111111",
+        "expiryTime": 1764237900000,
+        "createdAt": 1764237600000,
+        "logisticPartner": "eKart",
+        "lob": "LARGE",
+    }
+    entry.update(values)
+    return json.dumps({"otcDetails": {"fe1": entry}}).encode()
+
+
+def test_values_that_compare_equal_but_parse_apart_are_not_reused() -> None:
+    # True == 1 and hash(True) == hash(1): a fingerprint alone would take one for the other
+    full_then_incremental([_answer(createdAt=1), _answer(createdAt=True)])
+    full_then_incremental([_answer(lob=1), _answer(lob=True)])
+    full_then_incremental([_answer(lob=True), _answer(lob=1)])
+
+
+def test_the_same_values_under_other_keys_are_not_reused() -> None:
+    first = b'{"otcDetails": {"fe1": {"feName": "1", "taskId": "2", "otc": "111111", '
+    second = b'{"otcDetails": {"fe1": {"taskId": "1", "feName": "2", "otc": "111111", '
+    rest = (
+        b'"expiryTime": 1764237900000, "createdAt": 1764237600000, '
+        b'"logisticPartner": "eKart", "lob": "LARGE"}}}'
+    )
+    full_then_incremental([first + rest, second + rest])
