@@ -77,9 +77,9 @@ def diff(
             arrived.append(FeArrived(where, now, fe_id, detail, initial=initial))
         elif _renewed(known, detail):
             renewed.append(OtcRenewed(where, now, fe_id, detail, previous=known))
-    departed.sort(key=_by_fe)
-    renewed.sort(key=_by_fe)
-    arrived.sort(key=_by_fe)
+    for group in (departed, renewed, arrived):
+        if len(group) > 1:
+            group.sort(key=_by_fe)
     return departed + renewed + arrived
 
 
@@ -113,14 +113,13 @@ def expiry_events(
 
 def next_expiry(snapshot: OtcSnapshot | None, emitted: Set[ExpiryKey]) -> float:
     """Epoch seconds of the earliest code in ``snapshot`` still owing an OtcExpired (or inf)."""
-    if snapshot is None:
+    if snapshot is None or not snapshot.details:
         return math.inf
-    soonest = math.inf
-    for d in snapshot.details.values():
-        when = d.expires_at.timestamp()
-        if when < soonest and expiry_key(d) not in emitted:
-            soonest = when
-    return soonest
+    details = snapshot.details.values()
+    if emitted:
+        pending = [d.expires_at for d in details if expiry_key(d) not in emitted]
+        return min(pending).timestamp() if pending else math.inf
+    return min(d.expires_at for d in details).timestamp()  # one conversion, not K
 
 
 def poll_events(
@@ -138,23 +137,18 @@ def poll_events(
     codes first seen in this poll that are already expired. Only keys of codes
     still listed are kept.
     """
-    where, now = current.location_id, current.fetched_at
+    now = current.fetched_at
     if previous is not None and previous.details is current.details:
         # the same answer again (the common case): only codes may have expired since
         return expiry_events(current, frozenset(emitted), now)
-    done = set(emitted)
-    events: list[FeEvent] = []
-    for detail in owed_expiries(previous, done, now):
-        events.append(OtcExpired(where, now, detail.fe_id, detail))
-        done.add(expiry_key(detail))
+    events, done = expiry_events(previous, frozenset(emitted), now)
     changes = diff(previous, current, initial=initial)
     if initial and not emit_initial:
         changes = [e for e in changes if not isinstance(e, FeArrived)]
-    events.extend(changes)
-    for detail in owed_expiries(current, done, now):
-        events.append(OtcExpired(where, now, detail.fe_id, detail))
-        done.add(expiry_key(detail))
+    events += changes
+    fresh, done = expiry_events(current, done, now)
+    events += fresh
     if not done:
-        return events, frozenset()
+        return events, done
     listed = {expiry_key(d) for d in current.details.values()}
-    return events, frozenset(done & listed)
+    return events, done & listed
