@@ -150,34 +150,18 @@ class OtcClient:
         body = await self.fetch_body(location_id, task_type=task_type)
         return _wire.parse_snapshot(body, location_id, datetime.now(timezone.utc))
 
-    async def fetch_body(
-        self,
-        location_id: str,
-        *,
-        task_type: str = TASK_TYPE,
-        limiter: asyncio.Semaphore | None = None,
-    ) -> bytes:
+    async def fetch_body(self, location_id: str, *, task_type: str = TASK_TYPE) -> bytes:
         """The raw body of a successful (HTTP 200) answer, retried like any call.
 
         For callers that parse incrementally (the watcher does); most code
-        wants :meth:`start_otc_details`. ``limiter`` is held during each
-        attempt, not while waiting to retry, so it bounds requests in flight.
+        wants :meth:`start_otc_details`.
         """
         check_location_id(location_id)
         if task_type != TASK_TYPE:
             raise ValueError(f"task_type must be {TASK_TYPE!r}, got {task_type!r}")
-        payload = _wire.request_body(location_id)
-        return await self._fetch(location_id, payload, limiter)
+        return await self._fetch(location_id, _wire.request_body(location_id))
 
-    async def _attempt(
-        self, location_id: str, payload: bytes, limiter: asyncio.Semaphore | None = None
-    ) -> bytes:
-        if limiter is None:
-            return await self._exchange(location_id, payload)
-        async with limiter:
-            return await self._exchange(location_id, payload)
-
-    async def _exchange(self, location_id: str, payload: bytes) -> bytes:
+    async def _attempt(self, location_id: str, payload: bytes) -> bytes:
         session = self._get_session()
         token = await self._auth.token(session, self._timeout)
         status, body, retry_after = await self._post(session, token, location_id, payload)

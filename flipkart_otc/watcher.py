@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import heapq
-import itertools
 import logging
 import math
 import random
@@ -48,10 +47,10 @@ class _Location:
     """What the watcher remembers of one location (slots: there may be 100,000)."""
 
     __slots__ = (
-        "body_hash",
         "due",
         "expired",
         "location_id",
+        "memo",
         "next_expiry",
         "next_poll",
         "removed",
@@ -64,11 +63,14 @@ class _Location:
         self.snapshot: OtcSnapshot | None = None
         self.status: LocationStatus | None = None
         self.expired: frozenset[ExpiryKey] = _NO_KEYS
-        self.body_hash: int | None = None
+        self.memo: _wire.Memo | None = None  # what the incremental parser keeps
         self.next_poll = 0.0
         self.next_expiry = math.inf
         self.due = math.inf
         self.removed = False
+
+    def __lt__(self, other: _Location) -> bool:  # heap order; one heap entry per location
+        return self.due < other.due
 
 
 def _at(timestamp: float) -> datetime:
@@ -147,11 +149,9 @@ class OtcWatcher:
 
         self._events: asyncio.Queue[object] = asyncio.Queue(queue_size)
         self._ready: asyncio.Queue[_Location] = asyncio.Queue()
-        self._heap: list[tuple[float, int, _Location]] = []
-        self._seq = itertools.count()
+        self._heap: list[_Location] = []
         self._deadline = math.inf
         self._wakeup: asyncio.Future[None] | None = None
-        self._limiter: asyncio.Semaphore | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._started = False
         self._closed = False
@@ -204,9 +204,9 @@ class OtcWatcher:
 
     def _due_now(self) -> bool:
         heap = self._heap
-        while heap and (heap[0][2].removed or heap[0][2].due != heap[0][0]):
+        while heap and heap[0].removed:
             heapq.heappop(heap)
-        return bool(heap) and heap[0][0] <= self._clock.time() and self._fatal is None
+        return bool(heap) and heap[0].due <= self._clock.time() and self._fatal is None
 
     def snapshot(self, location_id: str) -> OtcSnapshot | None:
         """The last good snapshot of a watched location (None before its first).
@@ -259,15 +259,14 @@ class OtcWatcher:
         if self._started:
             return
         self._started = True
-        self._limiter = asyncio.Semaphore(self._max_concurrency)
         now = self._clock.time()
         count = len(self._locations)
         for i, loc in enumerate(self._locations.values()):
             loc.next_poll = now + self._interval * i / count
             self._schedule(loc, loc.next_poll)
-        # Twice as many pollers as request slots: a poll waiting to retry holds a
-        # poller but not a slot, so transient faults do not starve the others.
-        pollers = 2 * self._max_concurrency
+        # One poller per request slot: a poll is one request (plus its retries), so
+        # this bounds requests in flight with no semaphore to contend for.
+        pollers = self._max_concurrency
         self._tasks = [asyncio.create_task(self._schedule_loop(), name="otc-watcher-scheduler")]
         self._tasks += [
             asyncio.create_task(self._poll_loop(), name=f"otc-watcher-poller-{i}")
@@ -302,7 +301,9 @@ class OtcWatcher:
     # -- iteration -------------------------------------------------------------
 
     def __aiter__(self) -> AsyncIterator[WatchEvent]:
-        return self._iterate()
+        if self._started:
+            return self  # `async with` owns the lifecycle: iterate with no extra layer
+        return self._owning_iterator()
 
     async def __anext__(self) -> WatchEvent:
         event = await self._next_event()
@@ -310,18 +311,15 @@ class OtcWatcher:
             raise StopAsyncIteration
         return event
 
-    async def _iterate(self) -> AsyncGenerator[WatchEvent, None]:
+    async def _owning_iterator(self) -> AsyncGenerator[WatchEvent, None]:
         # A bare `async for` (no `async with`) owns the watcher: leaving the loop by
         # break, error or cancellation closes it.
-        owner = not self._started
-        if owner:
-            await self.start()
+        await self.start()
         try:
             while (event := await self._next_event()) is not None:
                 yield event
         finally:
-            if owner:
-                await self.aclose()
+            await self.aclose()
 
     async def _next_event(self) -> WatchEvent | None:
         if not self._started:
@@ -330,9 +328,12 @@ class OtcWatcher:
         while True:
             if self._closed and self._fatal is None:
                 return None
-            if self._fatal is not None and queue.empty():
-                raise self._fatal
-            item = await queue.get()
+            if queue.empty():
+                if self._fatal is not None:
+                    raise self._fatal
+                item = await queue.get()
+            else:
+                item = queue.get_nowait()
             if item is not _WAKE:
                 return item  # type: ignore[return-value]
 
@@ -349,7 +350,7 @@ class OtcWatcher:
             self._ready.put_nowait(loc)
             self._notify()
             return
-        heapq.heappush(self._heap, (when, next(self._seq), loc))
+        heapq.heappush(self._heap, loc)
         if when < self._deadline and self._wakeup is not None:
             _resolve(self._wakeup)
 
@@ -358,13 +359,13 @@ class OtcWatcher:
         heap, ready, clock = self._heap, self._ready, self._clock
         while True:
             now = clock.time()
-            while heap and heap[0][0] <= now:
-                when, _, loc = heapq.heappop(heap)
-                if not loc.removed and loc.due == when:
+            while heap and heap[0].due <= now:
+                loc = heapq.heappop(heap)
+                if not loc.removed:
                     self._pending += 1
                     ready.put_nowait(loc)
                     self._notify()
-            self._deadline = heap[0][0] if heap else math.inf
+            self._deadline = heap[0].due if heap else math.inf
             self._wakeup = wakeup = loop.create_future()
             timer = None
             if self._deadline != math.inf:
@@ -423,13 +424,13 @@ class OtcWatcher:
     async def _poll(self, loc: _Location, started: float) -> None:
         location_id = loc.location_id
         error: FlipkartOtcError | None = None
-        body_hash: int | None = None
+        memo: _wire.Memo | None = None
         current: OtcSnapshot | None = None
         try:
-            body = await self._client.fetch_body(location_id, limiter=self._limiter)
+            body = await self._client.fetch_body(location_id)
             fetched = _at(self._clock.time())
-            current, body_hash = _wire.parse_incremental(
-                body, location_id, fetched, loc.snapshot, loc.body_hash
+            current, memo = _wire.parse_incremental(
+                body, location_id, fetched, loc.snapshot, loc.memo
             )
             status = LocationStatus.ACTIVE
         except asyncio.CancelledError:
@@ -486,7 +487,7 @@ class OtcWatcher:
         loc.snapshot = snapshot
         loc.status = status
         loc.expired = expired
-        loc.body_hash = body_hash if status is LocationStatus.ACTIVE else None
+        loc.memo = memo if status is LocationStatus.ACTIVE else None
         loc.next_poll = self._next_poll(started)
 
     def _log_status(
