@@ -6,10 +6,11 @@ reads a clock: callers pass ``fetched_at`` and ``now``.
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
@@ -214,14 +215,29 @@ def _explain(exc: Exception, fe_id: str) -> tuple[str, str]:
     return f"otcDetails.{fe_id}", str(exc) or type(exc).__name__
 
 
+def _stdlib_loads(body: bytes) -> Any:
+    return json.loads(body.decode("utf-8"))
+
+
+_loads: Callable[[bytes], Any]
+try:  # the `speedups` extra: 3-5x faster on the answers the watcher has to parse
+    _loads = importlib.import_module("orjson").loads
+except ImportError:  # pragma: no cover - depends on the environment
+    _loads = _stdlib_loads
+
+
 def load_json(body: bytes, location_id: str | None, status: int) -> Any:
     """``body`` as JSON, or ResponseFormatError for bytes that are not UTF-8 JSON."""
     try:
-        return json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise _format_error("body is not UTF-8", body, location_id, status) from exc
-    except (ValueError, RecursionError) as exc:
-        raise _format_error("body is not valid JSON", body, location_id, status) from exc
+        return _loads(body)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            reason = "body is not UTF-8"
+        else:
+            reason = "body is not valid JSON"
+        raise _format_error(reason, body, location_id, status) from exc
 
 
 def otc_details(document: Any, body: bytes, location_id: str, status: int) -> Mapping[str, Any]:

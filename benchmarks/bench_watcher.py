@@ -1,0 +1,303 @@
+"""``OtcWatcher`` against the floor that aiohttp sets, on schedule, and in memory.
+
+    python benchmarks/bench_watcher.py [--quick] [--speedups auto|off]
+                                       [--only saturation,scheduled,memory]
+
+(a) saturation: ``OtcWatcher(interval=0, max_concurrency=16)`` over 256 locations
+    against a bare aiohttp loop with 16 workers; polls counted by the server,
+    rounds alternating bare, watcher, bare, watcher ... Targets: >= 0.90 at K=2
+    and K=20 changing, >= 1.00 at K=2 static.
+(b) scheduled: 10,000 locations at a 10 s interval (jitter 0): achieved vs
+    intended poll rate, schedule lag p50/p99 (target p99 < 1 s), and how late
+    OtcExpired comes after the expiry instant, p50/p99 (target p99 < 100 ms).
+(c) memory: RSS growth per watched location (2 FEs each) in a fresh process, once
+    every location has been polled, at 10,000 and 100,000 locations (target
+    <= 2 KiB per location at 100,000).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _harness import (
+    CLIENT_CPU,
+    FAR_FUTURE_MS,
+    TOKEN,
+    Measured,
+    bare_worker,
+    machine,
+    percentile,
+    pin,
+    rss_bytes,
+    run_workers,
+    server,
+    server_count,
+    table,
+    use_speedups,
+)
+
+from flipkart_otc import (
+    LocationStatusChanged,
+    OtcClient,
+    OtcExpired,
+    OtcWatcher,
+    RetryPolicy,
+)
+
+# -- (a) saturation ------------------------------------------------------------------
+
+
+async def watcher_phase(
+    client: OtcClient, origin: str, seconds: float, measured: Measured
+) -> None:
+    ids = [f"LOC{i}" for i in range(256)]
+    async with OtcWatcher(client, ids, interval=0, max_concurrency=16) as watcher:
+
+        async def drain() -> None:
+            async for _ in watcher:
+                pass
+
+        reader = asyncio.create_task(drain())
+        await asyncio.sleep(0.3)  # past the first polls of every location
+        before = await server_count(origin)
+        with measured.phase():
+            await asyncio.sleep(seconds)
+        measured.requests += await server_count(origin) - before
+        reader.cancel()
+    await asyncio.gather(reader, return_exceptions=True)
+
+
+async def bare_phase(origin: str, seconds: float, measured: Measured) -> None:
+    one = bare_worker(origin)
+    await run_workers(one, 0.1)
+    before = await server_count(origin)
+    with measured.phase():
+        await run_workers(one, seconds)
+    measured.requests += await server_count(origin) - before
+    await one.close()  # type: ignore[attr-defined]
+
+
+async def saturation(origin: str, rounds: int, seconds: float) -> tuple[Measured, Measured]:
+    bare, ours = Measured(), Measured()
+    retry = RetryPolicy(max_tries=1)
+    async with OtcClient(TOKEN, base_url=origin + "/sellers", retry=retry) as client:
+        for _ in range(rounds):
+            await bare_phase(origin, seconds, bare)
+            await watcher_phase(client, origin, seconds, ours)
+    return bare, ours
+
+
+def run_saturation(quick: bool) -> str:
+    rounds, seconds = (1, 0.5) if quick else (3, 2.5)
+    rows = []
+    for k, mode, target in ((2, "changing", 0.90), (20, "changing", 0.90), (2, "static", 1.00)):
+        with server(k, mode) as origin:
+            bare, ours = asyncio.run(saturation(origin, rounds, seconds))
+        ratio = ours.rate / bare.rate
+        rows.append(
+            [
+                f"K={k} {mode}",
+                f"{bare.rate:7.0f}",
+                f"{ours.rate:7.0f}",
+                f"{bare.cpu_us:6.1f}",
+                f"{ours.cpu_us:6.1f}",
+                f"{ratio:5.2f}",
+                f">= {target:.2f}",
+            ]
+        )
+    header = [
+        "answer",
+        "bare polls/s",
+        "watcher polls/s",
+        "bare us",
+        "watcher us",
+        "ratio",
+        "target",
+    ]
+    return (
+        f"(a) saturation: 256 locations, interval=0, 16 in flight; {rounds} rounds of "
+        f"{seconds:g}s\n" + table(header, rows)
+    )
+
+
+# -- (b) scheduled -------------------------------------------------------------------
+
+
+async def scheduled(origin: str, count: int, interval: float, run: float) -> str:
+    ids = [f"LOC{i}" for i in range(count)]
+    arrivals: dict[str, list[float]] = defaultdict(list)
+    late: list[float] = []
+
+    class Recording(OtcClient):
+        async def fetch_body(self, location_id: str, **kwargs: object) -> bytes:
+            arrivals[location_id].append(time.time())
+            return await super().fetch_body(location_id, **kwargs)  # type: ignore[arg-type]
+
+    async with (
+        Recording(TOKEN, base_url=origin + "/sellers", retry=RetryPolicy(max_tries=1)) as client,
+        OtcWatcher(client, ids, interval=interval, jitter=0, max_concurrency=64) as watcher,
+    ):
+
+        async def drain() -> None:
+            async for event in watcher:
+                if isinstance(event, OtcExpired):
+                    late.append(time.time() - event.detail.expires_at.timestamp())
+
+        reader = asyncio.create_task(drain())
+        start = time.time()
+        await asyncio.sleep(run)
+        reader.cancel()
+    await asyncio.gather(reader, return_exceptions=True)
+    window_from, window_to = start + interval, start + run
+    polls = sum(1 for times in arrivals.values() for t in times if window_from <= t < window_to)
+    achieved = polls / (window_to - window_from)
+    lags = [
+        max(0.0, later - earlier - interval)
+        for times in arrivals.values()
+        for earlier, later in itertools.pairwise(times)
+    ]
+    rows = [
+        [
+            "poll rate (achieved / intended)",
+            f"{achieved:.0f}/s / {count / interval:.0f}/s",
+            f"{achieved / (count / interval):.3f}",
+            "",
+        ],
+        [
+            "schedule lag p50 / p99",
+            f"{percentile(lags, 50) * 1000:.1f} ms / {percentile(lags, 99) * 1000:.1f} ms",
+            "",
+            "p99 < 1000 ms",
+        ],
+        [
+            "OtcExpired delay p50 / p99",
+            f"{percentile(late, 50) * 1000:.1f} ms / {percentile(late, 99) * 1000:.1f} ms",
+            f"{len(late)} expiries",
+            "p99 < 100 ms",
+        ],
+    ]
+    return (
+        f"(b) scheduled: {count} locations, interval {interval:g}s, jitter 0, {run:g}s run\n"
+        + table(["measure", "value", "", "target"], rows)
+    )
+
+
+def run_scheduled(quick: bool) -> str:
+    count, interval, run = (500, 2.0, 6.0) if quick else (10_000, 10.0, 35.0)
+    # every code expires once, at its own millisecond, spread evenly over the run
+    # after the first interval
+    first_ms = int((time.time() + interval + 2) * 1000)
+    span_ms = int((run - interval - 4) * 1000)
+    step_ms = span_ms // (2 * count)
+    locations = {f"LOC{i}": (first_ms + span_ms * i // count, step_ms) for i in range(count)}
+    with server(2, "static", locations=locations) as origin:
+        return asyncio.run(scheduled(origin, count, interval, run))
+
+
+# -- (c) memory ----------------------------------------------------------------------
+
+
+async def memory_child(origin: str, count: int) -> dict[str, float]:
+    ids = [f"LOC{i}" for i in range(count)]
+    async with OtcClient(
+        TOKEN, base_url=origin + "/sellers", retry=RetryPolicy(max_tries=1)
+    ) as client:
+        for location_id in ids[:64]:  # warm the connection pool and every code path
+            await client.start_otc_details(location_id)
+        base = rss_bytes()
+        started = time.perf_counter()
+        async with OtcWatcher(client, ids, interval=0, max_concurrency=64) as watcher:
+            polled = asyncio.Event()
+
+            async def drain() -> None:
+                statuses = 0
+                async for event in watcher:
+                    if isinstance(event, LocationStatusChanged):
+                        statuses += 1
+                        if statuses == count:  # every location's first poll is in
+                            polled.set()
+
+            reader = asyncio.create_task(drain())
+            await polled.wait()
+            grown = rss_bytes() - base
+            reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+    return {"per_location": grown / count, "seconds": time.perf_counter() - started}
+
+
+def run_memory(quick: bool, speedups: str) -> str:
+    rows = []
+    for count in (2_000,) if quick else (10_000, 100_000):
+        locations = {f"LOC{i}": (FAR_FUTURE_MS, 0) for i in range(count)}
+        with server(2, "static", locations=locations) as origin:
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--memory-child",
+                    origin,
+                    str(count),
+                    "--speedups",
+                    speedups,
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+        data = json.loads(out.strip().splitlines()[-1])
+        rows.append(
+            [
+                f"{count:,}",
+                f"{data['per_location']:.0f} B ({data['per_location'] / 1024:.2f} KiB)",
+                f"{data['seconds']:.0f}s",
+                "<= 2 KiB at 100,000",
+            ]
+        )
+    return "(c) memory: RSS growth per location (2 FEs each), fresh process\n" + table(
+        ["locations", "per location", "all polled in", "target"], rows
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a short run (smoke test)")
+    parser.add_argument(
+        "--speedups",
+        choices=("auto", "off"),
+        default="auto",
+        help="auto: uvloop and orjson where installed; off: the core alone",
+    )
+    parser.add_argument("--only", default="saturation,scheduled,memory")
+    parser.add_argument(
+        "--memory-child", nargs=2, metavar=("ORIGIN", "COUNT"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args()
+    pin(CLIENT_CPU)
+    speedups = use_speedups(args.speedups == "auto")
+    if args.memory_child:
+        origin, count = args.memory_child
+        print(json.dumps(asyncio.run(memory_child(origin, int(count)))))
+        return 0
+    parts = set(args.only.split(","))
+    print(f"bench_watcher on {machine(speedups)}")
+    if "saturation" in parts:
+        print(run_saturation(args.quick))
+    if "scheduled" in parts:
+        print(run_scheduled(args.quick))
+    if "memory" in parts:
+        print(run_memory(args.quick, args.speedups))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

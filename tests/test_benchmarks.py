@@ -1,0 +1,43 @@
+"""Each benchmark runs in its smallest mode and prints its table (its numbers are not
+checked here: timings belong in benchmarks/, never in tests)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+@pytest.mark.parametrize(
+    ("script", "flags", "headings"),
+    [
+        ("bench_parse.py", [], ["| us/answer |", "incremental, changing", "K=20"]),
+        (
+            "bench_client.py",
+            ["--speedups", "off"],
+            ["| client req/s |", "K=2 changing", "K=20 changing"],
+        ),
+        (
+            "bench_watcher.py",
+            ["--speedups", "off"],
+            ["(a) saturation", "(b) scheduled", "(c) memory", "| ratio |"],
+        ),
+    ],
+)
+def test_benchmark_runs_and_prints_its_table(
+    script: str, flags: list[str], headings: list[str]
+) -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--quick", *flags],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    for heading in headings:
+        assert heading in done.stdout, (heading, done.stdout)
