@@ -10,6 +10,7 @@ many Start OTC requests it has answered.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import importlib
@@ -228,6 +229,15 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     ]
     lines.insert(1, "-|-".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def add_speedups_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--speedups",
+        choices=("auto", "off"),
+        default="auto",
+        help="auto: uvloop and orjson where installed; off: the core alone",
+    )
 
 
 def use_speedups(enabled: bool) -> list[str]:

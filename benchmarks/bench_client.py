@@ -21,6 +21,7 @@ from _harness import (
     CLIENT_CPU,
     TOKEN,
     Measured,
+    add_speedups_option,
     bare_worker,
     machine,
     pin,
@@ -54,12 +55,7 @@ async def compare(origin: str, rounds: int, seconds: float) -> tuple[Measured, M
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a short run (smoke test)")
-    parser.add_argument(
-        "--speedups",
-        choices=("auto", "off"),
-        default="auto",
-        help="auto: uvloop and orjson where installed; off: the core alone",
-    )
+    add_speedups_option(parser)
     args = parser.parse_args()
     rounds, seconds = (1, 0.3) if args.quick else (4, 2.5)
     pin(CLIENT_CPU)

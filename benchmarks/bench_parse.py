@@ -68,7 +68,7 @@ def bench(k: int, seconds: float) -> list[list[str]]:
         snap, _ = _wire.parse_incremental(static, "LOC1", NOW, base, memo)
         return poll_events(base, snap, NO_KEYS)
 
-    paths = [
+    paths: list[tuple[str, Callable[[int], object]]] = [
         ("json.loads (floor)", floor),
         ("full parse + diff", full),
         ("incremental, changing", incremental_changing),

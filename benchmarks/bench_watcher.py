@@ -34,6 +34,7 @@ from _harness import (
     FAR_FUTURE_MS,
     TOKEN,
     Measured,
+    add_speedups_option,
     bare_worker,
     machine,
     percentile,
@@ -271,12 +272,7 @@ def run_memory(quick: bool, speedups: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a short run (smoke test)")
-    parser.add_argument(
-        "--speedups",
-        choices=("auto", "off"),
-        default="auto",
-        help="auto: uvloop and orjson where installed; off: the core alone",
-    )
+    add_speedups_option(parser)
     parser.add_argument("--only", default="saturation,scheduled,memory")
     parser.add_argument(
         "--memory-child", nargs=2, metavar=("ORIGIN", "COUNT"), help=argparse.SUPPRESS

@@ -25,8 +25,9 @@ def env(**extra: str) -> dict[str, str]:
     return base
 
 
-async def run(*args: str, environ: dict[str, str] | None = None) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
+async def spawn(*args: str, environ: dict[str, str] | None = None) -> asyncio.subprocess.Process:
+    """``python -m flipkart_otc ARGS`` with piped output."""
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "flipkart_otc",
@@ -35,6 +36,10 @@ async def run(*args: str, environ: dict[str, str] | None = None) -> tuple[int, s
         stderr=subprocess.PIPE,
         env=environ or env(),
     )
+
+
+async def run(*args: str, environ: dict[str, str] | None = None) -> tuple[int, str, str]:
+    proc = await spawn(*args, environ=environ)
     out, err = await asyncio.wait_for(proc.communicate(), DEADLINE)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
@@ -84,10 +89,7 @@ async def read_json_events(stream: asyncio.StreamReader, count: int) -> list[dic
 
 async def test_watch_json_events_match_the_ground_truth(sim: Simulator) -> None:
     fe1 = sim.world.arrive("LOC1", fe_name="Ram", otc="123456", ttl=300)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "flipkart_otc",
+    proc = await spawn(
         "watch",
         "LOC1",
         "LOC2",
@@ -97,9 +99,7 @@ async def test_watch_json_events_match_the_ground_truth(sim: Simulator) -> None:
         "0.2",
         "--format",
         "json",
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=token_env(sim),
+        environ=token_env(sim),
     )
     assert proc.stdout is not None
     try:
@@ -165,19 +165,8 @@ async def test_watch_text_masks_otcs_unless_asked(sim: Simulator) -> None:
 
 
 async def test_sigint_ends_watch_quietly_with_130(sim: Simulator) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "flipkart_otc",
-        "watch",
-        "LOC1",
-        "--base-url",
-        sim.base_url,
-        "--interval",
-        "0.2",
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=token_env(sim),
+    proc = await spawn(
+        "watch", "LOC1", "--base-url", sim.base_url, "--interval", "0.2", environ=token_env(sim)
     )
     assert proc.stdout is not None
     await asyncio.wait_for(proc.stdout.readline(), DEADLINE)  # it is running
