@@ -89,7 +89,6 @@ class OtcClient:
         self._auth = auth
         self._url = base_url.rstrip("/") + START_OTC_PATH
         self._timeout = aiohttp.ClientTimeout(total=float(timeout))
-        self._retry = retry
         self._session = session
         self._owns_session = session is None
         self._closed = False
