@@ -15,7 +15,7 @@ import heapq
 import logging
 import math
 import random
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from types import TracebackType
 from typing import Final
@@ -32,7 +32,7 @@ from .errors import (
     TripsheetClosedError,
 )
 from .events import LocationStatusChanged, OtcEvent, WatchEvent
-from .models import LocationStatus, OtcSnapshot
+from .models import LocationStatus, OtcDetail, OtcSnapshot
 
 __all__ = ["OtcWatcher"]
 
@@ -47,20 +47,24 @@ class _Location:
     """What the watcher remembers of one location (slots: there may be 100,000)."""
 
     __slots__ = (
+        "details",
         "due",
         "expired",
+        "fetched_at",
         "location_id",
         "memo",
         "next_expiry",
         "next_poll",
         "removed",
-        "snapshot",
         "status",
     )
 
     def __init__(self, location_id: str) -> None:
         self.location_id = location_id
-        self.snapshot: OtcSnapshot | None = None
+        # The last good snapshot, kept as its parts: an answer that repeats the last one
+        # then leaves no new long-lived object behind for the cyclic GC to walk.
+        self.details: Mapping[str, OtcDetail] | None = None
+        self.fetched_at: datetime | None = None
         self.status: LocationStatus | None = None
         self.expired: frozenset[ExpiryKey] = _NO_KEYS
         self.memo: _wire.Memo | None = None  # what the incremental parser keeps
@@ -71,6 +75,12 @@ class _Location:
 
     def __lt__(self, other: _Location) -> bool:  # heap order; one heap entry per location
         return self.due < other.due
+
+    def last(self) -> OtcSnapshot | None:
+        """The last good snapshot."""
+        if self.details is None or self.fetched_at is None:
+            return None
+        return OtcSnapshot(self.location_id, self.fetched_at, self.details)
 
 
 def _at(timestamp: float) -> datetime:
@@ -213,7 +223,7 @@ class OtcWatcher:
 
         It advances only once the events leading to it are queued.
         """
-        return self._get(location_id).snapshot
+        return self._get(location_id).last()
 
     def status(self, location_id: str) -> LocationStatus | None:
         """The status of a watched location (None before its first poll ends)."""
@@ -412,26 +422,26 @@ class OtcWatcher:
             await queue.put(event)
 
     async def _expire(self, loc: _Location, now: float) -> None:
-        events, expired = expiry_events(loc.snapshot, loc.expired, _at(now))
+        last = loc.last()
+        events, expired = expiry_events(last, loc.expired, _at(now))
         if not events:
             # woken for nothing (the code was renewed meanwhile); never spin on it
-            loc.next_expiry = max(next_expiry(loc.snapshot, loc.expired), now + 1e-3)
+            loc.next_expiry = max(next_expiry(last, loc.expired), now + 1e-3)
             return
         await self._emit(events)
         loc.expired = expired
-        loc.next_expiry = next_expiry(loc.snapshot, expired)
+        loc.next_expiry = next_expiry(last, expired)
 
     async def _poll(self, loc: _Location, started: float) -> None:
         location_id = loc.location_id
         error: FlipkartOtcError | None = None
         memo: _wire.Memo | None = None
         current: OtcSnapshot | None = None
+        last = loc.last()
         try:
             body = await self._client.fetch_body(location_id)
             fetched = _at(self._clock.time())
-            current, memo = _wire.parse_incremental(
-                body, location_id, fetched, loc.snapshot, loc.memo
-            )
+            current, memo = _wire.parse_incremental(body, location_id, fetched, last, loc.memo)
             status = LocationStatus.ACTIVE
         except asyncio.CancelledError:
             raise
@@ -458,19 +468,19 @@ class OtcWatcher:
         expired = loc.expired
         if status is LocationStatus.FAILING:
             # keep the last snapshot; only the codes that expired meanwhile are news
-            owed, expired = expiry_events(loc.snapshot, expired, at)
+            owed, expired = expiry_events(last, expired, at)
             events += owed
-            snapshot = loc.snapshot
+            snapshot = last
         else:
             if current is None:  # NO_TASK or CLOSED: the FEs are gone
-                unchanged = status is loc.status and loc.snapshot is not None
-                current = loc.snapshot if unchanged else OtcSnapshot(location_id, at, {})
+                unchanged = status is loc.status and last is not None
+                current = last if unchanged else OtcSnapshot(location_id, at, {})
                 assert current is not None
             batch, expired = poll_events(
-                loc.snapshot,
+                last,
                 current,
                 expired,
-                initial=loc.snapshot is None,
+                initial=last is None,
                 emit_initial=self._emit_initial,
             )
             events += batch
@@ -479,12 +489,12 @@ class OtcWatcher:
             await self._emit(events)
         if loc.removed:
             return
-        last = loc.snapshot
         if expired is not loc.expired or (
             last is None or snapshot is None or snapshot.details is not last.details
         ):
             loc.next_expiry = next_expiry(snapshot, expired)
-        loc.snapshot = snapshot
+        if snapshot is not None:
+            loc.details, loc.fetched_at = snapshot.details, snapshot.fetched_at
         loc.status = status
         loc.expired = expired
         loc.memo = memo if status is LocationStatus.ACTIVE else None
