@@ -93,9 +93,11 @@ class ClientCredentials:
 
     app_id: str
     app_secret: str = attrs.field(repr=False)
-    token_url: str = PRODUCTION_TOKEN_URL
-    scope: str = "Seller_Api"
-    _clock: Callable[[], float] = attrs.field(default=time.monotonic, repr=False, alias="clock")
+    token_url: str = attrs.field(default=PRODUCTION_TOKEN_URL, kw_only=True)
+    scope: str = attrs.field(default="Seller_Api", kw_only=True)
+    _clock: Callable[[], float] = attrs.field(
+        default=time.monotonic, repr=False, alias="clock", kw_only=True
+    )
     _token: str | None = attrs.field(default=None, init=False, repr=False)
     _refresh_at: float = attrs.field(default=0.0, init=False, repr=False)
     _lock: asyncio.Lock | None = attrs.field(default=None, init=False, repr=False)
