@@ -19,6 +19,7 @@ import aiohttp
 import attrs
 
 from . import _wire
+from ._version import USER_AGENT
 from .errors import AuthenticationError, RequestTimeoutError, ServerError, TransportError
 
 __all__ = [
@@ -146,7 +147,7 @@ class ClientCredentials:
     async def _fetch(self, session: aiohttp.ClientSession, timeout: aiohttp.ClientTimeout) -> str:
         params = {"grant_type": "client_credentials", "scope": self.scope}
         credentials = base64.b64encode(f"{self.app_id}:{self.app_secret}".encode()).decode()
-        headers = {"Authorization": "Basic " + credentials}
+        headers = {"Authorization": "Basic " + credentials, "User-Agent": USER_AGENT}
         started = self._clock()
         try:
             async with session.get(

@@ -12,7 +12,7 @@ from types import TracebackType
 import aiohttp
 
 from . import _wire
-from ._version import __version__
+from ._version import USER_AGENT
 from .auth import StaticToken, TokenProvider
 from .errors import RequestTimeoutError, TransportError
 from .models import OtcSnapshot
@@ -30,7 +30,6 @@ __all__ = [
 PRODUCTION_BASE_URL = "https://api.flipkart.net/sellers"
 SANDBOX_BASE_URL = "https://sandbox-api.flipkart.net/sellers"
 START_OTC_PATH = "/v3/returns/otc/start/details"
-USER_AGENT = f"flipkart-otc/{__version__}"
 TASK_TYPE = "RETURN"
 
 logger = logging.getLogger("flipkart_otc")

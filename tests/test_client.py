@@ -368,6 +368,7 @@ class FakeFlipkart:
     def token(self, url: URL, **kwargs: Any) -> CallbackResult:
         assert url.query["grant_type"] == "client_credentials"
         assert url.query["scope"] == "Seller_Api"
+        assert kwargs["headers"]["User-Agent"] == f"flipkart-otc/{__version__}"
         basic = base64.b64encode(f"app:{CANARY_SECRET}".encode()).decode()
         if kwargs["headers"]["Authorization"] != f"Basic {basic}":
             return CallbackResult(
