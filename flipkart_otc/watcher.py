@@ -199,7 +199,8 @@ class OtcWatcher:
         """Wait until no location is due or being served (for tests with a ManualClock).
 
         Returns at once when a poller waits for room in the event queue: read
-        the queued events, then wait again.
+        the queued events, then wait again. With ``interval=0`` some location is
+        always due, so this only returns that way.
         """
         while (self._pending and not self._events.full()) or self._due_now():
             self._changed = changed = asyncio.Event()
