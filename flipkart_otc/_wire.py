@@ -262,6 +262,15 @@ def otc_details(document: Any, body: bytes, location_id: str, status: int) -> Ma
     return raw
 
 
+def success_details(body: bytes, location_id: str, status: int) -> Mapping[str, Any]:
+    """The raw ``otcDetails`` of a success answer; a 200 carrying an ``errorCode`` raises
+    that error, anything else malformed a ResponseFormatError."""
+    document = load_json(body, location_id, status)
+    if isinstance(document, dict) and "otcDetails" not in document and "errorCode" in document:
+        raise error_from_document(status, document, location_id, None)
+    return otc_details(document, body, location_id, status)
+
+
 def structure_detail(
     fe_id: str, entry: Any, body: bytes, location_id: str, status: int
 ) -> OtcDetail:
@@ -319,10 +328,7 @@ def parse_snapshot(
     Raises :class:`ResponseFormatError` for anything the spec does not allow,
     or the matching :class:`ApiError` for a 200 that carries an ``errorCode``.
     """
-    document = load_json(body, location_id, status)
-    if isinstance(document, dict) and "otcDetails" not in document and "errorCode" in document:
-        raise error_from_document(status, document, location_id, None)
-    raw = otc_details(document, body, location_id, status)
+    raw = success_details(body, location_id, status)
     old = previous.details if previous is not None else {}
     details: dict[str, OtcDetail] = {}
     for fe_id, entry in raw.items():
@@ -364,10 +370,7 @@ def parse_incremental(
     body_hash = hash(body)
     if previous is not None and memo is not None and memo[0] == body_hash:
         return OtcSnapshot(location_id, fetched_at, previous.details), memo
-    document = load_json(body, location_id, 200)
-    if isinstance(document, dict) and "otcDetails" not in document and "errorCode" in document:
-        raise error_from_document(200, document, location_id, None)
-    raw = otc_details(document, body, location_id, 200)
+    raw = success_details(body, location_id, 200)
     old = previous.details if previous is not None else {}
     # Values that compare (and hash) equal parse alike, except true/false against 1/0:
     # with either in this body, or in the last one (whose memo then has no
