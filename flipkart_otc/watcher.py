@@ -357,25 +357,27 @@ class OtcWatcher:
     def _schedule(self, loc: _Location, when: float) -> None:
         loc.due = when
         if when <= self._clock.time():
-            self._pending += 1
-            self._ready.put_nowait(loc)
-            self._notify()
+            self._enqueue(loc)
             return
         heapq.heappush(self._heap, loc)
         if when < self._deadline and self._wakeup is not None:
             _resolve(self._wakeup)
 
+    def _enqueue(self, loc: _Location) -> None:
+        """Hand a due location to the pollers."""
+        self._pending += 1
+        self._ready.put_nowait(loc)
+        self._notify()
+
     async def _schedule_loop(self) -> None:
         loop = asyncio.get_running_loop()
-        heap, ready, clock = self._heap, self._ready, self._clock
+        heap, clock = self._heap, self._clock
         while True:
             now = clock.time()
             while heap and heap[0].due <= now:
                 loc = heapq.heappop(heap)
                 if not loc.removed:
-                    self._pending += 1
-                    ready.put_nowait(loc)
-                    self._notify()
+                    self._enqueue(loc)
             self._deadline = heap[0].due if heap else math.inf
             self._wakeup = wakeup = loop.create_future()
             timer = None
