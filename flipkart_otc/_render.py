@@ -16,6 +16,7 @@ from .events import (
     OtcRenewed,
     WatchEvent,
     detail_dict,
+    iso_utc,
 )
 from .models import LocationStatus, OtcDetail, OtcSnapshot
 
@@ -114,7 +115,7 @@ def snapshot_dict(
     return {
         "location_id": location_id,
         "status": status.value if isinstance(status, LocationStatus) else status,
-        "fetched_at": snapshot.fetched_at.isoformat().replace("+00:00", "Z") if snapshot else None,
+        "fetched_at": iso_utc(snapshot.fetched_at) if snapshot else None,
         "details": [detail_dict(d, show_otc=show_otc) for _, d in sorted(snapshot.details.items())]
         if snapshot
         else [],

@@ -43,7 +43,8 @@ __all__ = [
 MASK = "***"
 
 
-def _iso(when: datetime) -> str:
+def iso_utc(when: datetime) -> str:
+    """ISO-8601 with a ``Z``, as every JSON form here writes times."""
     return when.isoformat().replace("+00:00", "Z")
 
 
@@ -54,8 +55,8 @@ def detail_dict(detail: OtcDetail, *, show_otc: bool = False) -> dict[str, Any]:
         "fe_name": detail.fe_name,
         "task_id": detail.task_id,
         "otc": detail.otc if show_otc else MASK,
-        "expires_at": _iso(detail.expires_at),
-        "created_at": _iso(detail.created_at),
+        "expires_at": iso_utc(detail.expires_at),
+        "created_at": iso_utc(detail.created_at),
         "logistic_partner": detail.logistic_partner,
         "lob": detail.lob.value,
         "lob_raw": detail.lob_raw,
@@ -77,7 +78,7 @@ class OtcEvent:
         return {
             "event": self.kind,
             "location_id": self.location_id,
-            "observed_at": _iso(self.observed_at),
+            "observed_at": iso_utc(self.observed_at),
         }
 
 
