@@ -25,9 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import answer, machine, table
 
 from flipkart_otc import _wire
-from flipkart_otc._diff import poll_events
+from flipkart_otc._diff import advance, earliest_due
 
 NOW = datetime(2026, 11, 27, tzinfo=timezone.utc)
+NOW_TS = NOW.timestamp()
 NO_KEYS: frozenset[tuple[str, str, datetime]] = frozenset()
 
 
@@ -54,19 +55,20 @@ def bench(k: int, seconds: float) -> list[list[str]]:
     def floor(i: int) -> object:
         return json.loads(bodies[i % 64])
 
+    base, memo = _wire.parse_incremental(static, "LOC1", None, None)
+    due = earliest_due(base, NO_KEYS)
+
     def full(i: int) -> object:
         snap = _wire.parse_snapshot(bodies[i % 64], "LOC1", NOW)
-        return poll_events(base, snap, NO_KEYS)
-
-    base, memo = _wire.parse_incremental(static, "LOC1", NOW, None, None)
+        return advance("LOC1", base, snap.details, NO_KEYS, due, NOW_TS)
 
     def incremental_changing(i: int) -> object:
-        snap, _ = _wire.parse_incremental(bodies[1 + i % 63], "LOC1", NOW, base, memo)
-        return poll_events(base, snap, NO_KEYS)
+        details, _ = _wire.parse_incremental(bodies[1 + i % 63], "LOC1", base, memo)
+        return advance("LOC1", base, details, NO_KEYS, due, NOW_TS)
 
     def incremental_static(i: int) -> object:
-        snap, _ = _wire.parse_incremental(static, "LOC1", NOW, base, memo)
-        return poll_events(base, snap, NO_KEYS)
+        details, _ = _wire.parse_incremental(static, "LOC1", base, memo)
+        return advance("LOC1", base, details, NO_KEYS, due, NOW_TS)
 
     paths: list[tuple[str, Callable[[int], object]]] = [
         ("json.loads (floor)", floor),

@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
+from itertools import compress, repeat
+from operator import is_
 from typing import Any
 
 import cattrs
@@ -66,6 +68,12 @@ def epoch_to_datetime(value: object) -> datetime:
     A value below 10^11 is taken as seconds: the spec says milliseconds but
     every published sample is 10 digits.
     """
+    return _epoch(value, datetime)
+
+
+def _epoch(value: object, _: object) -> datetime:  # the converter's hook: no extra call
+    if type(value) is int and 0 <= value < _FLOAT_EXACT_MS:  # what Flipkart sends
+        return datetime.fromtimestamp(value / 1000 if value >= _SECONDS_BELOW else value, UTC)
     number: int | float
     if type(value) is int:
         number = value
@@ -116,7 +124,7 @@ def _strict_str(value: object, _: object) -> str:
 
 def _lob(value: object, _: object) -> Lob:
     if type(value) is str:
-        return _LOBS.get(value.strip().upper(), Lob.UNKNOWN)
+        return _LOBS.get(value) or _LOBS.get(value.strip().upper(), Lob.UNKNOWN)
     return Lob.UNKNOWN
 
 
@@ -136,13 +144,24 @@ def _shared(text: str) -> str:
 
 
 def _shared_str(value: object, _: object) -> str:
-    return _shared(_strict_str(value, _))
+    if type(value) is not str:
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    known = _SHARED.get(value)  # _shared() inlined: this runs twice per structured FE
+    if known is not None:
+        return known
+    return _shared(value)
 
 
 def _lob_raw(value: object, _: object) -> str:
     if value is None:
         return ""
-    return _shared(value) if type(value) is str else json.dumps(value)[:64]
+    if type(value) is str:
+        return _SHARED.get(value) or _shared(value)
+    if type(value) is float and value.is_integer():
+        # 1.0 == 1 and both hash alike: give both one text, so an answer's fingerprint
+        # (see parse_incremental) decides what it parses to
+        value = int(value)
+    return json.dumps(value)[:64]
 
 
 def _make_converter(detailed: bool) -> cattrs.Converter:
@@ -150,7 +169,7 @@ def _make_converter(detailed: bool) -> cattrs.Converter:
     seconds or milliseconds, unknown keys ignored."""
     converter = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=False)
     converter.register_structure_hook(str, _strict_str)
-    converter.register_structure_hook(datetime, lambda v, _: epoch_to_datetime(v))
+    converter.register_structure_hook(datetime, _epoch)
     converter.register_structure_hook(Lob, _lob)
     converter.register_structure_hook(
         OtcDetail,
@@ -215,8 +234,35 @@ def _explain(exc: Exception, fe_id: str) -> tuple[str, str]:
     return f"otcDetails.{fe_id}", str(exc) or type(exc).__name__
 
 
+def _decoder(**options: Any) -> tuple[json.JSONDecoder, Callable[[str, int], Any]]:
+    decoder = json.JSONDecoder(**options)
+    return decoder, decoder.scan_once  # type: ignore[attr-defined]
+
+
+_DICTS = _decoder()
+# Objects as tuples of (key, value) pairs: hashable as they come, so the incremental
+# parser fingerprints an FE's entry with one C-level hash() and no copies.
+_PAIRS = _decoder(object_pairs_hook=tuple)
+
+
+def _decode(decoder: tuple[json.JSONDecoder, Callable[[str, int], Any]], body: bytes) -> Any:
+    """``json.loads(body)`` with ``decoder``, minus its Python-level layers on the usual
+    answer (an object, nothing around it); anything else, errors included, goes the
+    full way."""
+    text = body.decode("utf-8")
+    if text[:1] == "{":
+        try:
+            value, end = decoder[1](text, 0)
+        except StopIteration:
+            pass
+        else:
+            if end == len(text):
+                return value
+    return decoder[0].decode(text)
+
+
 def _stdlib_loads(body: bytes) -> Any:
-    return json.loads(body.decode("utf-8"))
+    return _decode(_DICTS, body)
 
 
 _loads: Callable[[bytes], Any]
@@ -345,60 +391,86 @@ def parse_snapshot(
 Memo = tuple[int, ...]
 
 
-def _fingerprint(entry: Any) -> int | None:
+def _entries(body: bytes, location_id: str) -> tuple[Mapping[str, Any], bool]:
+    """The raw ``otcDetails`` by FE id, and whether its entries are pair tuples (the
+    usual answer) or dicts (anything else, through :func:`success_details`, which
+    also raises for every kind of bad answer as a full parse does)."""
     try:
-        return hash((*entry, *entry.values()))  # keys too: the same values under other keys
-    except (AttributeError, TypeError):  # not an object, or unhashable values
-        return None
+        document = _decode(_PAIRS, body)
+    except (ValueError, RecursionError):
+        document = None
+    if type(document) is tuple:
+        raw = dict(document).get("otcDetails")
+        if type(raw) is tuple:
+            return dict(raw), True
+    return success_details(body, location_id, 200), False
+
+
+def _plain(value: Any) -> Any:
+    """A value decoded with objects as pair tuples, as :func:`json.loads` gives it."""
+    if type(value) is tuple:
+        return {key: _plain(item) for key, item in value}
+    if type(value) is list:
+        return [_plain(item) for item in value]
+    return value
 
 
 def parse_incremental(
     body: bytes,
     location_id: str,
-    fetched_at: datetime,
-    previous: OtcSnapshot | None,
+    previous: Mapping[str, OtcDetail] | None,
     memo: Memo | None,
-) -> tuple[OtcSnapshot, Memo]:
+) -> tuple[Mapping[str, OtcDetail], Memo]:
     """Parse an answer the way a poller does, paying only for what changed.
 
-    Same bytes as last time (by hash): no parsing at all. Otherwise an FE whose
-    raw entry fingerprints like last time keeps its previous :class:`OtcDetail`
-    (a C-level hash of the values instead of field-by-field checks); only new
-    or changed FEs are structured. Returns the snapshot, which equals a full
-    parse of ``body``, and the memo for the next call.
+    ``previous`` is the last answer's details (None if there is none) and
+    ``memo`` what this returned with them. Same bytes as last time (by hash):
+    no parsing at all, and ``previous`` itself comes back. Otherwise an FE
+    whose id, keys and values fingerprint like last time keeps its previous
+    :class:`OtcDetail`, and an answer that changed none of them returns
+    ``previous`` itself; only new or changed FEs are structured. Returns the
+    details, which equal a full parse of ``body``, and the memo for the next
+    call.
     """
     body_hash = hash(body)
     if previous is not None and memo is not None and memo[0] == body_hash:
-        return OtcSnapshot(location_id, fetched_at, previous.details), memo
-    raw = success_details(body, location_id, 200)
-    old = previous.details if previous is not None else {}
+        return previous, memo
+    entries, pairs = _entries(body, location_id)
+    old = previous if previous is not None else {}
+    prints: list[int] | None = None
     # Values that compare (and hash) equal parse alike, except true/false against 1/0:
     # with either in this body, or in the last one (whose memo then has no
     # fingerprints), fall back to the field-by-field check.
-    trusted = b"true" not in body and b"false" not in body
-    fingerprinted = memo is not None and len(memo) == len(old) + 1
-    known = list(old.items()) if trusted and fingerprinted else []
-    details: dict[str, OtcDetail] = {}
-    prints = [body_hash]
-    for i, (fe_id, entry) in enumerate(raw.items()):
-        fingerprint = _fingerprint(entry)
-        if (
-            fingerprint is not None
-            and i < len(known)
-            and known[i][0] == fe_id
-            and memo is not None  # implied by `known`; here for the type checker
-            and memo[i + 1] == fingerprint
-        ):
-            detail = known[i][1]
+    if pairs and b"true" not in body and b"false" not in body:
+        try:
+            prints = list(map(hash, entries.items()))
+        except TypeError:  # an array in an entry: not hashable
+            pass
+    reused: list[OtcDetail | None]
+    if prints is not None and memo is not None and len(memo) == len(old) + 1:
+        reused = list(map(dict(zip(memo[1:], old.values(), strict=True)).get, prints))
+    else:
+        reused = [None] * len(entries)
+    memo = (body_hash, *prints) if prints is not None else (body_hash,)
+    if len(reused) == len(old) and all(map(is_, reused, old.values())):
+        return old, memo
+    details: dict[str, Any] = dict(zip(entries, reused, strict=True))
+    fe_ids = list(entries)
+    # no array and no object but the entries: each entry's pairs make its dict at once
+    flat = pairs and b"[" not in body and body.count(b"{") == len(entries) + 2
+    for i in compress(range(len(reused)), map(is_, reused, repeat(None))):
+        fe_id = fe_ids[i]
+        entry = entries[fe_id]
+        if pairs:
+            entry = dict(entry) if flat and type(entry) is tuple else _plain(entry)
+        last = old.get(fe_id)
+        # Without fingerprints, compare field by field; with them, a miss means the
+        # entry changed (at most it spells a time in other units): build it anew.
+        if prints is None and last is not None and unchanged(entry, last):
+            details[fe_id] = last
         else:
-            last = old.get(fe_id)
-            if last is not None and unchanged(entry, last):
-                detail = last
-            else:
-                detail = structure_detail(fe_id, entry, body, location_id, 200)
-        details[fe_id] = detail
-        prints.append(0 if fingerprint is None else fingerprint)
-    return OtcSnapshot(location_id, fetched_at, details), tuple(prints if trusted else prints[:1])
+            details[fe_id] = structure_detail(fe_id, entry, body, location_id, 200)
+    return details, memo
 
 
 def retry_after_seconds(value: str | None, now: datetime) -> float | None:

@@ -160,54 +160,54 @@ class OtcClient:
         return await self._fetch(location_id, _wire.request_body(location_id))
 
     async def _attempt(self, location_id: str, payload: bytes) -> bytes:
-        session = self._get_session()
+        # One coroutine for the request and its 401 refresh: every frame between the
+        # caller and aiohttp is resumed again at each of a request's waits.
+        session = self._session if self._session is not None else self._get_session()
         token = await self._auth.token(session, self._timeout)
-        status, body, retry_after = await self._post(session, token, location_id, payload)
-        if status == 401:
+        refreshed = False
+        while True:
+            headers = {
+                "Authorization": "Bearer " + token,
+                "Content-Type": "application/json",
+                "User-Agent": USER_AGENT,
+            }
+            started = time.perf_counter()
+            outcome: object = "-"
+            try:
+                async with session.post(
+                    self._url, data=payload, headers=headers, timeout=self._timeout
+                ) as response:
+                    status = outcome = response.status
+                    body = await response.read()
+                    retry_after = response.headers.get("Retry-After") if status == 429 else None
+            except asyncio.TimeoutError as exc:  # not the builtin before Python 3.11
+                outcome = "timeout"
+                raise RequestTimeoutError(
+                    f"no answer within {self._timeout.total:g}s", location_id=location_id
+                ) from exc
+            except aiohttp.ClientError as exc:
+                outcome = type(exc).__name__
+                raise TransportError(
+                    f"request failed: {type(exc).__name__}: {exc}", location_id=location_id
+                ) from exc
+            finally:
+                if logger.isEnabledFor(logging.DEBUG):
+                    logger.debug(
+                        "POST %s location=%s status=%s %.1fms",
+                        START_OTC_PATH,
+                        location_id,
+                        outcome,
+                        (time.perf_counter() - started) * 1000,
+                    )
+            if status == 200:
+                return body
+            if status != 401 or refreshed:
+                break
             fresh = await self._auth.refresh(session, self._timeout, token)
-            if fresh is not None:
-                status, body, retry_after = await self._post(session, fresh, location_id, payload)
-        if status == 200:
-            return body
+            if fresh is None:
+                break
+            token, refreshed = fresh, True
         wait = None
         if retry_after is not None:
             wait = _wire.retry_after_seconds(retry_after, datetime.now(timezone.utc))
         raise _wire.error_from_answer(status, body, location_id, wait)
-
-    async def _post(
-        self, session: aiohttp.ClientSession, token: str, location_id: str, payload: bytes
-    ) -> tuple[int, bytes, str | None]:
-        headers = {
-            "Authorization": "Bearer " + token,
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-        }
-        started = time.perf_counter()
-        outcome: object = "-"
-        try:
-            async with session.post(
-                self._url, data=payload, headers=headers, timeout=self._timeout
-            ) as response:
-                status = outcome = response.status
-                body = await response.read()
-                retry_after = response.headers.get("Retry-After") if status == 429 else None
-        except asyncio.TimeoutError as exc:  # not the builtin before Python 3.11
-            outcome = "timeout"
-            raise RequestTimeoutError(
-                f"no answer within {self._timeout.total:g}s", location_id=location_id
-            ) from exc
-        except aiohttp.ClientError as exc:
-            outcome = type(exc).__name__
-            raise TransportError(
-                f"request failed: {type(exc).__name__}: {exc}", location_id=location_id
-            ) from exc
-        finally:
-            if logger.isEnabledFor(logging.DEBUG):
-                logger.debug(
-                    "POST %s location=%s status=%s %.1fms",
-                    START_OTC_PATH,
-                    location_id,
-                    outcome,
-                    (time.perf_counter() - started) * 1000,
-                )
-        return status, body, retry_after

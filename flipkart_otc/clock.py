@@ -50,8 +50,8 @@ class Clock(Protocol):
 class SystemClock:
     """The wall clock, with timers on the running event loop."""
 
-    def time(self) -> float:
-        return time.time()
+    #: Now, in epoch seconds (:func:`time.time` itself: the watcher reads it per poll).
+    time = staticmethod(time.time)
 
     def call_at(self, when: float, callback: Callable[[], object]) -> TimerHandle:
         loop = asyncio.get_running_loop()

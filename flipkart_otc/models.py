@@ -61,7 +61,8 @@ class OtcDetail:
     created_at: datetime
     logistic_partner: str
     lob: Lob = Lob.UNKNOWN
-    #: ``lob`` exactly as Flipkart sent it ("" when it was missing).
+    #: ``lob`` exactly as Flipkart sent it ("" when it was missing; a value that is not
+    #: a string as its JSON text, a whole-number float as an integer).
     lob_raw: str = ""
 
     def is_expired(self, now: datetime) -> bool:

@@ -15,13 +15,14 @@ import heapq
 import logging
 import math
 import random
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from datetime import datetime, timezone
 from types import TracebackType
 from typing import Final
 
 from . import _wire
-from ._diff import ExpiryKey, expiry_events, next_expiry, poll_events
+from ._channel import Channel
+from ._diff import Details, ExpiryKey, advance, earliest_due, expiry_events
 from .client import OtcClient, check_location_id
 from .clock import Clock, SystemClock
 from .errors import (
@@ -32,7 +33,7 @@ from .errors import (
     TripsheetClosedError,
 )
 from .events import LocationStatusChanged, OtcEvent, WatchEvent
-from .models import LocationStatus, OtcDetail, OtcSnapshot
+from .models import LocationStatus, OtcSnapshot
 
 __all__ = ["OtcWatcher"]
 
@@ -63,13 +64,13 @@ class _Location:
         self.location_id = location_id
         # The last good snapshot, kept as its parts: an answer that repeats the last one
         # then leaves no new long-lived object behind for the cyclic GC to walk.
-        self.details: Mapping[str, OtcDetail] | None = None
-        self.fetched_at: datetime | None = None
+        self.details: Details | None = None
+        self.fetched_at: float | None = None  # epoch seconds: a datetime only when asked
         self.status: LocationStatus | None = None
         self.expired: frozenset[ExpiryKey] = _NO_KEYS
         self.memo: _wire.Memo | None = None  # what the incremental parser keeps
         self.next_poll = 0.0
-        self.next_expiry = math.inf
+        self.next_expiry = math.inf  # when the earliest code not yet reported expires
         self.due = math.inf
         self.removed = False
 
@@ -80,7 +81,7 @@ class _Location:
         """The last good snapshot."""
         if self.details is None or self.fetched_at is None:
             return None
-        return OtcSnapshot(self.location_id, self.fetched_at, self.details)
+        return OtcSnapshot(self.location_id, _at(self.fetched_at), self.details)
 
 
 def _at(timestamp: float) -> datetime:
@@ -157,8 +158,8 @@ class OtcWatcher:
             check_location_id(location_id)
             self._locations.setdefault(location_id, _Location(location_id))
 
-        self._events: asyncio.Queue[object] = asyncio.Queue(queue_size)
-        self._ready: asyncio.Queue[_Location] = asyncio.Queue()
+        self._events: Channel[object] = Channel(queue_size)
+        self._ready: Channel[_Location] = Channel()
         self._heap: list[_Location] = []
         self._deadline = math.inf
         self._wakeup: asyncio.Future[None] | None = None
@@ -174,7 +175,7 @@ class OtcWatcher:
         state = "closed" if self._closed else "running" if self._started else "new"
         return (
             f"<OtcWatcher {state} locations={len(self._locations)} "
-            f"interval={self._interval:g}s queued={self._events.qsize()}>"
+            f"interval={self._interval:g}s queued={len(self._events)}>"
         )
 
     # -- what dashboards ask -------------------------------------------------
@@ -193,7 +194,7 @@ class OtcWatcher:
     @property
     def queued(self) -> int:
         """Events waiting to be read."""
-        return self._events.qsize()
+        return len(self._events)
 
     async def wait_idle(self) -> None:
         """Wait until no location is due or being served (for tests with a ManualClock).
@@ -317,36 +318,34 @@ class OtcWatcher:
         return self._owning_iterator()
 
     async def __anext__(self) -> WatchEvent:
-        event = await self._next_event()
-        if event is None:
-            raise StopAsyncIteration
-        return event
+        if not self._started:
+            await self.start()
+        queue = self._events
+        while True:
+            if self._closed and self._fatal is None:
+                raise StopAsyncIteration
+            if queue.items:
+                item = queue.get_nowait()
+            else:
+                if self._fatal is not None:
+                    raise self._fatal
+                item = await queue.get()
+            if item is not _WAKE:
+                return item  # type: ignore[return-value]
 
     async def _owning_iterator(self) -> AsyncGenerator[WatchEvent, None]:
         # A bare `async for` (no `async with`) owns the watcher: leaving the loop by
         # break, error or cancellation closes it.
         await self.start()
         try:
-            while (event := await self._next_event()) is not None:
+            while True:
+                try:
+                    event = await self.__anext__()
+                except StopAsyncIteration:
+                    return
                 yield event
         finally:
             await self.aclose()
-
-    async def _next_event(self) -> WatchEvent | None:
-        if not self._started:
-            await self.start()
-        queue = self._events
-        while True:
-            if self._closed and self._fatal is None:
-                return None
-            if queue.empty():
-                if self._fatal is not None:
-                    raise self._fatal
-                item = await queue.get()
-            else:
-                item = queue.get_nowait()
-            if item is not _WAKE:
-                return item  # type: ignore[return-value]
 
     def _wake_consumer(self) -> None:
         if not self._events.full():
@@ -356,8 +355,11 @@ class OtcWatcher:
 
     def _schedule(self, loc: _Location, when: float) -> None:
         loc.due = when
-        if when <= self._clock.time():
-            self._enqueue(loc)
+        if when <= self._clock.time():  # _enqueue(), inlined: this runs per poll
+            self._pending += 1
+            self._ready.put_nowait(loc)
+            if self._changed is not None:
+                self._changed.set()
             return
         heapq.heappush(self._heap, loc)
         if when < self._deadline and self._wakeup is not None:
@@ -367,7 +369,8 @@ class OtcWatcher:
         """Hand a due location to the pollers."""
         self._pending += 1
         self._ready.put_nowait(loc)
-        self._notify()
+        if self._changed is not None:
+            self._changed.set()
 
     async def _schedule_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -391,29 +394,33 @@ class OtcWatcher:
                     timer.cancel()
 
     async def _poll_loop(self) -> None:
-        ready = self._ready
+        ready, clock = self._ready, self._clock
         while self._fatal is None:
-            loc = await ready.get()
+            loc = ready.get_nowait() if ready.items else await ready.get()
             try:
                 if loc.removed:
                     continue
-                now = self._clock.time()
+                now = clock.time()
                 if now >= loc.next_poll:
                     await self._poll(loc, now)
                 else:
                     await self._expire(loc, now)
                 if not loc.removed and self._fatal is None:
-                    self._schedule(loc, min(loc.next_poll, loc.next_expiry))
+                    # an expiry no later than now that found nothing owed (a clock
+                    # coarser than the codes' milliseconds) is looked at again in 1 ms
+                    expiry = max(loc.next_expiry, now + 1e-3)
+                    self._schedule(loc, min(loc.next_poll, expiry))
             finally:
                 self._pending -= 1
-                self._notify()
+                if self._changed is not None:
+                    self._changed.set()
 
-    def _next_poll(self, started: float) -> float:
+    def _next_poll(self, started: float, now: float) -> float:
         interval = self._interval
         if self._jitter:
             interval *= 1 + self._jitter * (2 * self._random.random() - 1)
         # never earlier than now: a slow poll is followed at once, not by a burst
-        return max(started + interval, self._clock.time())
+        return max(started + interval, now)
 
     # -- one location ----------------------------------------------------------
 
@@ -422,29 +429,27 @@ class OtcWatcher:
         for event in events:
             if queue.full():
                 self._notify()  # wait_idle() returns while pollers wait for the reader
-            await queue.put(event)
+                await queue.put(event)
+            else:
+                queue.put_nowait(event)
 
     async def _expire(self, loc: _Location, now: float) -> None:
-        last = loc.last()
-        events, expired = expiry_events(last, loc.expired, _at(now))
-        if not events:
-            # woken for nothing (the code was renewed meanwhile); never spin on it
-            loc.next_expiry = max(next_expiry(last, loc.expired), now + 1e-3)
+        if loc.details is None:
             return
-        await self._emit(events)
-        loc.expired = expired
-        loc.next_expiry = next_expiry(last, expired)
+        events, expired = expiry_events(loc.location_id, loc.details, loc.expired, _at(now))
+        if events:
+            await self._emit(events)
+            loc.expired = expired
+            loc.next_expiry = earliest_due(loc.details, expired)
 
     async def _poll(self, loc: _Location, started: float) -> None:
         location_id = loc.location_id
         error: FlipkartOtcError | None = None
         memo: _wire.Memo | None = None
-        current: OtcSnapshot | None = None
-        last = loc.last()
+        details: Details | None = None
         try:
             body = await self._client.fetch_body(location_id)
-            fetched = _at(self._clock.time())
-            current, memo = _wire.parse_incremental(body, location_id, fetched, last, loc.memo)
+            details, memo = _wire.parse_incremental(body, location_id, loc.details, loc.memo)
             status = LocationStatus.ACTIVE
         except asyncio.CancelledError:
             raise
@@ -463,45 +468,38 @@ class OtcWatcher:
         if loc.removed:
             return
         now = self._clock.time()
-        at = _at(now)
+        last = loc.details
         events: list[OtcEvent] = []
         if status is not loc.status:
-            events.append(LocationStatusChanged(location_id, at, status, loc.status, error))
+            events.append(LocationStatusChanged(location_id, _at(now), status, loc.status, error))
             self._log_status(loc, status, error)
-        expired = loc.expired
+        expired, due = loc.expired, loc.next_expiry
         if status is LocationStatus.FAILING:
-            # keep the last snapshot; only the codes that expired meanwhile are news
-            owed, expired = expiry_events(last, expired, at)
-            events += owed
-            snapshot = last
+            # keep the last state; only the codes that expired meanwhile are news
+            if last is not None and now >= due:
+                owed, expired = expiry_events(location_id, last, expired, _at(now))
+                events += owed
+                due = earliest_due(last, expired)
+            fetched_at = loc.fetched_at
         else:
-            if current is None:  # NO_TASK or CLOSED: the FEs are gone
-                unchanged = status is loc.status and last is not None
-                current = last if unchanged else OtcSnapshot(location_id, at, {})
-                assert current is not None
-            batch, expired = poll_events(
-                last,
-                current,
-                expired,
-                initial=last is None,
-                emit_initial=self._emit_initial,
+            if details is None:  # NO_TASK or CLOSED: the FEs are gone
+                details = last if status is loc.status and last is not None else {}
+            batch, expired, due = advance(
+                location_id, last, details, expired, due, now, emit_initial=self._emit_initial
             )
             events += batch
-            snapshot = current
+            fetched_at = now
         if events:
             await self._emit(events)
         if loc.removed:
             return
-        if expired is not loc.expired or (
-            last is None or snapshot is None or snapshot.details is not last.details
-        ):
-            loc.next_expiry = next_expiry(snapshot, expired)
-        if snapshot is not None:
-            loc.details, loc.fetched_at = snapshot.details, snapshot.fetched_at
+        if details is not None:
+            loc.details, loc.fetched_at = details, fetched_at
         loc.status = status
         loc.expired = expired
-        loc.memo = memo if status is LocationStatus.ACTIVE else None
-        loc.next_poll = self._next_poll(started)
+        loc.next_expiry = due
+        loc.memo = memo
+        loc.next_poll = self._next_poll(started, now)
 
     def _log_status(
         self, loc: _Location, status: LocationStatus, error: FlipkartOtcError | None

@@ -147,7 +147,6 @@ def test_emit_initial_false_drops_only_initial_arrivals() -> None:
         None,
         snap(detail("a"), detail("x", ttl=1), at=5),
         frozenset(),
-        initial=True,
         emit_initial=False,
     )
     assert names(events) == [("OtcExpired", "x")]
@@ -212,7 +211,7 @@ def test_no_expiry_is_reported_twice(a: OtcSnapshot, b: OtcSnapshot, c: OtcSnaps
     keys: frozenset = frozenset()  # type: ignore[type-arg]
     previous = None
     for current in (a, b, c):
-        events, keys = poll_events(previous, current, keys, initial=previous is None)
+        events, keys = poll_events(previous, current, keys)
         seen += [expiry_key(e.detail) for e in events if isinstance(e, OtcExpired)]
         previous = current
     # a key may come back only after its FE left or held another code in between

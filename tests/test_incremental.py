@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flipkart_otc import ApiError, ResponseFormatError, _wire
+from flipkart_otc import ApiError, OtcSnapshot, ResponseFormatError, _wire
 from flipkart_otc._diff import ExpiryKey, poll_events
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
@@ -28,7 +29,7 @@ entries = st.fixed_dictionaries(
         "logisticPartner": st.sampled_from(["eKart", "Delhivery"]),
     },
     optional={
-        "lob": st.sampled_from(["LARGE", "NONLARGE", "large", None, 1, True, ["x"]]),
+        "lob": st.sampled_from(["LARGE", "NONLARGE", "large", None, 1, 1.0, True, ["x"]]),
         "extra": st.sampled_from([1, [1, 2], {"a": 1}]),
     },
 )
@@ -38,23 +39,26 @@ answers = st.dictionaries(st.sampled_from(["fe1", "fe2", "fe3"]), entries, max_s
 
 
 def full_then_incremental(bodies: list[bytes]) -> None:
-    previous_full = previous_incr = None
+    previous_full: OtcSnapshot | None = None
+    previous_incr: OtcSnapshot | None = None
     keys_full: frozenset[ExpiryKey] = frozenset()
     keys_incr: frozenset[ExpiryKey] = frozenset()
     memo = None
     for step, body in enumerate(bodies):
         at = T0 + timedelta(seconds=10 * step)
+        last = previous_incr.details if previous_incr is not None else None
         try:
             full = _wire.parse_snapshot(body, "LOC1", at)
         except (ResponseFormatError, ApiError) as exc:
             try:
-                _wire.parse_incremental(body, "LOC1", at, previous_incr, memo)
+                _wire.parse_incremental(body, "LOC1", last, memo)
             except type(exc):
                 continue  # both refuse it; the watcher keeps its last good state
             message = f"incremental accepted what a full parse refused: {body!r}"
             raise AssertionError(message) from exc
-        incr, memo = _wire.parse_incremental(body, "LOC1", at, previous_incr, memo)
-        assert incr == full
+        details, memo = _wire.parse_incremental(body, "LOC1", last, memo)
+        assert list(details.items()) == list(full.details.items())  # order too
+        incr = OtcSnapshot("LOC1", at, details)
         events_full, keys_full = poll_events(previous_full, full, keys_full)
         events_incr, keys_incr = poll_events(previous_incr, incr, keys_incr)
         assert events_incr == events_full
@@ -92,6 +96,7 @@ def test_values_that_compare_equal_but_parse_apart_are_not_reused() -> None:
     full_then_incremental([_answer(createdAt=1), _answer(createdAt=True)])
     full_then_incremental([_answer(lob=1), _answer(lob=True)])
     full_then_incremental([_answer(lob=True), _answer(lob=1)])
+    full_then_incremental([_answer(lob=1), _answer(lob=1.0)])  # 1.0 == 1 as well
 
 
 def test_the_same_values_under_other_keys_are_not_reused() -> None:
@@ -102,3 +107,37 @@ def test_the_same_values_under_other_keys_are_not_reused() -> None:
         b'"logisticPartner": "eKart", "lob": "LARGE"}}}'
     )
     full_then_incremental([first + rest, second + rest])
+
+
+def test_an_answer_that_changes_no_fe_returns_the_last_details_themselves() -> None:
+    first, memo = _wire.parse_incremental(_answer(), "LOC1", None, None)
+    again, memo = _wire.parse_incremental(_answer(), "LOC1", first, memo)
+    assert again is first  # the same bytes
+    spaced = _answer().replace(b", ", b",  ")
+    assert spaced != _answer()
+    again, memo = _wire.parse_incremental(spaced, "LOC1", first, memo)
+    assert again is first  # other bytes, the same FEs
+    renewed, _ = _wire.parse_incremental(_answer(otc="222222"), "LOC1", first, memo)
+    assert renewed is not first
+    assert renewed["fe1"].otc == "222222"
+
+
+def test_whitespace_around_an_answer_and_extra_data_after_it_parse_as_json_does() -> None:
+    body = _answer()
+    full_then_incremental([b" \n" + body + b"\r\n ", body, b"\t" + body])
+    for bad in (body + b"x", body + body, b"\xef\xbb\xbf" + body):
+        with pytest.raises(ResponseFormatError):
+            _wire.parse_snapshot(bad, "LOC1", T0)
+        with pytest.raises(ResponseFormatError):
+            _wire.parse_incremental(bad, "LOC1", None, None)
+
+
+def test_nested_objects_and_arrays_in_an_entry_parse_as_a_full_parse_does() -> None:
+    full_then_incremental(
+        [
+            _answer(lob={"a": [1, {"b": None}]}),
+            _answer(lob={"a": [1, {"b": None}]}, extra={"x": 1}),
+            _answer(lob=["{"]),
+            _answer(feName="Ram {[ "),
+        ]
+    )
