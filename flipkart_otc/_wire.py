@@ -445,7 +445,7 @@ def parse_incremental(
         try:
             prints = list(map(hash, entries.items()))
         except TypeError:  # an array in an entry: not hashable
-            pass
+            prints = None
     reused: list[OtcDetail | None]
     if prints is not None and memo is not None and len(memo) == len(old) + 1:
         reused = list(map(dict(zip(memo[1:], old.values(), strict=True)).get, prints))
