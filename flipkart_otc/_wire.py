@@ -156,7 +156,7 @@ def _lob_raw(value: object, _: object) -> str:
     if value is None:
         return ""
     if type(value) is str:
-        return _SHARED.get(value) or _shared(value)
+        return _shared(value)
     if type(value) is float and value.is_integer():
         # 1.0 == 1 and both hash alike: give both one text, so an answer's fingerprint
         # (see parse_incremental) decides what it parses to

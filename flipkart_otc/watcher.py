@@ -355,11 +355,8 @@ class OtcWatcher:
 
     def _schedule(self, loc: _Location, when: float) -> None:
         loc.due = when
-        if when <= self._clock.time():  # _enqueue(), inlined: this runs per poll
-            self._pending += 1
-            self._ready.put_nowait(loc)
-            if self._changed is not None:
-                self._changed.set()
+        if when <= self._clock.time():
+            self._enqueue(loc)
             return
         heapq.heappush(self._heap, loc)
         if when < self._deadline and self._wakeup is not None:
@@ -369,8 +366,7 @@ class OtcWatcher:
         """Hand a due location to the pollers."""
         self._pending += 1
         self._ready.put_nowait(loc)
-        if self._changed is not None:
-            self._changed.set()
+        self._notify()
 
     async def _schedule_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -412,8 +408,7 @@ class OtcWatcher:
                     self._schedule(loc, min(loc.next_poll, expiry))
             finally:
                 self._pending -= 1
-                if self._changed is not None:
-                    self._changed.set()
+                self._notify()
 
     def _next_poll(self, started: float, now: float) -> float:
         interval = self._interval
