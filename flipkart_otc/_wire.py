@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from itertools import compress, repeat
-from operator import is_
+from operator import eq, is_, itemgetter, not_
 from typing import Any
 
 import cattrs
@@ -245,11 +245,10 @@ _DICTS = _decoder()
 _PAIRS = _decoder(object_pairs_hook=tuple)
 
 
-def _decode(decoder: tuple[json.JSONDecoder, Callable[[str, int], Any]], body: bytes) -> Any:
-    """``json.loads(body)`` with ``decoder``, minus its Python-level layers on the usual
+def _decode(decoder: tuple[json.JSONDecoder, Callable[[str, int], Any]], text: str) -> Any:
+    """``json.loads(text)`` with ``decoder``, minus its Python-level layers on the usual
     answer (an object, nothing around it); anything else, errors included, goes the
     full way."""
-    text = body.decode("utf-8")
     if text[:1] == "{":
         try:
             value, end = decoder[1](text, 0)
@@ -262,7 +261,7 @@ def _decode(decoder: tuple[json.JSONDecoder, Callable[[str, int], Any]], body: b
 
 
 def _stdlib_loads(body: bytes) -> Any:
-    return _decode(_DICTS, body)
+    return _decode(_DICTS, body.decode("utf-8"))
 
 
 _loads: Callable[[bytes], Any]
@@ -359,6 +358,27 @@ def unchanged(entry: Any, detail: OtcDetail) -> bool:
     )
 
 
+_NO_DETAILS: Mapping[str, OtcDetail] = {}
+
+
+def _reuse_or_structure(
+    raw: Mapping[str, Any],
+    old: Mapping[str, OtcDetail],
+    body: bytes,
+    location_id: str,
+    status: int,
+) -> dict[str, OtcDetail]:
+    """Each raw entry as an OtcDetail: ``old``'s own object where it would parse alike."""
+    details: dict[str, OtcDetail] = {}
+    for fe_id, entry in raw.items():
+        known = old.get(fe_id)
+        if known is not None and unchanged(entry, known):
+            details[fe_id] = known
+        else:
+            details[fe_id] = structure_detail(fe_id, entry, body, location_id, status)
+    return details
+
+
 def parse_snapshot(
     body: bytes,
     location_id: str,
@@ -375,44 +395,97 @@ def parse_snapshot(
     or the matching :class:`ApiError` for a 200 that carries an ``errorCode``.
     """
     raw = success_details(body, location_id, status)
-    old = previous.details if previous is not None else {}
-    details: dict[str, OtcDetail] = {}
-    for fe_id, entry in raw.items():
-        known = old.get(fe_id)
-        if known is not None and unchanged(entry, known):
-            details[fe_id] = known
-        else:
-            details[fe_id] = structure_detail(fe_id, entry, body, location_id, status)
-    return OtcSnapshot(location_id, fetched_at, details)
+    old = previous.details if previous is not None else _NO_DETAILS
+    return OtcSnapshot(
+        location_id, fetched_at, _reuse_or_structure(raw, old, body, location_id, status)
+    )
 
 
 #: What the incremental parser remembers of a location's last answer: the body's hash,
-#: then one fingerprint per FE, in the order of that answer's ``otcDetails``.
+#: then, if that answer was plain (see :func:`parse_incremental`), the hash of each FE's
+#: part of its text, in the order of its ``otcDetails``.
 Memo = tuple[int, ...]
 
+_WHITESPACE = " \t\n\r"  # JSON's
+_pair_key, _pair_value = itemgetter(0), itemgetter(1)
 
-def _entries(body: bytes, location_id: str) -> tuple[Mapping[str, Any], bool]:
-    """The raw ``otcDetails`` by FE id, and whether its entries are pair tuples (the
-    usual answer) or dicts (anything else, through :func:`success_details`, which
-    also raises for every kind of bad answer as a full parse does)."""
+
+def _pairs(text: str) -> Any:
+    """``text`` decoded with objects as tuples of (key, value) pairs; None if not JSON."""
     try:
-        document = _decode(_PAIRS, body)
+        return _decode(_PAIRS, text)
     except (ValueError, RecursionError):
-        document = None
-    if type(document) is tuple:
-        raw = dict(document).get("otcDetails")
-        if type(raw) is tuple:
-            return dict(raw), True
-    return success_details(body, location_id, 200), False
+        return None
 
 
-def _plain(value: Any) -> Any:
-    """A value decoded with objects as pair tuples, as :func:`json.loads` gives it."""
-    if type(value) is tuple:
-        return {key: _plain(item) for key, item in value}
-    if type(value) is list:
-        return [_plain(item) for item in value]
-    return value
+def _plain(text: str, count: int) -> tuple[tuple[str, Any], ...] | None:
+    """The (FE id, entry pairs) of a plain answer of ``count`` FEs; None for any other.
+
+    Plain: ``{"otcDetails": {...}}`` and nothing else, FE ids unique, each entry an
+    object, and ``count + 2`` closing braces in all, which leaves none for an
+    object inside an entry or for a string. Cutting the text at each ``}`` then
+    gives one part per FE, the i-th holding FE i's key and entry up to its
+    closing brace, then three parts of whitespace.
+    """
+    document = _pairs(text)
+    if type(document) is tuple and len(document) == 1:
+        key, raw = document[0]
+        if (
+            key == "otcDetails"
+            and type(raw) is tuple
+            and len(raw) == count
+            and set(map(type, map(_pair_value, raw))) <= {tuple}
+            and len(dict(raw)) == count
+        ):
+            return raw
+    return None
+
+
+def _member(part: str, first: bool) -> tuple[str, Any] | None:
+    """The (FE id, entry pairs) that an FE's part of a plain answer holds, if the part
+    is one: it is decoded on its own, with the closing braces it lacks put back. A
+    part holds no ``}``, so those must close the entry and what holds it: a lone
+    member's value is then that entry, an object."""
+    if first:  # '{"otcDetails": {"fe1": {...' and whitespace
+        document = _pairs(part + "}}}")
+        if not (type(document) is tuple and len(document) == 1 and document[0][0] == "otcDetails"):
+            return None
+        members = document[0][1]
+    else:  # ', "fe2": {...' and whitespace
+        before, _, after = part.partition(",")
+        if before.strip(_WHITESPACE):  # this holds the key if there is no comma
+            return None
+        members = _pairs("{" + after + "}}")
+    if type(members) is tuple and len(members) == 1:
+        return members[0]  # type: ignore[no-any-return]
+    return None
+
+
+def _changed_members(
+    parts: list[str], same: list[bool], old: Mapping[str, OtcDetail]
+) -> tuple[list[str], list[OtcDetail | None], list[Any]] | None:
+    """FE ids, reused details and the entries to structure, when the last answer was plain
+    and this one is, with ``same`` saying which parts read as they did; else None.
+
+    JSON's grammar is context free: a part that reads as the same part of the last
+    plain answer did is well formed in its place again, and holds the same FE and
+    entry. Only the other parts are decoded, each on its own.
+    """
+    count = len(same)
+    if "".join(parts[count:]).strip(_WHITESPACE):
+        return None
+    fe_ids = list(old)
+    reused: list[OtcDetail | None] = list(old.values())
+    entries: list[Any] = [None] * count
+    for i in compress(range(count), map(not_, same)):
+        member = _member(parts[i], i == 0)
+        if member is None:
+            return None
+        fe_ids[i], entries[i] = member
+        reused[i] = None
+    if len(set(fe_ids)) != count:
+        return None
+    return fe_ids, reused, entries
 
 
 def parse_incremental(
@@ -425,51 +498,57 @@ def parse_incremental(
 
     ``previous`` is the last answer's details (None if there is none) and
     ``memo`` what this returned with them. Same bytes as last time (by hash):
-    no parsing at all, and ``previous`` itself comes back. Otherwise an FE
-    whose id, keys and values fingerprint like last time keeps its previous
-    :class:`OtcDetail`, and an answer that changed none of them returns
-    ``previous`` itself; only new or changed FEs are structured. Returns the
-    details, which equal a full parse of ``body``, and the memo for the next
-    call.
+    no parsing at all, and ``previous`` itself comes back. A plain answer
+    (``{"otcDetails": ...}`` with flat entries, as Flipkart sends them) is cut
+    at each ``}`` into one part per FE; when the last answer was plain too, an
+    FE whose part reads as its part did last time keeps its previous
+    :class:`OtcDetail` without being decoded, and only the other parts are
+    decoded. Anything else is decoded whole. Either way an FE whose entry would
+    parse as before keeps its previous object, only new or changed FEs are
+    structured, and an answer that changed no FE returns ``previous`` itself.
+    Returns the details, which equal a full parse of ``body``, and the memo for
+    the next call.
     """
     body_hash = hash(body)
     if previous is not None and memo is not None and memo[0] == body_hash:
         return previous, memo
-    entries, pairs = _entries(body, location_id)
-    old = previous if previous is not None else {}
-    prints: list[int] | None = None
-    # Values that compare (and hash) equal parse alike, except true/false against 1/0:
-    # with either in this body, or in the last one (whose memo then has no
-    # fingerprints), fall back to the field-by-field check.
-    if pairs and b"true" not in body and b"false" not in body:
-        try:
-            prints = list(map(hash, entries.items()))
-        except TypeError:  # an array in an entry: not hashable
-            prints = None
-    reused: list[OtcDetail | None]
-    if prints is not None and memo is not None and len(memo) == len(old) + 1:
-        reused = list(map(dict(zip(memo[1:], old.values(), strict=True)).get, prints))
-    else:
-        reused = [None] * len(entries)
-    memo = (body_hash, *prints) if prints is not None else (body_hash,)
-    if len(reused) == len(old) and all(map(is_, reused, old.values())):
-        return old, memo
-    details: dict[str, Any] = dict(zip(entries, reused, strict=True))
-    fe_ids = list(entries)
-    # no array and no object but the entries: each entry's pairs make its dict at once
-    flat = pairs and b"[" not in body and body.count(b"{") == len(entries) + 2
-    for i in compress(range(len(reused)), map(is_, reused, repeat(None))):
+    old = previous if previous is not None else _NO_DETAILS
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        text = ""  # decoded whole below, which raises the right error
+    parts = text.split("}")
+    count = len(parts) - 3  # FEs, if the answer is plain
+    found = None
+    prints: list[int] = []
+    if count > 0:
+        prints = list(map(hash, parts[:count]))
+        if memo is not None and len(memo) == count + 1 == len(old) + 1:
+            found = _changed_members(parts, list(map(eq, prints, memo[1:])), old)
+    if found is None and count >= 0:
+        raw = _plain(text, count)
+        if raw is not None:
+            found = list(map(_pair_key, raw)), [None] * count, list(map(_pair_value, raw))
+    if found is None:  # not plain, not JSON, an error ...: decode it whole
+        parsed = _reuse_or_structure(
+            success_details(body, location_id, 200), old, body, location_id, 200
+        )
+        if len(parsed) == len(old) and all(map(is_, parsed.values(), old.values())):
+            return old, (body_hash,)
+        return parsed, (body_hash,)
+    fe_ids, reused, entries = found
+    memo = (body_hash, *prints)
+    details: dict[str, Any] = dict(zip(fe_ids, reused, strict=True))  # Nones filled below
+    for i in compress(range(count), map(is_, reused, repeat(None))):
         fe_id = fe_ids[i]
-        entry = entries[fe_id]
-        if pairs:
-            entry = dict(entry) if flat and type(entry) is tuple else _plain(entry)
-        last = old.get(fe_id)
-        # Without fingerprints, compare field by field; with them, a miss means the
-        # entry changed (at most it spells a time in other units): build it anew.
-        if prints is None and last is not None and unchanged(entry, last):
-            details[fe_id] = last
+        entry = dict(entries[i])
+        known = old.get(fe_id)
+        if known is not None and unchanged(entry, known):
+            details[fe_id] = known
         else:
             details[fe_id] = structure_detail(fe_id, entry, body, location_id, 200)
+    if count == len(old) and all(map(is_, details.values(), old.values())):
+        return old, memo
     return details, memo
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -21,7 +22,8 @@ timestamps = st.sampled_from(
 )
 entries = st.fixed_dictionaries(
     {
-        "feName": st.sampled_from(["Ram", "Shyam", "Ram "]),
+        # braces and commas in a string probe the cutting of the text into FE parts
+        "feName": st.sampled_from(["Ram", "Shyam", "Ram ", "R}am", "{Ram", 'Ram", "x": {']),
         "taskId": st.sampled_from(["1", "2"]),
         "otc": st.sampled_from(["111111", "222222"]),
         "expiryTime": timestamps,
@@ -33,8 +35,11 @@ entries = st.fixed_dictionaries(
         "extra": st.sampled_from([1, [1, 2], {"a": 1}]),
     },
 )
-answers = st.dictionaries(st.sampled_from(["fe1", "fe2", "fe3"]), entries, max_size=3).map(
-    lambda fes: json.dumps({"otcDetails": fes}).encode()
+layouts = st.sampled_from([{}, {"indent": 1}, {"separators": (",", ":")}, {"indent": "\t"}])
+answers = st.builds(
+    lambda fes, layout: json.dumps({"otcDetails": fes}, **layout).encode(),
+    st.dictionaries(st.sampled_from(["fe1", "fe2", "fe3", "f\u00e9}"]), entries, max_size=3),
+    layouts,
 )
 
 
@@ -58,6 +63,7 @@ def full_then_incremental(bodies: list[bytes]) -> None:
             raise AssertionError(message) from exc
         details, memo = _wire.parse_incremental(body, "LOC1", last, memo)
         assert list(details.items()) == list(full.details.items())  # order too
+        assert len(memo) in (1, len(details) + 1)  # FE fingerprints line up with the FEs
         incr = OtcSnapshot("LOC1", at, details)
         events_full, keys_full = poll_events(previous_full, full, keys_full)
         events_incr, keys_incr = poll_events(previous_incr, incr, keys_incr)
@@ -75,6 +81,19 @@ def test_incremental_parse_and_events_equal_a_full_parse(bodies: list[bytes]) ->
 @given(st.lists(st.sampled_from([0, 1]), min_size=2, max_size=8), answers, answers)
 def test_repeated_and_alternating_answers(order: list[int], a: bytes, b: bytes) -> None:
     full_then_incremental([(a, b)[i] for i in order])
+
+
+@settings(max_examples=300)
+@given(answers, st.data())
+def test_an_answer_damaged_anywhere_after_a_good_one_parses_as_a_full_parse_does(
+    body: bytes, data: st.DataObject
+) -> None:
+    # mostly where the text is cut into FE parts, or where a part is checked
+    marks = [i for i, byte in enumerate(body) if byte in b'{},:"'] or [0]
+    at = data.draw(st.sampled_from(marks) | st.integers(0, len(body)), label="at")
+    cut = data.draw(st.integers(0, 2), label="cut")
+    put = data.draw(st.sampled_from([b"", b"}", b"{", b",", b'"', b" ", b"x", b"]", b"1"]))
+    full_then_incremental([body, body[:at] + put + body[at + cut :]])
 
 
 def _answer(**values: object) -> bytes:
@@ -141,3 +160,46 @@ def test_nested_objects_and_arrays_in_an_entry_parse_as_a_full_parse_does() -> N
             _answer(feName="Ram {[ "),
         ]
     )
+
+
+def _two(first: str = "111111", second: str = "222222", **layout: Any) -> bytes:
+    entry = json.loads(_answer())["otcDetails"]["fe1"]
+    fes = {"fe1": {**entry, "otc": first}, "fe2": {**entry, "otc": second}}
+    return json.dumps({"otcDetails": fes}, **layout).encode()
+
+
+def test_what_lies_between_the_fe_parts_is_checked_when_only_one_fe_changed() -> None:
+    good = _two()
+    assert json.loads(good)["otcDetails"]["fe2"]["otc"] == "222222"
+    # each damage leaves FE 1's part as it was and changes FE 2's or what follows it
+    for bad in (
+        good + b"x",
+        good[:-1] + b"x}",
+        good[:-2] + b",}}",
+        good.replace(b'}, "fe2"', b'}x, "fe2"'),
+        good.replace(b'}, "fe2"', b'} "fe2"'),
+        good.replace(b'}, "fe2"', b'},, "fe2"'),
+        good.replace(b'}, "fe2": {', b'}, "fe2": ['),
+        good.replace(b'"222222"', b'"222222}"'),
+        good.replace(b'}, "fe2"', b'}, "x": 5, "fe2"'),
+        good.replace(b'"otcDetails"', b'"otcDetailz"'),  # FE 1's part, the first, changes
+        good.replace(b'{"fe1"', b'{"x": 5, "fe1"'),
+    ):
+        full_then_incremental([good, bad])
+        full_then_incremental([good, bad.replace(b'"222222"', b'"333333"')])
+
+
+def test_a_changed_fe_part_that_repeats_another_fe_id_parses_as_json_does() -> None:
+    # the last of two equal keys wins in JSON, so the unchanged FE 2 must win here
+    good = _two()
+    full_then_incremental([good, good.replace(b'"fe1"', b'"fe2"').replace(b"111111", b"333333")])
+    full_then_incremental([good.replace(b'"fe2"', b'"fe1"')])
+
+
+def test_a_reformatted_answer_keeps_each_fe_object() -> None:
+    first, memo = _wire.parse_incremental(_two(), "LOC1", None, None)
+    again, memo = _wire.parse_incremental(_two(indent=2), "LOC1", first, memo)
+    assert again is first
+    changed, _ = _wire.parse_incremental(_two(second="333333"), "LOC1", again, memo)
+    assert changed["fe1"] is first["fe1"]
+    assert changed["fe2"].otc == "333333"
