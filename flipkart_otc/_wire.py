@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
-from itertools import compress, repeat
-from operator import eq, is_, itemgetter, not_
+from itertools import compress
+from operator import is_, ne
 from typing import Any
 
 import cattrs
@@ -240,9 +240,6 @@ def _decoder(**options: Any) -> tuple[json.JSONDecoder, Callable[[str, int], Any
 
 
 _DICTS = _decoder()
-# Objects as tuples of (key, value) pairs: hashable as they come, so the incremental
-# parser fingerprints an FE's entry with one C-level hash() and no copies.
-_PAIRS = _decoder(object_pairs_hook=tuple)
 
 
 def _decode(decoder: tuple[json.JSONDecoder, Callable[[str, int], Any]], text: str) -> Any:
@@ -407,85 +404,55 @@ def parse_snapshot(
 Memo = tuple[int, ...]
 
 _WHITESPACE = " \t\n\r"  # JSON's
-_pair_key, _pair_value = itemgetter(0), itemgetter(1)
+_scan = _DICTS[1]
 
 
-def _pairs(text: str) -> Any:
-    """``text`` decoded with objects as tuples of (key, value) pairs; None if not JSON."""
+def _object(text: str) -> Any:
+    """``text`` decoded, if it is one JSON value and nothing else (not even whitespace);
+    else None. Every caller's text ends with ``}``: the value is an object."""
     try:
-        return _decode(_PAIRS, text)
+        value, end = _scan(text, 0)
+    except (StopIteration, ValueError, RecursionError):
+        return None
+    return value if end == len(text) else None
+
+
+def _plain(text: str, count: int) -> dict[str, Any] | None:
+    """The raw ``otcDetails`` of a plain answer of ``count`` FEs; None for any other.
+
+    Plain: an object holding ``otcDetails`` with ``count`` FEs, and ``count + 2``
+    closing braces in all: none is left for an object inside an entry (an entry
+    that is not an object fails to structure anyway), for another object, for a
+    string, or for an FE id given twice (JSON keeps the last). Cutting the text
+    at each ``}`` then gives one part per FE, the i-th holding FE i's key and
+    entry up to its closing brace, then three parts of whitespace.
+    """
+    try:
+        document = _decode(_DICTS, text)
     except (ValueError, RecursionError):
         return None
-
-
-def _plain(text: str, count: int) -> tuple[tuple[str, Any], ...] | None:
-    """The (FE id, entry pairs) of a plain answer of ``count`` FEs; None for any other.
-
-    Plain: ``{"otcDetails": {...}}`` and nothing else, FE ids unique, each entry an
-    object, and ``count + 2`` closing braces in all, which leaves none for an
-    object inside an entry or for a string. Cutting the text at each ``}`` then
-    gives one part per FE, the i-th holding FE i's key and entry up to its
-    closing brace, then three parts of whitespace.
-    """
-    document = _pairs(text)
-    if type(document) is tuple and len(document) == 1:
-        key, raw = document[0]
-        if (
-            key == "otcDetails"
-            and type(raw) is tuple
-            and len(raw) == count
-            and set(map(type, map(_pair_value, raw))) <= {tuple}
-            and len(dict(raw)) == count
-        ):
-            return raw
-    return None
+    raw = document.get("otcDetails") if type(document) is dict else None
+    return raw if type(raw) is dict and len(raw) == count else None
 
 
 def _member(part: str, first: bool) -> tuple[str, Any] | None:
-    """The (FE id, entry pairs) that an FE's part of a plain answer holds, if the part
-    is one: it is decoded on its own, with the closing braces it lacks put back. A
-    part holds no ``}``, so those must close the entry and what holds it: a lone
+    """The (FE id, entry) that an FE's part of a plain answer holds, if the part is one:
+    it is decoded on its own, with the closing braces it lacks put back. A part
+    holds no ``}``, so those must close the entry and what holds it: a lone
     member's value is then that entry, an object."""
     if first:  # '{"otcDetails": {"fe1": {...' and whitespace
-        document = _pairs(part + "}}}")
-        if not (type(document) is tuple and len(document) == 1 and document[0][0] == "otcDetails"):
-            return None
-        members = document[0][1]
+        document = _object(part + "}}}")
+        members = (
+            document.get("otcDetails") if document is not None and len(document) == 1 else None
+        )
     else:  # ', "fe2": {...' and whitespace
         before, _, after = part.partition(",")
         if before.strip(_WHITESPACE):  # this holds the key if there is no comma
             return None
-        members = _pairs("{" + after + "}}")
-    if type(members) is tuple and len(members) == 1:
-        return members[0]  # type: ignore[no-any-return]
+        members = _object("{" + after + "}}")
+    if type(members) is dict and len(members) == 1:
+        return members.popitem()
     return None
-
-
-def _changed_members(
-    parts: list[str], same: list[bool], old: Mapping[str, OtcDetail]
-) -> tuple[list[str], list[OtcDetail | None], list[Any]] | None:
-    """FE ids, reused details and the entries to structure, when the last answer was plain
-    and this one is, with ``same`` saying which parts read as they did; else None.
-
-    JSON's grammar is context free: a part that reads as the same part of the last
-    plain answer did is well formed in its place again, and holds the same FE and
-    entry. Only the other parts are decoded, each on its own.
-    """
-    count = len(same)
-    if "".join(parts[count:]).strip(_WHITESPACE):
-        return None
-    fe_ids = list(old)
-    reused: list[OtcDetail | None] = list(old.values())
-    entries: list[Any] = [None] * count
-    for i in compress(range(count), map(not_, same)):
-        member = _member(parts[i], i == 0)
-        if member is None:
-            return None
-        fe_ids[i], entries[i] = member
-        reused[i] = None
-    if len(set(fe_ids)) != count:
-        return None
-    return fe_ids, reused, entries
 
 
 def parse_incremental(
@@ -500,14 +467,16 @@ def parse_incremental(
     ``memo`` what this returned with them. Same bytes as last time (by hash):
     no parsing at all, and ``previous`` itself comes back. A plain answer
     (``{"otcDetails": ...}`` with flat entries, as Flipkart sends them) is cut
-    at each ``}`` into one part per FE; when the last answer was plain too, an
+    at each ``}`` into one part per FE. When the last answer was plain too, an
     FE whose part reads as its part did last time keeps its previous
-    :class:`OtcDetail` without being decoded, and only the other parts are
-    decoded. Anything else is decoded whole. Either way an FE whose entry would
-    parse as before keeps its previous object, only new or changed FEs are
-    structured, and an answer that changed no FE returns ``previous`` itself.
-    Returns the details, which equal a full parse of ``body``, and the memo for
-    the next call.
+    :class:`OtcDetail` without being decoded: JSON's grammar is context free,
+    so that part is well formed in its place again. Only the other parts are
+    decoded, each on its own, and the whitespace after the last is checked.
+    Anything else is decoded whole. Either way an FE whose entry would parse as
+    before keeps its previous object, only new or changed FEs are structured,
+    and an answer that changed no FE returns ``previous`` itself. Returns the
+    details, which equal a full parse of ``body``, and the memo for the next
+    call.
     """
     body_hash = hash(body)
     if previous is not None and memo is not None and memo[0] == body_hash:
@@ -519,29 +488,47 @@ def parse_incremental(
         text = ""  # decoded whole below, which raises the right error
     parts = text.split("}")
     count = len(parts) - 3  # FEs, if the answer is plain
-    found = None
-    prints: list[int] = []
-    if count > 0:
-        prints = list(map(hash, parts[:count]))
-        if memo is not None and len(memo) == count + 1 == len(old) + 1:
-            found = _changed_members(parts, list(map(eq, prints, memo[1:])), old)
-    if found is None and count >= 0:
+    prints = list(map(hash, parts[:count])) if count > 0 else []
+    fe_ids: list[str] = []
+    reused: list[OtcDetail | None] = []
+    changed: list[tuple[int, Any]] = []  # (index, raw entry) of each FE to look at
+    plain = False
+    if (
+        memo is not None
+        and count > 0
+        and len(memo) == count + 1 == len(old) + 1
+        and not "".join(parts[count:]).strip(_WHITESPACE)
+    ):
+        fe_ids, reused = list(old), list(old.values())
+        plain = True
+        for i in compress(range(count), map(ne, prints, memo[1:])):
+            member = _member(parts[i], i == 0)
+            if member is None:
+                plain = False
+                break
+            fe_ids[i], entry = member
+            reused[i] = None
+            changed.append((i, entry))
+        # an FE id given twice: JSON keeps the last, and the parts no longer line up
+        plain = plain and len(set(fe_ids)) == count
+    if not plain and count >= 0:
         raw = _plain(text, count)
         if raw is not None:
-            found = list(map(_pair_key, raw)), [None] * count, list(map(_pair_value, raw))
-    if found is None:  # not plain, not JSON, an error ...: decode it whole
+            plain = True
+            fe_ids, reused, changed = list(raw), [None] * count, list(enumerate(raw.values()))
+    if not plain:  # not plain, not JSON, an error ...: decode it whole
         parsed = _reuse_or_structure(
             success_details(body, location_id, 200), old, body, location_id, 200
         )
         if len(parsed) == len(old) and all(map(is_, parsed.values(), old.values())):
             return old, (body_hash,)
         return parsed, (body_hash,)
-    fe_ids, reused, entries = found
     memo = (body_hash, *prints)
+    if not changed and count == len(old):
+        return old, memo
     details: dict[str, Any] = dict(zip(fe_ids, reused, strict=True))  # Nones filled below
-    for i in compress(range(count), map(is_, reused, repeat(None))):
+    for i, entry in changed:
         fe_id = fe_ids[i]
-        entry = dict(entries[i])
         known = old.get(fe_id)
         if known is not None and unchanged(entry, known):
             details[fe_id] = known
