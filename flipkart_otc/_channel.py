@@ -48,13 +48,14 @@ def _abandon(waiter: asyncio.Future[None], waiters: deque[asyncio.Future[None]])
 class Channel(Generic[T]):
     """A FIFO of at most ``maxsize`` items (0: unbounded)."""
 
-    __slots__ = ("_getters", "_maxsize", "_putters", "items")
+    __slots__ = ("_getters", "_putters", "items", "maxsize")
 
     def __init__(self, maxsize: int = 0) -> None:
         #: The items, oldest first; read it (``if channel.items``), change it only
         #: through the methods.
         self.items: deque[T] = deque()
-        self._maxsize = maxsize if maxsize > 0 else sys.maxsize
+        #: How many items fit (``sys.maxsize`` when unbounded); read only.
+        self.maxsize = maxsize if maxsize > 0 else sys.maxsize
         self._getters: deque[asyncio.Future[None]] = deque()
         self._putters: deque[asyncio.Future[None]] = deque()
 
@@ -62,11 +63,11 @@ class Channel(Generic[T]):
         return len(self.items)
 
     def full(self) -> bool:
-        return len(self.items) >= self._maxsize
+        return len(self.items) >= self.maxsize
 
     def put_nowait(self, item: T) -> None:
         """Add ``item``; :class:`asyncio.QueueFull` if there is no room."""
-        if len(self.items) >= self._maxsize:
+        if len(self.items) >= self.maxsize:
             raise asyncio.QueueFull
         self.items.append(item)
         if self._getters:
@@ -74,7 +75,7 @@ class Channel(Generic[T]):
 
     async def put(self, item: T) -> None:
         """Add ``item``, waiting for room."""
-        while len(self.items) >= self._maxsize:
+        while len(self.items) >= self.maxsize:
             waiter = _waiter(self._putters)
             try:
                 await waiter

@@ -407,16 +407,6 @@ _WHITESPACE = " \t\n\r"  # JSON's
 _scan = _DICTS[1]
 
 
-def _object(text: str) -> Any:
-    """``text`` decoded, if it is one JSON value and nothing else (not even whitespace);
-    else None. Every caller's text ends with ``}``: the value is an object."""
-    try:
-        value, end = _scan(text, 0)
-    except (StopIteration, ValueError, RecursionError):
-        return None
-    return value if end == len(text) else None
-
-
 def _plain(text: str, count: int) -> dict[str, Any] | None:
     """The raw ``otcDetails`` of a plain answer of ``count`` FEs; None for any other.
 
@@ -441,18 +431,50 @@ def _member(part: str, first: bool) -> tuple[str, Any] | None:
     holds no ``}``, so those must close the entry and what holds it: a lone
     member's value is then that entry, an object."""
     if first:  # '{"otcDetails": {"fe1": {...' and whitespace
-        document = _object(part + "}}}")
-        members = (
-            document.get("otcDetails") if document is not None and len(document) == 1 else None
-        )
+        text = part + "}}}"
     else:  # ', "fe2": {...' and whitespace
         before, _, after = part.partition(",")
         if before.strip(_WHITESPACE):  # this holds the key if there is no comma
             return None
-        members = _object("{" + after + "}}")
+        text = "{" + after + "}}"
+    try:
+        value, end = _scan(text, 0)
+    except (StopIteration, ValueError, RecursionError):
+        return None
+    if end != len(text):  # what it ends with must be the braces put back
+        return None
+    members = value.get("otcDetails") if first else value
     if type(members) is dict and len(members) == 1:
         return members.popitem()
     return None
+
+
+def _changed_parts(
+    parts: list[str],
+    prints: list[int],
+    memo: Memo,
+    old: Mapping[str, OtcDetail],
+    body: bytes,
+    location_id: str,
+) -> Mapping[str, OtcDetail] | None:
+    """The details of a plain answer whose FE parts are ``old``'s, some changed (those
+    whose ``prints`` differ from the ``memo``'s); None if a changed part is not a
+    plain answer's part for the FE ``old`` has in its place: decode it whole then.
+    Only the changed parts are decoded; ``old`` itself comes back if no FE changed.
+    """
+    fe_ids = list(old)
+    details = None
+    for i in compress(range(len(fe_ids)), map(ne, prints, memo[1:])):
+        member = _member(parts[i], i == 0)
+        if member is None or member[0] != fe_ids[i]:
+            return None
+        fe_id, entry = member
+        known = old[fe_id]
+        if not unchanged(entry, known):
+            if details is None:
+                details = dict(old)
+            details[fe_id] = structure_detail(fe_id, entry, body, location_id, 200)
+    return old if details is None else details
 
 
 def parse_incremental(
@@ -471,8 +493,9 @@ def parse_incremental(
     FE whose part reads as its part did last time keeps its previous
     :class:`OtcDetail` without being decoded: JSON's grammar is context free,
     so that part is well formed in its place again. Only the other parts are
-    decoded, each on its own, and the whitespace after the last is checked.
-    Anything else is decoded whole. Either way an FE whose entry would parse as
+    decoded, each on its own, and the whitespace after the last is checked; a
+    changed part that holds another FE than its place did, or anything else, is
+    decoded whole. Either way an FE whose entry would parse as
     before keeps its previous object, only new or changed FEs are structured,
     and an answer that changed no FE returns ``previous`` itself. Returns the
     details, which equal a full parse of ``body``, and the memo for the next
@@ -489,54 +512,22 @@ def parse_incremental(
     parts = text.split("}")
     count = len(parts) - 3  # FEs, if the answer is plain
     prints = list(map(hash, parts[:count])) if count > 0 else []
-    fe_ids: list[str] = []
-    reused: list[OtcDetail | None] = []
-    changed: list[tuple[int, Any]] = []  # (index, raw entry) of each FE to look at
-    plain = False
     if (
         memo is not None
         and count > 0
         and len(memo) == count + 1 == len(old) + 1
         and not "".join(parts[count:]).strip(_WHITESPACE)
     ):
-        fe_ids, reused = list(old), list(old.values())
-        plain = True
-        for i in compress(range(count), map(ne, prints, memo[1:])):
-            member = _member(parts[i], i == 0)
-            if member is None:
-                plain = False
-                break
-            fe_ids[i], entry = member
-            reused[i] = None
-            changed.append((i, entry))
-        # an FE id given twice: JSON keeps the last, and the parts no longer line up
-        plain = plain and len(set(fe_ids)) == count
-    if not plain and count >= 0:
-        raw = _plain(text, count)
-        if raw is not None:
-            plain = True
-            fe_ids, reused, changed = list(raw), [None] * count, list(enumerate(raw.values()))
-    if not plain:  # not plain, not JSON, an error ...: decode it whole
-        parsed = _reuse_or_structure(
-            success_details(body, location_id, 200), old, body, location_id, 200
-        )
-        if len(parsed) == len(old) and all(map(is_, parsed.values(), old.values())):
-            return old, (body_hash,)
-        return parsed, (body_hash,)
-    memo = (body_hash, *prints)
-    if not changed and count == len(old):
-        return old, memo
-    details: dict[str, Any] = dict(zip(fe_ids, reused, strict=True))  # Nones filled below
-    for i, entry in changed:
-        fe_id = fe_ids[i]
-        known = old.get(fe_id)
-        if known is not None and unchanged(entry, known):
-            details[fe_id] = known
-        else:
-            details[fe_id] = structure_detail(fe_id, entry, body, location_id, 200)
-    if count == len(old) and all(map(is_, details.values(), old.values())):
-        return old, memo
-    return details, memo
+        details = _changed_parts(parts, prints, memo, old, body, location_id)
+        if details is not None:
+            return details, (body_hash, *prints)
+    raw: Mapping[str, Any] | None = _plain(text, count) if count >= 0 else None
+    if raw is None:  # not plain, not JSON, an error ...: decode it whole
+        raw, prints = success_details(body, location_id, 200), []
+    details = _reuse_or_structure(raw, old, body, location_id, 200)
+    if len(details) == len(old) and all(map(is_, details.values(), old.values())):
+        details = old
+    return details, (body_hash, *prints)
 
 
 def retry_after_seconds(value: str | None, now: datetime) -> float | None:

@@ -70,6 +70,11 @@ class StaticToken:
     def __repr__(self) -> str:
         return "StaticToken(token=***)"
 
+    @property
+    def value(self) -> str:
+        """The token itself (what :meth:`token` returns, without a coroutine)."""
+        return self._token
+
     async def token(self, session: aiohttp.ClientSession, timeout: aiohttp.ClientTimeout) -> str:
         return self._token
 

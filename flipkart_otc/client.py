@@ -6,6 +6,7 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Awaitable
 from datetime import datetime, timezone
 from types import TracebackType
 
@@ -86,6 +87,8 @@ class OtcClient:
         elif not isinstance(retry, RetryPolicy):
             raise TypeError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
         self._auth = auth
+        # read as is on each request: one coroutine fewer than auth.token()
+        self._static = auth.value if type(auth) is StaticToken else None
         self._url = base_url.rstrip("/") + START_OTC_PATH
         self._timeout = aiohttp.ClientTimeout(total=float(timeout))
         self._session = session
@@ -148,22 +151,29 @@ class OtcClient:
         body = await self.fetch_body(location_id, task_type=task_type)
         return _wire.parse_snapshot(body, location_id, datetime.now(timezone.utc))
 
-    async def fetch_body(self, location_id: str, *, task_type: str = TASK_TYPE) -> bytes:
-        """The raw body of a successful (HTTP 200) answer, retried like any call.
+    def fetch_body(self, location_id: str, *, task_type: str = TASK_TYPE) -> Awaitable[bytes]:
+        """The raw body of a successful (HTTP 200) answer, retried like any call:
+        ``body = await client.fetch_body("LOC1")``.
 
         For callers that parse incrementally (the watcher does); most code
-        wants :meth:`start_otc_details`.
+        wants :meth:`start_otc_details`. Bad arguments raise at the call. It
+        hands back the request's own coroutine, so that a poll does not pay
+        for one more coroutine layer at each of the request's waits.
         """
         check_location_id(location_id)
         if task_type != TASK_TYPE:
             raise ValueError(f"task_type must be {TASK_TYPE!r}, got {task_type!r}")
-        return await self._fetch(location_id, _wire.request_body(location_id))
+        return self._fetch(location_id, _wire.request_body(location_id))
 
     async def _attempt(self, location_id: str, payload: bytes) -> bytes:
         # One coroutine for the request and its 401 refresh: every frame between the
         # caller and aiohttp is resumed again at each of a request's waits.
         session = self._session if self._session is not None else self._get_session()
-        token = await self._auth.token(session, self._timeout)
+        auth = self._auth
+        # a static token is read as is: one coroutine fewer per request
+        token = (
+            auth.value if type(auth) is StaticToken else await auth.token(session, self._timeout)
+        )
         refreshed = False
         while True:
             headers = {

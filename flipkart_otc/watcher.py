@@ -363,10 +363,9 @@ class OtcWatcher:
             _resolve(self._wakeup)
 
     def _enqueue(self, loc: _Location) -> None:
-        """Hand a due location to the pollers."""
+        """Hand a due location to the pollers. (No wait_idle() wake-up: work only grows.)"""
         self._pending += 1
         self._ready.put_nowait(loc)
-        self._notify()
 
     async def _schedule_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -377,6 +376,7 @@ class OtcWatcher:
                 loc = heapq.heappop(heap)
                 if not loc.removed:
                     self._enqueue(loc)
+            self._notify()  # nothing may be due any more (a removed location was)
             self._deadline = heap[0].due if heap else math.inf
             self._wakeup = wakeup = loop.create_future()
             timer = None
@@ -412,7 +412,7 @@ class OtcWatcher:
 
     def _next_poll(self, started: float, now: float) -> float:
         interval = self._interval
-        if self._jitter:
+        if self._jitter and interval:
             interval *= 1 + self._jitter * (2 * self._random.random() - 1)
         # never earlier than now: a slow poll is followed at once, not by a burst
         return max(started + interval, now)
@@ -485,7 +485,12 @@ class OtcWatcher:
             events += batch
             fetched_at = now
         if events:
-            await self._emit(events)
+            queue = self._events
+            if len(queue.items) + len(events) <= queue.maxsize:  # room for all: no coroutine
+                for event in events:
+                    queue.put_nowait(event)
+            else:
+                await self._emit(events)
         if loc.removed:
             return
         if details is not None:
