@@ -169,11 +169,9 @@ class OtcClient:
         # One coroutine for the request and its 401 refresh: every frame between the
         # caller and aiohttp is resumed again at each of a request's waits.
         session = self._session if self._session is not None else self._get_session()
-        auth = self._auth
-        # a static token is read as is: one coroutine fewer per request
-        token = (
-            auth.value if type(auth) is StaticToken else await auth.token(session, self._timeout)
-        )
+        token = self._static
+        if token is None:
+            token = await self._auth.token(session, self._timeout)
         refreshed = False
         while True:
             headers = {
