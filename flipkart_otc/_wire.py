@@ -158,9 +158,7 @@ def _lob_raw(value: object, _: object) -> str:
     if type(value) is str:
         return _shared(value)
     if type(value) is float and value.is_integer():
-        # 1.0 == 1 and both hash alike: give both one text, so an answer's fingerprint
-        # (see parse_incremental) decides what it parses to
-        value = int(value)
+        value = int(value)  # 1.0 and 1 are one JSON number: give them one text
     return json.dumps(value)[:64]
 
 
