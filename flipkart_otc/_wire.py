@@ -523,8 +523,12 @@ def parse_incremental(
     if raw is None:  # not plain, not JSON, an error ...: decode it whole
         raw, prints = success_details(body, location_id, 200), []
     details = _reuse_or_structure(raw, old, body, location_id, 200)
-    if len(details) == len(old) and all(map(is_, details.values(), old.values())):
-        details = old
+    if (
+        previous is not None  # never hand out the shared empty mapping
+        and len(details) == len(previous)
+        and all(map(is_, details.values(), previous.values()))
+    ):
+        return previous, (body_hash, *prints)
     return details, (body_hash, *prints)
 
 

@@ -205,3 +205,11 @@ def test_a_reformatted_answer_keeps_each_fe_object() -> None:
     changed, _ = _wire.parse_incremental(_two(second="333333"), "LOC1", again, memo)
     assert changed["fe1"] is first["fe1"]
     assert changed["fe2"].otc == "333333"
+
+
+def test_each_first_answer_gets_a_mapping_of_its_own() -> None:
+    empty = b'{"otcDetails": {}}'
+    first, _ = _wire.parse_incremental(empty, "LOC1", None, None)
+    second, _ = _wire.parse_incremental(empty, "LOC2", None, None)
+    first["fe9"] = first.get("fe9")  # type: ignore[index]  # a careless caller
+    assert dict(second) == {}
