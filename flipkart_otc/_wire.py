@@ -232,31 +232,26 @@ def _explain(exc: Exception, fe_id: str) -> tuple[str, str]:
     return f"otcDetails.{fe_id}", str(exc) or type(exc).__name__
 
 
-def _decoder(**options: Any) -> tuple[json.JSONDecoder, Callable[[str, int], Any]]:
-    decoder = json.JSONDecoder(**options)
-    return decoder, decoder.scan_once  # type: ignore[attr-defined]
+_DECODER = json.JSONDecoder()
+_scan: Callable[[str, int], Any] = _DECODER.scan_once  # type: ignore[attr-defined]
 
 
-_DICTS = _decoder()
-
-
-def _decode(decoder: tuple[json.JSONDecoder, Callable[[str, int], Any]], text: str) -> Any:
-    """``json.loads(text)`` with ``decoder``, minus its Python-level layers on the usual
-    answer (an object, nothing around it); anything else, errors included, goes the
-    full way."""
+def _decode(text: str) -> Any:
+    """``json.loads(text)``, minus its Python-level layers on the usual answer (an
+    object, nothing around it); anything else, errors included, goes the full way."""
     if text[:1] == "{":
         try:
-            value, end = decoder[1](text, 0)
+            value, end = _scan(text, 0)
         except StopIteration:
             pass
         else:
             if end == len(text):
                 return value
-    return decoder[0].decode(text)
+    return _DECODER.decode(text)
 
 
 def _stdlib_loads(body: bytes) -> Any:
-    return _decode(_DICTS, body.decode("utf-8"))
+    return _decode(body.decode("utf-8"))
 
 
 _loads: Callable[[bytes], Any]
@@ -402,7 +397,6 @@ def parse_snapshot(
 Memo = tuple[int, ...]
 
 _WHITESPACE = " \t\n\r"  # JSON's
-_scan = _DICTS[1]
 
 
 def _plain(text: str, count: int) -> dict[str, Any] | None:
@@ -416,7 +410,7 @@ def _plain(text: str, count: int) -> dict[str, Any] | None:
     entry up to its closing brace, then three parts of whitespace.
     """
     try:
-        document = _decode(_DICTS, text)
+        document = _decode(text)
     except (ValueError, RecursionError):
         return None
     raw = document.get("otcDetails") if type(document) is dict else None
