@@ -15,7 +15,7 @@ import heapq
 import logging
 import math
 import random
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable, Sequence
 from datetime import datetime, timezone
 from types import TracebackType
 from typing import Final
@@ -419,7 +419,17 @@ class OtcWatcher:
 
     # -- one location ----------------------------------------------------------
 
-    async def _emit(self, events: Sequence[OtcEvent]) -> None:
+    def _emit(self, events: Sequence[OtcEvent]) -> Awaitable[None] | None:
+        """Queue ``events``: at once when they all fit (None: nothing to await, no
+        coroutine made), else an awaitable that waits for room as the reader reads."""
+        queue = self._events
+        if len(queue.items) + len(events) <= queue.maxsize:
+            for event in events:
+                queue.put_nowait(event)
+            return None
+        return self._emit_waiting(events)
+
+    async def _emit_waiting(self, events: Sequence[OtcEvent]) -> None:
         queue = self._events
         for event in events:
             if queue.full():
@@ -433,7 +443,8 @@ class OtcWatcher:
             return
         events, expired = expiry_events(loc.location_id, loc.details, loc.expired, _at(now))
         if events:
-            await self._emit(events)
+            if (waiting := self._emit(events)) is not None:
+                await waiting
             loc.expired = expired
             loc.next_expiry = earliest_due(loc.details, expired)
 
@@ -484,13 +495,8 @@ class OtcWatcher:
             )
             events += batch
             fetched_at = now
-        if events:
-            queue = self._events
-            if len(queue.items) + len(events) <= queue.maxsize:  # room for all: no coroutine
-                for event in events:
-                    queue.put_nowait(event)
-            else:
-                await self._emit(events)
+        if events and (waiting := self._emit(events)) is not None:
+            await waiting
         if loc.removed:
             return
         if details is not None:
