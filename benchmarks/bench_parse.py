@@ -105,7 +105,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a short run (smoke test)")
     args = parser.parse_args()
-    seconds = 0.2 if args.quick else 4.0
+    seconds = 0.2 if args.quick else 2.0
     rows = bench(2, seconds) + bench(20, seconds)
     print(f"bench_parse on {machine()}")
     print(table(["answer", "path", "us/answer", "vs json.loads"], rows))
