@@ -2,6 +2,7 @@
 
     python benchmarks/bench_watcher.py [--quick] [--speedups auto|off]
                                        [--only saturation,scheduled,memory]
+                                       [--memory-over memory|http]
 
 (a) saturation: ``OtcWatcher(interval=0, max_concurrency=16)`` over 256 locations
     against a bare aiohttp loop with 16 workers; polls counted by the server,
@@ -13,7 +14,9 @@
     OtcExpired comes after the expiry instant, p50/p99 (target p99 < 100 ms).
 (c) memory: RSS growth per watched location (2 FEs each) in a fresh process, once
     every location has been polled, at 10,000 and 100,000 locations (target
-    <= 2 KiB per location at 100,000).
+    <= 2 KiB per location at 100,000), and the pause of one full GC pass then.
+    The answers come from memory (the transport keeps nothing per location);
+    ``--memory-over http`` fetches them from the server instead.
 """
 
 from __future__ import annotations
@@ -61,6 +64,31 @@ from flipkart_otc import (
     RetryPolicy,
 )
 
+
+async def read_past_first_polls(watcher: OtcWatcher, count: int) -> asyncio.Task[None]:
+    """Start a task that reads (and drops) the watcher's events; return it once ``count``
+    locations have had their first poll. A watcher that stops first raises why."""
+    polled = asyncio.Event()
+
+    async def drain() -> None:
+        statuses = 0
+        try:
+            async for event in watcher:
+                if isinstance(event, LocationStatusChanged):
+                    statuses += 1
+                    if statuses == count:
+                        polled.set()
+        finally:
+            polled.set()  # never leave the caller waiting on a watcher that stopped
+
+    reader = asyncio.create_task(drain())
+    await polled.wait()
+    if reader.done():
+        await reader
+        raise RuntimeError(f"the watcher stopped before {count} first polls")
+    return reader
+
+
 # -- (a) saturation ------------------------------------------------------------------
 
 
@@ -69,18 +97,7 @@ async def watcher_phase(
 ) -> None:
     ids = [f"LOC{i}" for i in range(256)]
     async with OtcWatcher(client, ids, interval=0, max_concurrency=16) as watcher:
-        first_polls = asyncio.Event()
-
-        async def drain() -> None:
-            statuses = 0
-            async for event in watcher:
-                if isinstance(event, LocationStatusChanged):
-                    statuses += 1
-                    if statuses == len(ids):
-                        first_polls.set()
-
-        reader = asyncio.create_task(drain())
-        await first_polls.wait()  # measure the polls after each location's first
+        reader = await read_past_first_polls(watcher, len(ids))  # measure the polls after them
         before = await server_count(origin)
         with measured.phase():
             await asyncio.sleep(seconds)
@@ -266,18 +283,7 @@ async def memory_child(origin: str | None, count: int) -> dict[str, float]:
         base = rss_bytes()
         started = time.perf_counter()
         async with OtcWatcher(client, ids, interval=0, max_concurrency=64) as watcher:
-            polled = asyncio.Event()
-
-            async def drain() -> None:
-                statuses = 0
-                async for event in watcher:
-                    if isinstance(event, LocationStatusChanged):
-                        statuses += 1
-                        if statuses == count:  # every location's first poll is in
-                            polled.set()
-
-            reader = asyncio.create_task(drain())
-            await polled.wait()
+            reader = await read_past_first_polls(watcher, count)
             grown = rss_bytes() - base
             # what one full collection costs with every location held: the pause a
             # generation-2 pass puts on every poll and timer of the process
