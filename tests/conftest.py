@@ -27,7 +27,7 @@ def _shim_aioresponses() -> None:
             kwargs.setdefault("stream_writer", types.SimpleNamespace(output_size=0))
             super().__init__(*args, **kwargs)
 
-    aioresponses.core.ClientResponse = _Response  # type: ignore[misc]
+    aioresponses.core.ClientResponse = _Response  # type: ignore[attr-defined, unused-ignore]
 
 
 _shim_aioresponses()

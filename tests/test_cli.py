@@ -79,7 +79,7 @@ async def test_demo_runs_for_its_duration_and_shows_the_story() -> None:
 
 
 async def read_json_events(stream: asyncio.StreamReader, count: int) -> list[dict[str, object]]:
-    events = []
+    events: list[dict[str, object]] = []
     while len(events) < count:
         line = await asyncio.wait_for(stream.readline(), DEADLINE)
         assert line, "watch ended early"

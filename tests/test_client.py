@@ -99,7 +99,7 @@ RETRIED = [
 
 @pytest.mark.parametrize(("status", "code", "cls"), NOT_RETRIED)
 async def test_final_errors_are_not_retried(
-    mocked: aioresponses, client: OtcClient, status: int, code: str, cls: type
+    mocked: aioresponses, client: OtcClient, status: int, code: str, cls: type[ApiError]
 ) -> None:
     mocked.post(URL_, status=status, payload=error_body(code), repeat=True)
     with pytest.raises(cls) as info:
@@ -111,7 +111,7 @@ async def test_final_errors_are_not_retried(
 
 @pytest.mark.parametrize(("status", "code", "cls"), RETRIED)
 async def test_server_errors_are_retried_until_max_tries(
-    mocked: aioresponses, client: OtcClient, status: int, code: str, cls: type
+    mocked: aioresponses, client: OtcClient, status: int, code: str, cls: type[ApiError]
 ) -> None:
     mocked.post(URL_, status=status, payload=error_body(code), repeat=True)
     with pytest.raises(cls):
@@ -130,7 +130,7 @@ async def test_server_errors_are_retried_until_max_tries(
     ],
 )
 async def test_transient_statuses_with_html_bodies_are_retried_then_heal(
-    mocked: aioresponses, client: OtcClient, status: int, cls: type
+    mocked: aioresponses, client: OtcClient, status: int, cls: type[FlipkartOtcError]
 ) -> None:
     html = "<html><body><h1>Oops</h1></body></html>"
     mocked.post(URL_, status=status, body=html, content_type="text/html")
@@ -167,7 +167,7 @@ async def test_other_client_errors_are_final(
     ],
 )
 async def test_connection_faults_and_timeouts_are_retried(
-    mocked: aioresponses, client: OtcClient, exception: Exception, cls: type
+    mocked: aioresponses, client: OtcClient, exception: Exception, cls: type[FlipkartOtcError]
 ) -> None:
     mocked.post(URL_, exception=exception, repeat=True)
     with pytest.raises(cls) as info:

@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timezone
 
 import aiohttp
@@ -217,7 +217,7 @@ async def test_random_faults_hit_about_their_rate(sim: Simulator) -> None:
     assert 60 < failed < 180
 
 
-def _scenario_history(seed: int, seconds: bool = False) -> list[object]:
+def _scenario_history(seed: int, seconds: bool = False) -> Sequence[object]:
     clock = ManualClock()
     world = World(clock, seconds=seconds, seed=seed)
     driver = ScenarioDriver(world, Scenario(locations=8, seed=seed, speed=10), clock.time())
@@ -315,7 +315,7 @@ async def test_standalone_simulator_prints_what_a_client_needs() -> None:
     )
     assert proc.stdout is not None
     try:
-        lines = {}
+        lines: dict[str, str] = {}
         while len(lines) < 6:
             line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
             assert line, "the simulator ended early"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timezone
 
 import attrs
@@ -24,6 +25,7 @@ from flipkart_otc import (
     OtcWatcher,
     RetryPolicy,
     ServiceUnavailableError,
+    WatchEvent,
 )
 from flipkart_otc.simulator import Fault, FaultKind, Simulator
 
@@ -78,7 +80,7 @@ async def drain(watcher: OtcWatcher) -> list[object]:
     return [event async for event in watcher]
 
 
-def kinds(events: list[object]) -> list[str]:
+def kinds(events: Sequence[object]) -> list[str]:
     return [type(e).__name__ for e in events]
 
 
@@ -304,7 +306,7 @@ async def test_a_slow_reader_bounds_the_queue_and_loses_nothing(env: Env) -> Non
         for _ in range(50):  # give the pollers every chance to overfill it
             await asyncio.sleep(0)
         assert w.queued == 4
-        events = []
+        events: list[WatchEvent] = []
         while len(events) < 20 * 4:
             events.append(await asyncio.wait_for(anext(w), 5))
             assert w.queued <= 4
@@ -335,6 +337,7 @@ async def test_break_leaves_nothing_running(live: tuple[Simulator, OtcClient]) -
 
     w = OtcWatcher(client, ["LOC1"], interval=0.05)
     events = aiter(w)
+    assert inspect.isasyncgen(events)  # not started: the iterator owns the watcher
     async for _ in events:
         break
     await events.aclose()  # what the event loop does for a dropped `async for`
