@@ -76,17 +76,21 @@ def _changes(
             arrived.append(FeArrived(where, now, fe_id, detail, initial=initial))
         elif _renewed(known, detail):
             renewed.append(OtcRenewed(where, now, fe_id, detail, previous=known))
-    departed: list[FeEvent] = []
+    if len(renewed) > 1:
+        renewed.sort(key=_by_fe)
+    if len(arrived) > 1:
+        arrived.sort(key=_by_fe)
     if len(new) - len(arrived) < len(old):  # not every FE of `old` is still listed
-        departed = [
+        departed: list[FeEvent] = [
             FeDeparted(where, now, fe_id, detail, expired=detail.expires_at <= now)
             for fe_id, detail in old.items()
             if fe_id not in new
         ]
-    for group in (departed, renewed, arrived):
-        if len(group) > 1:
-            group.sort(key=_by_fe)
-    return departed + renewed + arrived, fresh
+        departed.sort(key=_by_fe)
+        return departed + renewed + arrived, fresh
+    if arrived:
+        renewed += arrived
+    return renewed, fresh  # no departure: the usual poll builds no more lists
 
 
 def diff(

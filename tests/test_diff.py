@@ -109,6 +109,19 @@ def test_batch_order_is_departed_renewed_arrived_each_by_fe_id() -> None:
     ]
 
 
+def test_batch_order_without_departures_is_renewed_arrived_each_by_fe_id() -> None:
+    before = snap(detail("r2"), detail("r1"), detail("same"))
+    after = snap(
+        detail("a2"), detail("r2", otc="9"), detail("a1"), detail("r1", otc="9"), detail("same")
+    )
+    assert names(diff(before, after)) == [
+        ("OtcRenewed", "r1"),
+        ("OtcRenewed", "r2"),
+        ("FeArrived", "a1"),
+        ("FeArrived", "a2"),
+    ]
+
+
 def test_poll_events_put_owed_expiries_first_and_new_expired_codes_last() -> None:
     old_a, old_b = detail("a", ttl=5), detail("b", ttl=5)
     before = snap(old_a, old_b, detail("c", ttl=5))
