@@ -486,7 +486,6 @@ class OtcWatcher:
                 owed, expired = expiry_events(location_id, last, expired, _at(now))
                 events += owed
                 due = earliest_due(last, expired)
-            fetched_at = loc.fetched_at
         else:
             if details is None:  # NO_TASK or CLOSED: the FEs are gone
                 details = last if status is loc.status and last is not None else {}
@@ -494,13 +493,12 @@ class OtcWatcher:
                 location_id, last, details, expired, due, now, emit_initial=self._emit_initial
             )
             events += batch
-            fetched_at = now
         if events and (waiting := self._emit(events)) is not None:
             await waiting
         if loc.removed:
             return
-        if details is not None:
-            loc.details, loc.fetched_at = details, fetched_at
+        if details is not None:  # a success: this poll's state, fetched now
+            loc.details, loc.fetched_at = details, now
         loc.status = status
         loc.expired = expired
         loc.next_expiry = due
