@@ -187,12 +187,55 @@ def _make_converter(detailed: bool) -> cattrs.Converter:
     return converter
 
 
-# One converter configuration, built twice: the hot path calls the plain generated
-# hook directly (about half the cost of converter.structure() with detailed
-# validation); only an answer that fails it is structured again with detailed
-# validation, to name the bad field.
+# One converter configuration, built twice: the plain generated hook structures
+# what _plain_detail() leaves (about half the cost of converter.structure() with
+# detailed validation); only an entry that fails it is structured again with
+# detailed validation, to name the bad field.
 _converter = _make_converter(detailed=True)
 _structure_fast = _make_converter(detailed=False).get_structure_hook(OtcDetail)
+_fromtimestamp = datetime.fromtimestamp
+
+
+def _plain_detail(fe_id: str, entry: dict[str, Any]) -> OtcDetail | None:
+    """The converter's OtcDetail for an entry as Flipkart sends them, for three
+    quarters of its cost (most of the rest is attrs' frozen ``__init__`` and the two
+    datetimes); None for any other entry, which the converter structures.
+
+    Plain: every field present, the text fields strings, both times integer
+    epochs the fast case of :func:`_epoch` takes. The converter stays the
+    definition: a property test holds this to equal it on any entry.
+    """
+    get = entry.get
+    fe_name = get("feName")
+    task_id = get("taskId")
+    otc = get("otc")
+    expiry = get("expiryTime")
+    created = get("createdAt")
+    partner = get("logisticPartner")
+    lob = get("lob")
+    if not (
+        type(fe_name) is str
+        and type(task_id) is str
+        and type(otc) is str
+        and type(partner) is str
+        and type(lob) is str
+        and type(expiry) is int
+        and type(created) is int
+        and 0 <= expiry < _FLOAT_EXACT_MS
+        and 0 <= created < _FLOAT_EXACT_MS
+    ):
+        return None
+    return OtcDetail(
+        fe_id,
+        _SHARED.get(fe_name) or _shared(fe_name),
+        task_id,
+        otc,
+        _fromtimestamp(expiry / 1000 if expiry >= _SECONDS_BELOW else expiry, UTC),
+        _fromtimestamp(created / 1000 if created >= _SECONDS_BELOW else created, UTC),
+        _SHARED.get(partner) or _shared(partner),
+        _LOBS.get(lob) or _lob(lob, None),
+        _SHARED.get(lob) or _shared(lob),
+    )
 
 
 def request_body(location_id: str) -> bytes:
@@ -310,6 +353,8 @@ def structure_detail(
     fe_id: str, entry: Any, body: bytes, location_id: str, status: int
 ) -> OtcDetail:
     """One raw ``otcDetails`` entry as an :class:`OtcDetail`."""
+    if fe_id and type(entry) is dict and (plain := _plain_detail(fe_id, entry)) is not None:
+        return plain
     if not fe_id:
         raise _format_error("empty FE id", body, location_id, status, "otcDetails")
     if not isinstance(entry, dict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
+import attrs
 import pytest
 from _samples import CANARY_OTC, answer, entry
 from hypothesis import given
@@ -18,6 +19,7 @@ from flipkart_otc import (
     InternalServerError,
     InvalidTaskTypeError,
     Lob,
+    OtcDetail,
     RateLimitedError,
     RequestTimeoutError,
     ResponseFormatError,
@@ -356,3 +358,82 @@ def test_incremental_parse_equals_full_parse(document: object, reuse: bool) -> N
     previous = full if reuse else None
     again = _wire.parse_snapshot(body, "LOC1", NOW, previous=previous)
     assert again == full
+
+
+# -- property: the hand-written hot path structures exactly as the converter does --
+
+_PLAIN_KEYS = ["feName", "taskId", "otc", "expiryTime", "createdAt", "logisticPartner", "lob"]
+good_entries = st.fixed_dictionaries(
+    {
+        "feName": st.text(max_size=8),
+        "taskId": st.text(max_size=8),
+        "otc": st.text(max_size=8),
+        "expiryTime": st.integers(min_value=0, max_value=2**32 * 1000 - 1),
+        "createdAt": st.sampled_from([0, 10**11 - 1, 10**11, 2**32 * 1000 - 1]),
+        "logisticPartner": st.text(max_size=8),
+        "lob": st.sampled_from(["LARGE", "NONLARGE", "non_large", " Large ", "BULKY", ""]),
+    },
+    optional={"feId": json_values, "extra": json_values},
+)
+odd_values = json_values | st.sampled_from(
+    [-1, True, 2**32 * 1000, 10**15, 10**30, 1.0, 1.5, "1739382981", "x", None]
+)
+
+
+@st.composite
+def one_odd_field(draw: st.DrawFn) -> dict[str, object]:
+    """A good entry with one field dropped, or set to any JSON value."""
+    raw: dict[str, object] = draw(good_entries)
+    key = draw(st.sampled_from(_PLAIN_KEYS))
+    if draw(st.booleans()):
+        del raw[key]
+    else:
+        raw[key] = draw(odd_values)
+    return raw
+
+
+def _plain_as_converted(fe_id: str, raw: dict[str, object]) -> None:
+    plain = _wire._plain_detail(fe_id, dict(raw))
+    try:
+        converted = _wire._converter.structure({**raw, _wire._FE_ID_KEY: fe_id}, OtcDetail)
+    except Exception:
+        assert plain is None  # the converter's refusal names the field: never bypass it
+        return
+    if plain is not None:
+        assert plain == converted
+        for name in attrs.fields_dict(OtcDetail):
+            assert type(getattr(plain, name)) is type(getattr(converted, name))
+        assert plain.expires_at.tzinfo is converted.expires_at.tzinfo is UTC
+
+
+@given(st.text(min_size=1, max_size=8), good_entries | one_odd_field() | entry_values)
+def test_plain_path_structures_as_the_converter_does(fe_id: str, raw: dict[str, object]) -> None:
+    _plain_as_converted(fe_id, raw)
+
+
+@pytest.mark.parametrize("key", ["expiryTime", "createdAt"])
+@pytest.mark.parametrize(
+    "value",
+    [-1, 0, 10**11 - 1, 10**11, 2**32 * 1000 - 1, 2**32 * 1000, 10**30, True, 1.0, "1739382981"],
+)
+def test_plain_path_takes_epochs_at_their_edges_as_the_converter_does(
+    key: str, value: object
+) -> None:
+    _plain_as_converted("fe1", entry(**{key: value}))
+
+
+def test_entries_as_flipkart_sends_them_take_the_plain_path() -> None:
+    for raw in (entry(), entry(lob="NON_LARGE"), entry(expiryTime=1739382981)):
+        converted = _wire._converter.structure({**raw, _wire._FE_ID_KEY: "fe1"}, OtcDetail)
+        assert _wire._plain_detail("fe1", raw) == converted
+
+
+def test_partners_names_and_lobs_repeated_across_fes_share_one_string() -> None:
+    # what keeps 100,000 watched locations small: json.loads makes a new str each time
+    snap = _wire.parse_snapshot(
+        answer(a=entry(), b=entry(), c=entry(lob=7), d=entry(expiryTime="1739382981")), "LOC1", NOW
+    )
+    a, b, c, d = snap.details.values()
+    assert a.logistic_partner is b.logistic_partner is c.logistic_partner is d.logistic_partner
+    assert a.fe_name is b.fe_name is c.fe_name is d.fe_name
+    assert a.lob_raw is b.lob_raw
