@@ -111,17 +111,81 @@ def _serve(
         asyncio.run(main())
 
 
+def _serve_raw(port_pipe: Any, k: int, mode: str, locations: None, cpu: int) -> None:
+    """The same answers from a bare asyncio protocol: a server that costs next to nothing
+    per request, so the client's own cost sets the rate even where the client and the
+    server share one core's worth of CPU."""
+    pin(cpu)
+    count = 0
+    marker = b"000000"
+    template = answer(k, otc0=marker.decode())
+    head, _, tail = template.partition(marker)
+    status = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+
+    class Http(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            assert isinstance(transport, asyncio.Transport)
+            self.transport = transport
+            self.buffer = b""
+
+        def data_received(self, data: bytes) -> None:
+            nonlocal count
+            self.buffer += data
+            while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
+                lines = self.buffer[:end].split(b"\r\n")
+                length = 0
+                for line in lines[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                if len(self.buffer) < end + 4 + length:
+                    return  # the body is still on its way
+                self.buffer = self.buffer[end + 4 + length :]
+                if lines[0].startswith(b"GET /count "):
+                    body = b"%d" % count
+                elif lines[0].startswith(b"POST " + PATH.encode() + b" "):
+                    count += 1
+                    if mode == "static":
+                        body = template
+                    else:
+                        body = head + b"%06d" % (count % 1_000_000) + tail
+                else:
+                    self.transport.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+                    continue
+                self.transport.write(status % len(body) + body)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        srv = await loop.create_server(Http, "127.0.0.1", 0, backlog=4096)
+        port_pipe.send(srv.sockets[0].getsockname()[1])
+        await asyncio.Event().wait()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
+
+
+SERVERS = ("aiohttp", "raw")
+
+
 @contextlib.contextmanager
 def server(
-    k: int = 2, mode: str = "changing", locations: dict[str, tuple[int, int]] | None = None
+    k: int = 2,
+    mode: str = "changing",
+    locations: dict[str, tuple[int, int]] | None = None,
+    kind: str = "aiohttp",
 ) -> Iterator[str]:
     """Run the benchmark server in a child process on the other core; yields its base URL.
 
     ``locations`` maps each id to (first expiry ms, ms between its FEs' expiries).
+    ``kind`` is "aiohttp" (the issue's minimal aiohttp server) or "raw" (a bare asyncio
+    protocol, for K and mode only).
     """
+    if kind not in SERVERS or (kind == "raw" and locations):
+        raise ValueError(f"no {kind!r} server for these answers")
+    target = _serve_raw if kind == "raw" else _serve
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_serve, args=(child, k, mode, locations, SERVER_CPU), daemon=True)
+    proc = ctx.Process(target=target, args=(child, k, mode, locations, SERVER_CPU), daemon=True)
     proc.start()
     try:
         if not parent.poll(60):
@@ -237,6 +301,16 @@ def add_speedups_option(parser: argparse.ArgumentParser) -> None:
         choices=("auto", "off"),
         default="auto",
         help="auto: uvloop and orjson where installed; off: the core alone",
+    )
+
+
+def add_server_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--server",
+        choices=SERVERS,
+        default="aiohttp",
+        help="aiohttp: the issue's minimal aiohttp server; raw: a bare asyncio protocol that "
+        "costs next to nothing per request, so the client's own cost sets the rate",
     )
 
 

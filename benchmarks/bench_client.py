@@ -1,6 +1,6 @@
 """``OtcClient.start_otc_details`` against a bare aiohttp loop, on the same local server.
 
-    python benchmarks/bench_client.py [--quick] [--speedups auto|off]
+    python benchmarks/bench_client.py [--quick] [--speedups auto|off] [--server aiohttp|raw]
 
 The server runs in its own process on the other core; the client side runs 16
 concurrent workers. Rounds alternate bare, client, bare, client ... in one run,
@@ -23,6 +23,7 @@ from _harness import (
     CLIENT_CPU,
     TOKEN,
     Measured,
+    add_server_option,
     add_speedups_option,
     bare_worker,
     machine,
@@ -61,6 +62,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a short run (smoke test)")
     add_speedups_option(parser)
+    add_server_option(parser)
     args = parser.parse_args()
     # Many short pairs, and the median of their ratios: a burst of noise from the shared
     # machine then spoils one pair, not the figure.
@@ -69,7 +71,7 @@ def main() -> int:
     speedups = use_speedups(args.speedups == "auto")
     rows = []
     for k, mode in ((2, "changing"), (2, "static"), (20, "changing")):
-        with server(k, mode) as origin:
+        with server(k, mode, kind=args.server) as origin:
             pairs = asyncio.run(compare(origin, rounds, seconds))
         ratios = sorted(ours.rate / bare.rate for bare, ours in pairs)
         rows.append(
@@ -84,8 +86,8 @@ def main() -> int:
             ]
         )
     print(
-        f"bench_client on {machine(speedups)}; 16 workers; {rounds} pairs of {seconds:g}s "
-        "phases (bare, client), medians"
+        f"bench_client on {machine(speedups)}; {args.server} server; 16 workers; {rounds} "
+        f"pairs of {seconds:g}s phases (bare, client), medians"
     )
     header = [
         "answer",

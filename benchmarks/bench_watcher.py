@@ -2,13 +2,15 @@
 
     python benchmarks/bench_watcher.py [--quick] [--speedups auto|off]
                                        [--only saturation,scheduled,memory]
+                                       [--server aiohttp|raw]
                                        [--memory-over memory|http]
 
 (a) saturation: ``OtcWatcher(interval=0, max_concurrency=16)`` over 256 locations
     against a bare aiohttp loop with 16 workers; polls counted by the server,
     pairs of phases alternating bare, watcher, bare, watcher ..., the median of
     the pairs' ratios. Targets: >= 0.90 at K=2 and K=20 changing, >= 1.00 at K=2
-    static.
+    static. ``--server raw`` answers from a bare asyncio protocol instead of the
+    minimal aiohttp server, so that the client's own cost sets the rate.
 (b) scheduled: 10,000 locations at a 10 s interval (jitter 0): achieved vs
     intended poll rate, schedule lag p50/p99 (target p99 < 1 s), and how late
     OtcExpired comes after the expiry instant, p50/p99 (target p99 < 100 ms).
@@ -42,6 +44,7 @@ from _harness import (
     FAR_FUTURE_MS,
     TOKEN,
     Measured,
+    add_server_option,
     add_speedups_option,
     answer,
     bare_worker,
@@ -131,13 +134,13 @@ async def saturation(origin: str, rounds: int, seconds: float) -> list[tuple[Mea
     return pairs
 
 
-def run_saturation(quick: bool) -> str:
+def run_saturation(quick: bool, kind: str) -> str:
     # Many short pairs, and the median of their ratios: a burst of noise from the shared
     # machine then spoils one pair, not the figure.
     rounds, seconds = (1, 0.5) if quick else (5, 0.6)
     rows = []
     for k, mode, target in ((2, "changing", 0.90), (20, "changing", 0.90), (2, "static", 1.00)):
-        with server(k, mode) as origin:
+        with server(k, mode, kind=kind) as origin:
             pairs = asyncio.run(saturation(origin, rounds, seconds))
         ratios = sorted(ours.rate / bare.rate for bare, ours in pairs)
         rows.append(
@@ -163,8 +166,8 @@ def run_saturation(quick: bool) -> str:
         "target",
     ]
     return (
-        f"(a) saturation: 256 locations, interval=0, 16 in flight; {rounds} pairs of "
-        f"{seconds:g}s phases (bare, watcher), medians\n" + table(header, rows)
+        f"(a) saturation: 256 locations, interval=0, 16 in flight, {kind} server; {rounds} "
+        f"pairs of {seconds:g}s phases (bare, watcher), medians\n" + table(header, rows)
     )
 
 
@@ -338,6 +341,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a short run (smoke test)")
     add_speedups_option(parser)
+    add_server_option(parser)
     parser.add_argument("--only", default="saturation,scheduled,memory")
     parser.add_argument(
         "--memory-over",
@@ -359,7 +363,7 @@ def main() -> int:
     parts = set(args.only.split(","))
     print(f"bench_watcher on {machine(speedups)}")
     if "saturation" in parts:
-        print(run_saturation(args.quick))
+        print(run_saturation(args.quick, args.server))
     if "scheduled" in parts:
         print(run_scheduled(args.quick))
     if "memory" in parts:

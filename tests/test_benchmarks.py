@@ -18,7 +18,7 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
         ("bench_parse.py", [], ["| us/answer |", "incremental, changing", "K=20"]),
         (
             "bench_client.py",
-            ["--speedups", "off"],
+            ["--speedups", "off", "--server", "raw"],  # bench_watcher's (a) uses aiohttp's
             ["| client req/s |", "K=2 changing", "K=20 changing"],
         ),
         (
