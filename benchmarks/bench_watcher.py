@@ -337,12 +337,15 @@ def run_memory(quick: bool, speedups: str, over: str) -> str:
     )
 
 
+PARTS = ("saturation", "scheduled", "memory")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a short run (smoke test)")
     add_speedups_option(parser)
     add_server_option(parser)
-    parser.add_argument("--only", default="saturation,scheduled,memory")
+    parser.add_argument("--only", default=",".join(PARTS), help="the parts to run, by name")
     parser.add_argument(
         "--memory-over",
         choices=("memory", "http"),
@@ -361,6 +364,10 @@ def main() -> int:
         print(json.dumps(asyncio.run(memory_child(child_origin, int(count)))))
         return 0
     parts = set(args.only.split(","))
+    if unknown := parts - set(PARTS):
+        parser.error(
+            f"--only: no part {', '.join(sorted(unknown))}; the parts: {', '.join(PARTS)}"
+        )
     print(f"bench_watcher on {machine(speedups)}")
     if "saturation" in parts:
         print(run_saturation(args.quick, args.server))

@@ -41,3 +41,16 @@ def test_benchmark_runs_and_prints_its_table(
     assert done.returncode == 0, done.stderr
     for heading in headings:
         assert heading in done.stdout, (heading, done.stdout)
+
+
+def test_a_misspelt_part_is_refused_by_name() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_watcher.py"), "--only", "saturaton"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "no part saturaton" in done.stderr
+    assert done.stdout == ""
