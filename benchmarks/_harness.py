@@ -310,7 +310,8 @@ def add_server_option(parser: argparse.ArgumentParser) -> None:
         choices=SERVERS,
         default="aiohttp",
         help="aiohttp: the issue's minimal aiohttp server; raw: a bare asyncio protocol that "
-        "costs next to nothing per request, so the client's own cost sets the rate",
+        "costs next to nothing per request, so the client's own cost sets the rate "
+        "(bench_watcher: for (a) only)",
     )
 
 
