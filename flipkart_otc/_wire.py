@@ -353,8 +353,6 @@ def structure_detail(
     fe_id: str, entry: Any, body: bytes, location_id: str, status: int
 ) -> OtcDetail:
     """One raw ``otcDetails`` entry as an :class:`OtcDetail`."""
-    if fe_id and type(entry) is dict and (plain := _plain_detail(fe_id, entry)) is not None:
-        return plain
     if not fe_id:
         raise _format_error("empty FE id", body, location_id, status, "otcDetails")
     if not isinstance(entry, dict):
@@ -365,6 +363,9 @@ def structure_detail(
             status,
             f"otcDetails.{fe_id}",
         )
+    plain = _plain_detail(fe_id, entry)
+    if plain is not None:
+        return plain
     entry[_FE_ID_KEY] = fe_id
     try:
         detail: OtcDetail = _structure_fast(entry, OtcDetail)
