@@ -225,6 +225,8 @@ def _plain_detail(fe_id: str, entry: dict[str, Any]) -> OtcDetail | None:
         and 0 <= created < _FLOAT_EXACT_MS
     ):
         return None
+    # _epoch()'s fast case and the hits of _shared() and _lob(), inlined: calling them
+    # would give back half of what this path saves (3.9 k instructions of 7.5 k)
     return OtcDetail(
         fe_id,
         _SHARED.get(fe_name) or _shared(fe_name),
