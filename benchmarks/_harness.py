@@ -62,6 +62,17 @@ def answer(
     return json.dumps({"otcDetails": fes}).encode()
 
 
+def _answers(k: int, mode: str) -> Callable[[int], bytes]:
+    """The body of the n-th answer: the same bytes each time ("static"), or FE 0's OTC
+    set to n ("changing")."""
+    marker = b"000000"
+    template = answer(k, otc0=marker.decode())
+    if mode == "static":
+        return lambda n: template
+    head, _, tail = template.partition(marker)
+    return lambda n: head + b"%06d" % (n % 1_000_000) + tail
+
+
 def _serve(
     port_pipe: Any, k: int, mode: str, locations: dict[str, tuple[int, int]] | None, cpu: int
 ) -> None:
@@ -69,9 +80,7 @@ def _serve(
 
     pin(cpu)
     count = 0
-    marker = b"000000"
-    template = answer(k, otc0=marker.decode())
-    head, _, tail = template.partition(marker)
+    nth_answer = _answers(k, mode)
     per_location = (
         {
             loc: answer(k, expires_ms=first, step_ms=step)
@@ -88,10 +97,7 @@ def _serve(
             location_id = json.loads(await request.read())["sellerLocationId"]
             return web.Response(body=per_location[location_id], content_type="application/json")
         await request.read()
-        if mode == "static":
-            return web.Response(body=template, content_type="application/json")
-        body = head + b"%06d" % (count % 1_000_000) + tail
-        return web.Response(body=body, content_type="application/json")
+        return web.Response(body=nth_answer(count), content_type="application/json")
 
     async def counter(request: web.Request) -> web.Response:
         return web.Response(text=str(count))
@@ -117,9 +123,7 @@ def _serve_raw(port_pipe: Any, k: int, mode: str, locations: None, cpu: int) -> 
     server share one core's worth of CPU."""
     pin(cpu)
     count = 0
-    marker = b"000000"
-    template = answer(k, otc0=marker.decode())
-    head, _, tail = template.partition(marker)
+    nth_answer = _answers(k, mode)
     status = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
 
     class Http(asyncio.Protocol):
@@ -145,10 +149,7 @@ def _serve_raw(port_pipe: Any, k: int, mode: str, locations: None, cpu: int) -> 
                     body = b"%d" % count
                 elif lines[0].startswith(b"POST " + PATH.encode() + b" "):
                     count += 1
-                    if mode == "static":
-                        body = template
-                    else:
-                        body = head + b"%06d" % (count % 1_000_000) + tail
+                    body = nth_answer(count)
                 else:
                     self.transport.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
                     continue
