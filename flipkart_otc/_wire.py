@@ -570,7 +570,7 @@ def parse_incremental(
         and len(details) == len(previous)
         and all(map(is_, details.values(), previous.values()))
     ):
-        return previous, (body_hash, *prints)
+        details = previous
     return details, (body_hash, *prints)
 
 
