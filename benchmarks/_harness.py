@@ -264,6 +264,21 @@ class Measured:
         return self.cpu / self.requests * 1e6 if self.requests else 0.0
 
 
+def pairs_row(label: str, pairs: list[tuple[Measured, Measured]]) -> list[str]:
+    """A table row for (bare, ours) pairs of phases: the medians of each side's rate and
+    CPU per request, the median of the pairs' ratios (ours / bare) and their range."""
+    ratios = sorted(ours.rate / bare.rate for bare, ours in pairs)
+    return [
+        label,
+        f"{statistics.median(b.rate for b, _ in pairs):8.0f}",
+        f"{statistics.median(o.rate for _, o in pairs):8.0f}",
+        f"{statistics.median(b.cpu_us for b, _ in pairs):6.1f}",
+        f"{statistics.median(o.cpu_us for _, o in pairs):6.1f}",
+        f"{statistics.median(ratios):5.2f}",
+        f"{ratios[0]:.2f}-{ratios[-1]:.2f}",
+    ]
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import sys
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from _harness import (
     add_speedups_option,
     bare_worker,
     machine,
+    pairs_row,
     pin,
     run_workers,
     server,
@@ -73,18 +73,7 @@ def main() -> int:
     for k, mode in ((2, "changing"), (2, "static"), (20, "changing")):
         with server(k, mode, kind=args.server) as origin:
             pairs = asyncio.run(compare(origin, rounds, seconds))
-        ratios = sorted(ours.rate / bare.rate for bare, ours in pairs)
-        rows.append(
-            [
-                f"K={k} {mode}",
-                f"{statistics.median(b.rate for b, _ in pairs):8.0f}",
-                f"{statistics.median(o.rate for _, o in pairs):8.0f}",
-                f"{statistics.median(b.cpu_us for b, _ in pairs):6.1f}",
-                f"{statistics.median(o.cpu_us for _, o in pairs):6.1f}",
-                f"{statistics.median(ratios):5.2f}",
-                f"{ratios[0]:.2f}-{ratios[-1]:.2f}",
-            ]
-        )
+        rows.append(pairs_row(f"K={k} {mode}", pairs))
     print(
         f"bench_client on {machine(speedups)}; {args.server} server; 16 workers; {rounds} "
         f"pairs of {seconds:g}s phases (bare, client), medians"

@@ -29,7 +29,6 @@ import contextlib
 import gc
 import itertools
 import json
-import statistics
 import subprocess
 import sys
 import time
@@ -49,6 +48,7 @@ from _harness import (
     answer,
     bare_worker,
     machine,
+    pairs_row,
     percentile,
     pin,
     rss_bytes,
@@ -142,19 +142,7 @@ def run_saturation(quick: bool, kind: str) -> str:
     for k, mode, target in ((2, "changing", 0.90), (20, "changing", 0.90), (2, "static", 1.00)):
         with server(k, mode, kind=kind) as origin:
             pairs = asyncio.run(saturation(origin, rounds, seconds))
-        ratios = sorted(ours.rate / bare.rate for bare, ours in pairs)
-        rows.append(
-            [
-                f"K={k} {mode}",
-                f"{statistics.median(b.rate for b, _ in pairs):7.0f}",
-                f"{statistics.median(o.rate for _, o in pairs):7.0f}",
-                f"{statistics.median(b.cpu_us for b, _ in pairs):6.1f}",
-                f"{statistics.median(o.cpu_us for _, o in pairs):6.1f}",
-                f"{statistics.median(ratios):5.2f}",
-                f"{ratios[0]:.2f}-{ratios[-1]:.2f}",
-                f">= {target:.2f}",
-            ]
-        )
+        rows.append([*pairs_row(f"K={k} {mode}", pairs), f">= {target:.2f}"])
     header = [
         "answer",
         "bare polls/s",
