@@ -17,7 +17,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -27,7 +27,7 @@ from _harness import answer, machine, table
 from flipkart_otc import _wire
 from flipkart_otc._diff import advance, earliest_due
 
-NOW = datetime(2026, 11, 27, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 27, tzinfo=UTC)
 NOW_TS = NOW.timestamp()
 NO_KEYS: frozenset[tuple[str, str, datetime]] = frozenset()
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Set
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from operator import attrgetter
 
 from .events import FeArrived, FeDeparted, FeEvent, OtcExpired, OtcRenewed
@@ -37,7 +37,7 @@ ExpiryKey = tuple[str, str, datetime]
 #: A location's FEs by FE id, as in :attr:`OtcSnapshot.details`.
 Details = Mapping[str, OtcDetail]
 
-UTC = timezone.utc
+UTC = UTC
 _NO_DETAILS: dict[str, OtcDetail] = {}
 _expires_at: Callable[[OtcDetail], datetime] = attrgetter("expires_at")
 

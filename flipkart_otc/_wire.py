@@ -11,7 +11,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from itertools import compress
@@ -34,7 +34,7 @@ from .errors import (
 )
 from .models import Lob, OtcDetail, OtcSnapshot
 
-UTC = timezone.utc
+UTC = UTC
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: Below this an epoch value is in seconds (10^11 s is the year 5138; 10^11 ms is 1973).
 _SECONDS_BELOW = 10**11

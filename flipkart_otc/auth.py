@@ -160,7 +160,7 @@ class ClientCredentials:
             ) as response:
                 status = response.status
                 body = await response.read()
-        except asyncio.TimeoutError as exc:  # not the builtin before Python 3.11
+        except TimeoutError as exc:
             raise RequestTimeoutError("token request timed out") from exc
         except aiohttp.ClientError as exc:
             raise TransportError(f"token request failed: {type(exc).__name__}") from exc

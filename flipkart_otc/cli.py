@@ -16,7 +16,7 @@ import signal
 import sys
 from collections import Counter
 from collections.abc import Callable, Coroutine, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
@@ -237,7 +237,7 @@ async def _demo(args: argparse.Namespace, out: TextIO) -> int:
     )
     counts: Counter[str] = Counter()
     stopper = _Stopper(args.duration)
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     sim = Simulator(scenario=scenario, seed=args.seed)
     sim.faults.random(0.05, TRANSIENT)  # an occasional fault, healed by retries
     retry = RetryPolicy(max_tries=5, base_delay=0.05, max_delay=0.5)
@@ -259,7 +259,7 @@ async def _demo(args: argparse.Namespace, out: TextIO) -> int:
 
         await stopper.run_until_stopped(consume())
         faults = len(sim.faults.injected)
-    took = (datetime.now(timezone.utc) - started).total_seconds()
+    took = (datetime.now(UTC) - started).total_seconds()
     fe_events = sum(counts[n] for n in ("FeArrived", "OtcRenewed", "OtcExpired", "FeDeparted"))
     _print(
         out,

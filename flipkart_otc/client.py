@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import time
 from collections.abc import Awaitable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import TracebackType
 
 import aiohttp
@@ -149,7 +148,7 @@ class OtcClient:
         what is left raises a :class:`~flipkart_otc.FlipkartOtcError`.
         """
         body = await self.fetch_body(location_id, task_type=task_type)
-        return _wire.parse_snapshot(body, location_id, datetime.now(timezone.utc))
+        return _wire.parse_snapshot(body, location_id, datetime.now(UTC))
 
     def fetch_body(self, location_id: str, *, task_type: str = TASK_TYPE) -> Awaitable[bytes]:
         """The raw body of a successful (HTTP 200) answer, retried like any call:
@@ -188,7 +187,7 @@ class OtcClient:
                     status = outcome = response.status
                     body = await response.read()
                     retry_after = response.headers.get("Retry-After") if status == 429 else None
-            except asyncio.TimeoutError as exc:  # not the builtin before Python 3.11
+            except TimeoutError as exc:
                 outcome = "timeout"
                 raise RequestTimeoutError(
                     f"no answer within {self._timeout.total:g}s", location_id=location_id
@@ -217,5 +216,5 @@ class OtcClient:
             token, refreshed = fresh, True
         wait = None
         if retry_after is not None:
-            wait = _wire.retry_after_seconds(retry_after, datetime.now(timezone.utc))
+            wait = _wire.retry_after_seconds(retry_after, datetime.now(UTC))
         raise _wire.error_from_answer(status, body, location_id, wait)

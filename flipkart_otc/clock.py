@@ -20,7 +20,7 @@ import heapq
 import itertools
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
 __all__ = ["Clock", "ManualClock", "SystemClock", "TimerHandle", "sleep_until"]
@@ -92,7 +92,7 @@ class ManualClock:
 
     def datetime(self) -> datetime:
         """Now, as an aware UTC datetime."""
-        return datetime.fromtimestamp(self._now, timezone.utc)
+        return datetime.fromtimestamp(self._now, UTC)
 
     def call_at(self, when: float, callback: Callable[[], object]) -> TimerHandle:
         timer = _ManualTimer(when, callback)

@@ -16,7 +16,7 @@ import logging
 import math
 import random
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Final
 
@@ -38,7 +38,7 @@ from .models import LocationStatus, OtcSnapshot
 __all__ = ["OtcWatcher"]
 
 logger = logging.getLogger("flipkart_otc")
-UTC = timezone.utc
+UTC = UTC
 _WAKE: Final = object()  # put in the event queue to wake a waiting consumer
 _NO_KEYS: frozenset[ExpiryKey] = frozenset()
 _FATAL = (AuthenticationError, InvalidTaskTypeError)

@@ -162,7 +162,7 @@ async def test_other_client_errors_are_final(
     [
         (aiohttp.ClientConnectionError("refused"), TransportError),
         (aiohttp.ServerDisconnectedError(), TransportError),
-        (asyncio.TimeoutError(), RequestTimeoutError),
+        (TimeoutError(), RequestTimeoutError),
         (aiohttp.ClientPayloadError("truncated"), TransportError),
     ],
 )

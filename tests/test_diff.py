@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import attrs
 from hypothesis import given
@@ -19,7 +19,7 @@ from flipkart_otc import (
 )
 from flipkart_otc._diff import diff, expiry_key, next_expiry, poll_events
 
-UTC = timezone.utc
+UTC = UTC
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from flipkart_otc import ApiError, OtcSnapshot, ResponseFormatError, _wire
 from flipkart_otc._diff import ExpiryKey, poll_events
 
-T0 = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
 # Small value pools, so that answers often repeat entries, whole or in part; odd values
 # (bools, floats, numeric strings, unhashable extras) probe the shortcuts.

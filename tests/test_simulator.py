@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import aiohttp
 import pytest
@@ -42,7 +42,7 @@ from flipkart_otc.simulator import (
     World,
 )
 
-UTC = timezone.utc
+UTC = UTC
 ONCE = RetryPolicy(max_tries=1)
 
 

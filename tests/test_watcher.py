@@ -7,7 +7,7 @@ import contextlib
 import inspect
 import re
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import attrs
 import pytest
@@ -29,7 +29,7 @@ from flipkart_otc import (
 )
 from flipkart_otc.simulator import Fault, FaultKind, Simulator
 
-UTC = timezone.utc
+UTC = UTC
 INTERVAL = 10.0
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import attrs
 import pytest
@@ -30,7 +30,7 @@ from flipkart_otc import (
     _wire,
 )
 
-UTC = timezone.utc
+UTC = UTC
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 

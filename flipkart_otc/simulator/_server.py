@@ -263,7 +263,7 @@ class Simulator:
             self.expire_tokens()
             return None
         if kind is FaultKind.SLOW:
-            with contextlib.suppress(asyncio.TimeoutError):
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), fault.delay)
             return None
         if kind is FaultKind.DROP:
