@@ -26,6 +26,8 @@ from typing import Any
 
 import aiohttp
 
+from flipkart_otc._wire import common
+
 PATH = "/sellers/v3/returns/otc/start/details"
 TOKEN = "bench-token"
 CLIENT_CPU, SERVER_CPU = 0, 1
@@ -334,7 +336,6 @@ def add_server_option(parser: argparse.ArgumentParser) -> None:
 def use_speedups(enabled: bool) -> list[str]:
     """Turn the `speedups` extra (uvloop, orjson) on where installed, or off; returns
     what is on. Off measures the core alone."""
-    from flipkart_otc import _wire
 
     on = []
     if enabled:
@@ -345,8 +346,8 @@ def use_speedups(enabled: bool) -> list[str]:
         else:
             asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
             on.append("uvloop")
-        if _wire._loads is not _wire._stdlib_loads:
+        if common.loads is not common.stdlib_loads:
             on.append("orjson")
     else:
-        _wire._loads = _wire._stdlib_loads
+        common.loads = common.stdlib_loads
     return on

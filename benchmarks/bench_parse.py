@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import answer, machine, table
 
-from flipkart_otc import _wire
 from flipkart_otc._diff import advance, earliest_due
+from flipkart_otc._wire import common, start_otc, start_otc_incremental
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
 NOW_TS = NOW.timestamp()
@@ -55,19 +55,21 @@ def bench(k: int, seconds: float) -> list[list[str]]:
     def floor(i: int) -> object:
         return json.loads(bodies[i % 64])
 
-    base, memo = _wire.parse_incremental(static, "LOC1", None, None)
+    base, memo = start_otc_incremental.parse_incremental(static, "LOC1", None, None)
     due = earliest_due(base, NO_KEYS)
 
     def full(i: int) -> object:
-        snap = _wire.parse_snapshot(bodies[i % 64], "LOC1", NOW)
+        snap = start_otc.parse_snapshot(bodies[i % 64], "LOC1", NOW)
         return advance("LOC1", base, snap.details, NO_KEYS, due, NOW_TS)
 
     def incremental_changing(i: int) -> object:
-        details, _ = _wire.parse_incremental(bodies[1 + i % 63], "LOC1", base, memo)
+        details, _ = start_otc_incremental.parse_incremental(
+            bodies[1 + i % 63], "LOC1", base, memo
+        )
         return advance("LOC1", base, details, NO_KEYS, due, NOW_TS)
 
     def incremental_static(i: int) -> object:
-        details, _ = _wire.parse_incremental(static, "LOC1", base, memo)
+        details, _ = start_otc_incremental.parse_incremental(static, "LOC1", base, memo)
         return advance("LOC1", base, details, NO_KEYS, due, NOW_TS)
 
     paths: list[tuple[str, Callable[[int], object]]] = [
@@ -84,16 +86,16 @@ def bench(k: int, seconds: float) -> list[list[str]]:
 
         def with_orjson(fn: Callable[[int], object]) -> Callable[[int], object]:
             def run(i: int) -> object:
-                _wire._loads = fast_loads
+                common.loads = fast_loads
                 try:
                     return fn(i)
                 finally:
-                    _wire._loads = _wire._stdlib_loads
+                    common.loads = common.stdlib_loads
 
             return run
 
         paths += [(f"{name} + orjson", with_orjson(fn)) for name, fn in paths[1:]]
-    _wire._loads = _wire._stdlib_loads  # the core, without speedups
+    common.loads = common.stdlib_loads  # the core, without speedups
     timings = per_call_us([fn for _, fn in paths], seconds)
     return [
         [f"K={k}", name, f"{us:8.2f}", f"{us / timings[0]:5.2f}x"]

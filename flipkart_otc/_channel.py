@@ -1,4 +1,4 @@
-"""A FIFO between the tasks of one event loop, cheaper than :class:`asyncio.Queue`.
+"""A FIFO and a gate between the tasks of one event loop, cheaper than asyncio's own.
 
 The watcher hands every due location to a poller, and every event to the
 reader, through one of these. ``asyncio.Queue`` spends about a dozen Python
@@ -6,7 +6,8 @@ calls per item on size checks through methods and ``join()`` accounting, which
 showed on every poll of a saturated watcher. This keeps the semantics the
 watcher relies on: ``get()`` waits while empty, ``put()`` waits while full,
 first in first out, and a waiter that is cancelled after being woken passes
-the wake-up on, so no item is stranded.
+the wake-up on, so no item is stranded. :class:`Gate` is a semaphore with the
+same hand-off, which the client holds around each request.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sys
 from collections import deque
 from typing import Generic, TypeVar
 
-__all__ = ["Channel"]
+__all__ = ["Channel", "Gate"]
 
 T = TypeVar("T")
 
@@ -103,3 +104,66 @@ class Channel(Generic[T]):
                 _abandon(waiter, self._getters)
                 raise
         return self.get_nowait()
+
+
+class Gate:
+    """At most ``size`` holders at once (0: no limit); a waiter that is cancelled after
+    being let in passes its turn on. :meth:`enter_nowait` is the fast path, with no
+    coroutine::
+
+        if not gate.enter_nowait():
+            await gate.enter()
+        try:
+            ...
+        finally:
+            gate.leave()
+    """
+
+    __slots__ = ("_waiters", "free", "size")
+
+    def __init__(self, size: int = 0) -> None:
+        self.size = size if size > 0 else sys.maxsize
+        #: Holders that may still enter at once; read only.
+        self.free = self.size
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    def enter_nowait(self) -> bool:
+        """Enter if there is room now; False otherwise."""
+        if self.free > 0 and not self._waiters:
+            self.free -= 1
+            return True
+        return False
+
+    async def enter(self) -> None:
+        """Enter, waiting for room (first come, first served)."""
+        if self.enter_nowait():
+            return
+        waiter = _waiter(self._waiters)
+        try:
+            await waiter  # leave() hands its place over: `free` is not given back
+        except BaseException:
+            waiter.cancel()
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(waiter)
+            if not waiter.cancelled():  # let in, then cancelled: pass the place on
+                self.leave()
+            raise
+
+    def leave(self) -> None:
+        """Give the place back, or hand it to the first waiter."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.free += 1
+
+    def widen(self, size: int) -> None:
+        """Let up to ``size`` in at once (never narrows); waiters that now fit go in."""
+        if size <= self.size:
+            return
+        self.free += size - self.size
+        self.size = size
+        while self.free > 0 and self._waiters:
+            self.free -= 1
+            self.leave()

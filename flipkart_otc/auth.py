@@ -12,15 +12,18 @@ import asyncio
 import base64
 import logging
 import time
+import weakref
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import aiohttp
 import attrs
 
-from . import _wire
+from ._checks import check_credential, check_url, safe_url
+from ._transport import redirect_error, timeout_error, transport_error
 from ._version import USER_AGENT
-from .errors import AuthenticationError, RequestTimeoutError, ServerError, TransportError
+from ._wire.token import parse_token, token_error
+from .errors import AuthenticationError, FlipkartOtcError
 
 __all__ = [
     "PRODUCTION_TOKEN_URL",
@@ -55,6 +58,10 @@ class TokenProvider(Protocol):
 class StaticToken:
     """A bearer token you already have. It cannot be refreshed: a 401 is final.
 
+    Surrounding whitespace is stripped (``StaticToken(open(path).read())`` works);
+    a blank token or one holding a control character raises ``ValueError``
+    without showing it.
+
     >>> StaticToken("s3cr3t")
     StaticToken(token=***)
     """
@@ -62,10 +69,7 @@ class StaticToken:
     _token: str = attrs.field(alias="token", repr=False)
 
     def __attrs_post_init__(self) -> None:
-        if not isinstance(self._token, str):
-            raise TypeError(f"token must be a str, got {type(self._token).__name__}")
-        if not self._token.strip():
-            raise ValueError("token must not be empty or blank")
+        self._token = check_credential("token", self._token)
 
     def __repr__(self) -> str:
         return "StaticToken(token=***)"
@@ -106,19 +110,19 @@ class ClientCredentials:
     )
     _token: str | None = attrs.field(default=None, init=False, repr=False)
     _refresh_at: float = attrs.field(default=0.0, init=False, repr=False)
-    _lock: asyncio.Lock | None = attrs.field(default=None, init=False, repr=False)
+    # One lock per event loop: an asyncio.Lock is bound to the loop it first waits on,
+    # and the same credentials may serve several asyncio.run() calls (pytest does).
+    _locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = attrs.field(
+        factory=weakref.WeakKeyDictionary, init=False, repr=False
+    )
     #: How many tokens this provider has fetched; handy in tests and metrics.
     fetches: int = attrs.field(default=0, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        for name in ("app_id", "app_secret", "token_url", "scope"):
-            value = getattr(self, name)
-            if not isinstance(value, str):
-                raise TypeError(f"{name} must be a str, got {type(value).__name__}")
-            if not value.strip():
-                raise ValueError(f"{name} must not be empty or blank")
-        if not self.token_url.startswith(("http://", "https://")):
-            raise ValueError(f"token_url must be an http(s) URL, got {self.token_url!r}")
+        self.app_id = check_credential("app_id", self.app_id)
+        self.app_secret = check_credential("app_secret", self.app_secret)
+        self.token_url = check_url("token_url", self.token_url)
+        self.scope = check_credential("scope", self.scope)
 
     def _fresh(self) -> str | None:
         if self._token is not None and self._clock() < self._refresh_at:
@@ -126,9 +130,19 @@ class ClientCredentials:
         return None
 
     def _get_lock(self) -> asyncio.Lock:
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        return self._lock
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        return lock
+
+    def _basic(self) -> str:
+        return base64.b64encode(f"{self.app_id}:{self.app_secret}".encode()).decode()
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """What must never appear in a message: the app secret, its Basic form, the token."""
+        return (self.app_secret, self._basic(), *((self._token,) if self._token else ()))
 
     async def token(self, session: aiohttp.ClientSession, timeout: aiohttp.ClientTimeout) -> str:
         token = self._fresh()
@@ -151,41 +165,36 @@ class ClientCredentials:
 
     async def _fetch(self, session: aiohttp.ClientSession, timeout: aiohttp.ClientTimeout) -> str:
         params = {"grant_type": "client_credentials", "scope": self.scope}
-        credentials = base64.b64encode(f"{self.app_id}:{self.app_secret}".encode()).decode()
-        headers = {"Authorization": "Basic " + credentials, "User-Agent": USER_AGENT}
+        headers = {"Authorization": "Basic " + self._basic(), "User-Agent": USER_AGENT}
         started = self._clock()
+        failure: FlipkartOtcError | None = None
         try:
             async with session.get(
-                self.token_url, params=params, headers=headers, timeout=timeout
+                self.token_url,
+                params=params,
+                headers=headers,
+                timeout=timeout,
+                allow_redirects=False,  # never send the credentials on to another URL
+                raise_for_status=False,  # a borrowed session's setting must not class answers
             ) as response:
                 status = response.status
                 body = await response.read()
+                location = response.headers.get("Location")
         except TimeoutError as exc:
-            raise RequestTimeoutError("token request timed out") from exc
+            failure = timeout_error(exc, "token request", timeout.total or 0, location_id=None)
         except aiohttp.ClientError as exc:
-            raise TransportError(f"token request failed: {type(exc).__name__}") from exc
-        logger.debug("GET token endpoint status=%s", status)
+            failure = transport_error(exc, "token request", location_id=None, secrets=self.secrets)
+        if failure is not None:  # raised outside the handler: no __context__ with the request
+            raise failure from failure.__cause__
+        logger.debug("GET %s status=%s", safe_url(self.token_url), status)
+        if 300 <= status < 400:
+            redirect = redirect_error(status, location, self.token_url, location_id=None)
+            raise AuthenticationError(status, None, redirect.message)
         if status != 200:
-            raise self._error(status, body)
-        token, expires_in = _wire.parse_token(body, status)
+            raise token_error(status, body, self.secrets)
+        token, expires_in = parse_token(body, status, self.secrets)
         margin = min(600.0, expires_in / 10)
         self._token = token
         self._refresh_at = started + expires_in - margin
         self.fetches += 1
         return token
-
-    def _error(self, status: int, body: bytes) -> Exception:
-        document = None
-        try:
-            document = _wire.load_json(body, None, status)
-        except Exception:  # a proxy's HTML page: class it by status alone
-            document = None
-        code = description = None
-        if isinstance(document, dict):
-            code = document.get("error") if isinstance(document.get("error"), str) else None
-            description = document.get("error_description")
-            description = description[:300] if isinstance(description, str) else None
-        message = f"token endpoint refused the credentials: {description or status}"
-        if status >= 500:
-            return ServerError(status, code, f"token endpoint failed: {description or status}")
-        return AuthenticationError(status, code, message)

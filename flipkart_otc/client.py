@@ -10,11 +10,16 @@ from datetime import UTC, datetime
 from types import TracebackType
 
 import aiohttp
+from multidict import CIMultiDictProxy
 
-from . import _wire
+from ._channel import Gate
+from ._checks import check_credential, check_location_id, check_url
+from ._transport import redirect_error, timeout_error, transport_error
 from ._version import USER_AGENT
+from ._wire import start_otc
+from ._wire.common import error_from_answer, error_in_success, retry_after_seconds
 from .auth import StaticToken, TokenProvider
-from .errors import RequestTimeoutError, TransportError
+from .errors import AuthenticationError, FlipkartOtcError
 from .models import OtcSnapshot
 from .retry import RetryPolicy
 
@@ -29,20 +34,12 @@ __all__ = [
 
 PRODUCTION_BASE_URL = "https://api.flipkart.net/sellers"
 SANDBOX_BASE_URL = "https://sandbox-api.flipkart.net/sellers"
-START_OTC_PATH = "/v3/returns/otc/start/details"
+START_OTC_PATH = start_otc.PATH
 TASK_TYPE = "RETURN"
+DEFAULT_MAX_CONNECTIONS = 100
 
 logger = logging.getLogger("flipkart_otc")
 logger.addHandler(logging.NullHandler())
-
-
-def check_location_id(location_id: object) -> str:
-    """``location_id`` if it is a usable seller location id, else TypeError/ValueError."""
-    if not isinstance(location_id, str):
-        raise TypeError(f"location_id must be a str, got {type(location_id).__name__}")
-    if not location_id.strip():
-        raise ValueError(f"location_id must not be empty or blank, got {location_id!r}")
-    return location_id
 
 
 class OtcClient:
@@ -68,6 +65,7 @@ class OtcClient:
         session: aiohttp.ClientSession | None = None,
         timeout: float = 10.0,
         retry: RetryPolicy | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         if isinstance(auth, str):
             auth = StaticToken(auth)
@@ -75,8 +73,7 @@ class OtcClient:
             raise TypeError(
                 f"auth must be a token string or a TokenProvider, got {type(auth).__name__}"
             )
-        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-            raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
+        base_url = check_url("base_url", base_url)
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
             raise TypeError(f"timeout must be a number of seconds, got {type(timeout).__name__}")
         if not math.isfinite(timeout) or timeout <= 0:
@@ -85,13 +82,23 @@ class OtcClient:
             retry = RetryPolicy()
         elif not isinstance(retry, RetryPolicy):
             raise TypeError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
+        if isinstance(max_connections, bool) or not isinstance(max_connections, int):
+            raise TypeError(
+                f"max_connections must be an int, got {type(max_connections).__name__}"
+            )
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be >= 1, got {max_connections!r}")
         self._auth = auth
         # read as is on each request: one coroutine fewer than auth.token()
         self._static = auth.value if type(auth) is StaticToken else None
+        self._checked: str | None = self._static  # the last provider token found usable
         self._url = base_url.rstrip("/") + START_OTC_PATH
         self._timeout = aiohttp.ClientTimeout(total=float(timeout))
         self._session = session
         self._owns_session = session is None
+        # Requests wait here, before their timeout starts, so that aiohttp's pool never
+        # queues one: time spent waiting for a connection is not charged to the request.
+        self._gate = Gate(max_connections if session is None else _pool_size(session))
         self._closed = False
         self._fetch = retry.wrap(self._attempt)
 
@@ -109,6 +116,18 @@ class OtcClient:
         return self._url
 
     @property
+    def max_connections(self) -> int:
+        """How many requests may be in flight at once (more wait, untimed, for a turn)."""
+        return self._gate.size
+
+    def ensure_connections(self, count: int) -> None:
+        """Let at least ``count`` requests be in flight at once, when the session is the
+        client's own (a borrowed session's pool is the lender's to size). The watcher
+        calls this with its ``max_concurrency``."""
+        if self._owns_session:
+            self._gate.widen(count)
+
+    @property
     def closed(self) -> bool:
         """Whether :meth:`aclose` has run."""
         return self._closed
@@ -117,7 +136,11 @@ class OtcClient:
         if self._closed:
             raise RuntimeError("this OtcClient is closed")
         if self._session is None:
-            self._session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
+            # the gate bounds connections: the pool itself must not queue (limit=0)
+            connector = aiohttp.TCPConnector(limit=0)
+            self._session = aiohttp.ClientSession(
+                connector=connector, headers={"User-Agent": USER_AGENT}
+            )
         return self._session
 
     async def __aenter__(self) -> OtcClient:
@@ -147,8 +170,9 @@ class OtcClient:
         Transient failures are retried per the client's :class:`RetryPolicy`;
         what is left raises a :class:`~flipkart_otc.FlipkartOtcError`.
         """
+        location_id = check_location_id(location_id)
         body = await self.fetch_body(location_id, task_type=task_type)
-        return _wire.parse_snapshot(body, location_id, datetime.now(UTC))
+        return start_otc.parse_snapshot(body, location_id, datetime.now(UTC))
 
     def fetch_body(self, location_id: str, *, task_type: str = TASK_TYPE) -> Awaitable[bytes]:
         """The raw body of a successful (HTTP 200) answer, retried like any call:
@@ -159,10 +183,20 @@ class OtcClient:
         hands back the request's own coroutine, so that a poll does not pay
         for one more coroutine layer at each of the request's waits.
         """
-        check_location_id(location_id)
+        location_id = check_location_id(location_id)
         if task_type != TASK_TYPE:
             raise ValueError(f"task_type must be {TASK_TYPE!r}, got {task_type!r}")
-        return self._fetch(location_id, _wire.request_body(location_id))
+        return self._fetch(location_id, start_otc.request_body(location_id))
+
+    def _usable(self, token: str) -> str:
+        """A provider's token, checked once: a header cannot carry a control character."""
+        if token is not self._checked:
+            try:
+                token = check_credential("token", token)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"the token provider gave an unusable token: {exc}") from None
+            self._checked = token
+        return token
 
     async def _attempt(self, location_id: str, payload: bytes) -> bytes:
         # One coroutine for the request and its 401 refresh: every frame between the
@@ -170,51 +204,93 @@ class OtcClient:
         session = self._session if self._session is not None else self._get_session()
         token = self._static
         if token is None:
-            token = await self._auth.token(session, self._timeout)
-        refreshed = False
-        while True:
-            headers = {
-                "Authorization": "Bearer " + token,
-                "Content-Type": "application/json",
-                "User-Agent": USER_AGENT,
-            }
-            started = time.perf_counter()
-            outcome: object = "-"
-            try:
-                async with session.post(
-                    self._url, data=payload, headers=headers, timeout=self._timeout
-                ) as response:
-                    status = outcome = response.status
-                    body = await response.read()
-                    retry_after = response.headers.get("Retry-After") if status == 429 else None
-            except TimeoutError as exc:
-                outcome = "timeout"
-                raise RequestTimeoutError(
-                    f"no answer within {self._timeout.total:g}s", location_id=location_id
-                ) from exc
-            except aiohttp.ClientError as exc:
-                outcome = type(exc).__name__
-                raise TransportError(
-                    f"request failed: {type(exc).__name__}: {exc}", location_id=location_id
-                ) from exc
-            finally:
-                if logger.isEnabledFor(logging.DEBUG):
-                    logger.debug(
-                        "POST %s location=%s status=%s %.1fms",
-                        START_OTC_PATH,
-                        location_id,
-                        outcome,
-                        (time.perf_counter() - started) * 1000,
+            token = self._usable(await self._auth.token(session, self._timeout))
+        gate = self._gate
+        if not gate.enter_nowait():
+            await gate.enter()
+        error: FlipkartOtcError | None = None
+        try:
+            refreshed = False
+            while True:
+                status, body, headers = await self._post(session, token, location_id, payload)
+                error = None
+                if status == 200:
+                    error = error_in_success(
+                        body, start_otc.SUCCESS_KEY, location_id, secrets=(token,)
                     )
-            if status == 200:
-                return body
-            if status != 401 or refreshed:
-                break
-            fresh = await self._auth.refresh(session, self._timeout, token)
-            if fresh is None:
-                break
-            token, refreshed = fresh, True
+                    if error is None:
+                        return body
+                    # a 200 carrying UNAUTHORIZED_ERROR is refused like a 401
+                    if refreshed or not isinstance(error, AuthenticationError):
+                        raise error
+                elif status != 401 or refreshed:
+                    break
+                fresh = await self._auth.refresh(session, self._timeout, token)
+                if fresh is None:
+                    break
+                token, refreshed = self._usable(fresh), True
+        finally:
+            gate.leave()
+        if error is not None:
+            raise error
+        if 300 <= status < 400:
+            raise redirect_error(
+                status, headers.get("Location"), self._url, location_id=location_id
+            )
         wait = None
-        if retry_after is not None:
-            wait = _wire.retry_after_seconds(retry_after, datetime.now(UTC))
-        raise _wire.error_from_answer(status, body, location_id, wait)
+        if status == 429:
+            wait = retry_after_seconds(headers.get("Retry-After"), datetime.now(UTC))
+        raise error_from_answer(status, body, location_id, wait, secrets=(token,), url=self._url)
+
+    async def _post(
+        self, session: aiohttp.ClientSession, token: str, location_id: str, payload: bytes
+    ) -> tuple[int, bytes, CIMultiDictProxy[str]]:
+        headers = {
+            "Authorization": "Bearer " + token,
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        started = time.perf_counter()
+        outcome: object = "-"
+        failure: FlipkartOtcError | None = None
+        try:
+            async with session.post(
+                self._url,
+                data=payload,
+                headers=headers,
+                timeout=self._timeout,
+                allow_redirects=False,  # a 301 would turn the POST into a GET
+                raise_for_status=False,  # a borrowed session's setting must not class answers
+            ) as response:
+                status = outcome = response.status
+                body = await response.read()
+                answer_headers = response.headers
+        except TimeoutError as exc:
+            outcome = "timeout"
+            failure = timeout_error(
+                exc, "request", self._timeout.total or 0, location_id=location_id
+            )
+        except aiohttp.ClientError as exc:
+            outcome = type(exc).__name__
+            failure = transport_error(exc, "request", location_id=location_id, secrets=(token,))
+        finally:
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug(
+                    "POST %s location=%s status=%s %.1fms",
+                    START_OTC_PATH,
+                    location_id,
+                    outcome,
+                    (time.perf_counter() - started) * 1000,
+                )
+        if failure is not None:  # raised outside the handler: no __context__ with the request
+            raise failure from failure.__cause__
+        return status, body, answer_headers
+
+
+def _pool_size(session: aiohttp.ClientSession) -> int:
+    """How many connections a borrowed session's pool gives at once (0: no limit)."""
+    connector = session.connector
+    if connector is None:
+        return 0
+    limits = [n for n in (connector.limit, getattr(connector, "limit_per_host", 0)) if n]
+    return min(limits, default=0)

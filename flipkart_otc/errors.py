@@ -19,11 +19,16 @@ never a token, an app secret or an OTC.
     │       ├── ServiceUnavailableError SERVICE_UNAVAILABLE_ERROR
     │       └── GatewayTimeoutError    GATEWAY_TIMEOUT_ERROR
     ├── TransportError                 connection failures (retried)
-    │   └── RequestTimeoutError        timeouts, HTTP 408 and 499 (retried)
+    │   └── RequestTimeoutError        timeouts, HTTP 408, 499 and 599 (retried)
     └── ResponseFormatError            a body that is not what the spec says
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
+
+from ._checks import quote
+from .models import LocationStatus
 
 __all__ = [
     "ApiError",
@@ -41,13 +46,15 @@ __all__ = [
     "TaskNotFoundError",
     "TransportError",
     "TripsheetClosedError",
+    "Verdict",
+    "classify",
 ]
 
 
 def _where(location_id: str | None, status: int | None) -> str:
     parts = []
     if location_id is not None:
-        parts.append(f"location {location_id!r}")
+        parts.append(f"location {quote(location_id)}")
     if status is not None:
         parts.append(f"HTTP {status}")
     return f" ({', '.join(parts)})" if parts else ""
@@ -152,7 +159,7 @@ class TransportError(FlipkartOtcError):
 
 
 class RequestTimeoutError(TransportError):
-    """An attempt timed out, or the server said so (HTTP 408, Flipkart's 499). Retried."""
+    """An attempt timed out, or the server said so (HTTP 408, Flipkart's 499/599). Retried."""
 
 
 class ResponseFormatError(FlipkartOtcError):
@@ -200,4 +207,54 @@ STATUS_CLASSES: dict[int, type[ApiError]] = {
 }
 
 #: Statuses that mean "the request timed out", not "the server refused it".
-TIMEOUT_STATUSES = frozenset({408, 499})
+#: (499 and 599 are Flipkart's "connection timed out", named differently across its docs.)
+TIMEOUT_STATUSES = frozenset({408, 499, 599})
+
+
+class Verdict(NamedTuple):
+    """What a failure means: see :func:`classify`."""
+
+    #: Transient: worth another attempt after a wait.
+    retried: bool
+    #: The status a watched location takes after it.
+    status: LocationStatus
+    #: Polling cannot go on: the watcher stops and raises it.
+    fatal: bool
+
+
+_NO_TASK = Verdict(retried=False, status=LocationStatus.NO_TASK, fatal=False)
+_CLOSED = Verdict(retried=False, status=LocationStatus.CLOSED, fatal=False)
+_TRANSIENT = Verdict(retried=True, status=LocationStatus.FAILING, fatal=False)
+_FAILED = Verdict(retried=False, status=LocationStatus.FAILING, fatal=False)
+_FATAL = Verdict(retried=False, status=LocationStatus.FAILING, fatal=True)
+
+
+def classify(exc: BaseException) -> Verdict:
+    """The one place that says what a failure means, for the client's retries, the
+    watcher and the command line alike.
+
+    ===========================================  =======  =========  =====
+    failure                                      retried  status     fatal
+    ===========================================  =======  =========  =====
+    TaskNotFoundError                            no       NO_TASK    no
+    TripsheetClosedError                         no       CLOSED     no
+    ServerError, RateLimitedError, TransportError yes     FAILING    no
+    AuthenticationError, InvalidTaskTypeError    no       FAILING    yes
+    any other FlipkartOtcError                   no       FAILING    no
+    anything else (a bug)                        no       FAILING    yes
+    ===========================================  =======  =========  =====
+
+    >>> classify(TaskNotFoundError(400, "TRIPSHEET_TASK_NOT_FOUND")).status
+    <LocationStatus.NO_TASK: 'NO_TASK'>
+    """
+    if isinstance(exc, TaskNotFoundError):
+        return _NO_TASK
+    if isinstance(exc, TripsheetClosedError):
+        return _CLOSED
+    if isinstance(exc, (ServerError, RateLimitedError, TransportError)):
+        return _TRANSIENT
+    if isinstance(exc, (AuthenticationError, InvalidTaskTypeError)):
+        return _FATAL
+    if isinstance(exc, FlipkartOtcError):
+        return _FAILED
+    return _FATAL

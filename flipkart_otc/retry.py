@@ -12,12 +12,7 @@ from typing import Any, TypeVar
 import attrs
 import backoff
 
-from .errors import (
-    FlipkartOtcError,
-    RateLimitedError,
-    ServerError,
-    TransportError,
-)
+from .errors import FlipkartOtcError, RateLimitedError, classify
 
 __all__ = ["RetryPolicy", "is_retryable"]
 
@@ -32,8 +27,9 @@ def _non_negative_finite(_: Any, attribute: attrs.Attribute[float], value: float
 
 
 def is_retryable(exc: BaseException) -> bool:
-    """Whether an error is transient: 5xx, 429, timeouts (408, 499) and connection faults."""
-    return isinstance(exc, (ServerError, RateLimitedError, TransportError))
+    """Whether an error is transient: 5xx, 429, timeouts (408, 499, 599) and connection
+    faults (what :func:`~flipkart_otc.errors.classify` says)."""
+    return classify(exc).retried
 
 
 @attrs.frozen

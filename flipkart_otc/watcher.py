@@ -1,8 +1,9 @@
 """``OtcWatcher``: poll many seller locations and yield what changed.
 
 One scheduler task keeps a heap of when each location next needs attention (a
-poll, or an OTC expiring), and a fixed pool of poller tasks serves the
-locations that are due. A location costs a small state object, not a task, so
+poll, or an OTC expiring), and a pool of poller tasks serves the locations
+that are due: one more poller starts only when more locations are due than
+pollers exist, up to ``max_concurrency``. A location costs a small state object, not a task, so
 tens of thousands fit in one process. A location is served by one poller at a
 time, which keeps its polls from overlapping and its events in order.
 """
@@ -20,20 +21,16 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Final
 
-from . import _wire
 from ._channel import Channel
+from ._checks import check_location_id
 from ._diff import Details, ExpiryKey, advance, earliest_due, expiry_events
-from .client import OtcClient, check_location_id
+from ._wire.start_otc_incremental import Memo, parse_incremental
+from .client import OtcClient
 from .clock import Clock, SystemClock
-from .errors import (
-    AuthenticationError,
-    FlipkartOtcError,
-    InvalidTaskTypeError,
-    TaskNotFoundError,
-    TripsheetClosedError,
-)
+from .errors import FlipkartOtcError, RateLimitedError, classify
 from .events import LocationStatusChanged, OtcEvent, WatchEvent
 from .models import LocationStatus, OtcSnapshot
+from .source import OtcSource
 
 __all__ = ["OtcWatcher"]
 
@@ -41,7 +38,6 @@ logger = logging.getLogger("flipkart_otc")
 UTC = UTC
 _WAKE: Final = object()  # put in the event queue to wake a waiting consumer
 _NO_KEYS: frozenset[ExpiryKey] = frozenset()
-_FATAL = (AuthenticationError, InvalidTaskTypeError)
 
 
 class _Location:
@@ -68,7 +64,7 @@ class _Location:
         self.fetched_at: float | None = None  # epoch seconds: a datetime only when asked
         self.status: LocationStatus | None = None
         self.expired: frozenset[ExpiryKey] = _NO_KEYS
-        self.memo: _wire.Memo | None = None  # what the incremental parser keeps
+        self.memo: Memo | None = None  # what the incremental parser keeps
         self.next_poll = 0.0
         self.next_expiry = math.inf  # when the earliest code not yet reported expires
         self.due = math.inf
@@ -125,7 +121,7 @@ class OtcWatcher:
 
     def __init__(
         self,
-        client: OtcClient,
+        client: OtcSource,
         locations: Iterable[str] = (),
         *,
         interval: float = 10.0,
@@ -136,8 +132,10 @@ class OtcWatcher:
         emit_initial: bool = True,
         seed: int | None = None,
     ) -> None:
-        if not isinstance(client, OtcClient):
-            raise TypeError(f"client must be an OtcClient, got {type(client).__name__}")
+        if not isinstance(client, OtcSource):
+            raise TypeError(
+                f"client must be an OtcClient or have fetch_body(), got {type(client).__name__}"
+            )
         if isinstance(locations, str):
             raise TypeError(f"locations must be an iterable of ids, not a str: {locations!r}")
         _check_number("interval", interval, minimum=0.0)
@@ -150,13 +148,19 @@ class OtcWatcher:
         self._interval = float(interval)
         self._jitter = float(jitter)
         self._clock: Clock = clock if clock is not None else SystemClock()
+        # The watcher's "now": the monotonic clock, in epoch seconds as the wall clock read
+        # at start. Polls, timers and expiries all use it, so a step of the wall clock
+        # neither stops polling nor fires an expiry early.
+        self._base = self._clock.time() - self._clock.monotonic()
         self._emit_initial = emit_initial
         self._random = random.Random(seed)
         self._max_concurrency = max_concurrency
         self._locations: dict[str, _Location] = {}
-        for location_id in locations:
-            check_location_id(location_id)
+        for location_id in locations:  # stripped; a repeated id is watched once
+            location_id = check_location_id(location_id)
             self._locations.setdefault(location_id, _Location(location_id))
+        if isinstance(client, OtcClient):
+            client.ensure_connections(max_concurrency)
 
         self._events: Channel[object] = Channel(queue_size)
         self._ready: Channel[_Location] = Channel()
@@ -164,6 +168,8 @@ class OtcWatcher:
         self._deadline = math.inf
         self._wakeup: asyncio.Future[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._pollers = 0
+        self._hold_until = -math.inf  # no poll before this: the API said so (429)
         self._started = False
         self._closed = False
         self._closing: asyncio.Future[list[BaseException | None]] | None = None
@@ -185,7 +191,13 @@ class OtcWatcher:
         """The watched location ids, in the order they were added."""
         return list(self._locations)
 
+    def now(self) -> float:
+        """The watcher's time in epoch seconds: the wall clock at start, moved on by the
+        monotonic clock since (events' ``observed_at`` come from it)."""
+        return self._clock.monotonic() + self._base
+
     def _get(self, location_id: str) -> _Location:
+        location_id = check_location_id(location_id)
         loc = self._locations.get(location_id)
         if loc is None:
             raise ValueError(f"location {location_id!r} is not watched")
@@ -218,7 +230,7 @@ class OtcWatcher:
         heap = self._heap
         while heap and heap[0].removed:
             heapq.heappop(heap)
-        return bool(heap) and heap[0].due <= self._clock.time() and self._fatal is None
+        return bool(heap) and heap[0].due <= self.now() and self._fatal is None
 
     def snapshot(self, location_id: str) -> OtcSnapshot | None:
         """The last good snapshot of a watched location (None before its first).
@@ -239,14 +251,14 @@ class OtcWatcher:
         Added while running, it is first polled within one interval and its
         FEs arrive with ``initial=True``.
         """
-        check_location_id(location_id)
+        location_id = check_location_id(location_id)
         if self._closed:
             raise RuntimeError("this OtcWatcher is closed")
         if location_id in self._locations:
             return False
         loc = self._locations[location_id] = _Location(location_id)
         if self._started:
-            loc.next_poll = self._clock.time() + self._random.random() * self._interval
+            loc.next_poll = self.now() + self._random.random() * self._interval
             self._schedule(loc, loc.next_poll)
         return True
 
@@ -256,7 +268,7 @@ class OtcWatcher:
         Nothing is emitted for it: no departures are invented. A poll already
         under way is discarded.
         """
-        loc = self._locations.pop(location_id, None)
+        loc = self._locations.pop(check_location_id(location_id), None)
         if loc is None:
             return False
         loc.removed = True
@@ -271,19 +283,13 @@ class OtcWatcher:
         if self._started:
             return
         self._started = True
-        now = self._clock.time()
+        self._base = self._clock.time() - self._clock.monotonic()
+        self._tasks = [asyncio.create_task(self._schedule_loop(), name="otc-watcher-scheduler")]
+        now = self.now()
         count = len(self._locations)
         for i, loc in enumerate(self._locations.values()):
             loc.next_poll = now + self._interval * i / count
             self._schedule(loc, loc.next_poll)
-        # One poller per request slot: a poll is one request (plus its retries), so
-        # this bounds requests in flight with no semaphore to contend for.
-        pollers = self._max_concurrency
-        self._tasks = [asyncio.create_task(self._schedule_loop(), name="otc-watcher-scheduler")]
-        self._tasks += [
-            asyncio.create_task(self._poll_loop(), name=f"otc-watcher-poller-{i}")
-            for i in range(pollers)
-        ]
 
     async def aclose(self) -> None:
         """Stop: wake a waiting consumer (its ``async for`` ends), cancel and await every
@@ -355,7 +361,7 @@ class OtcWatcher:
 
     def _schedule(self, loc: _Location, when: float) -> None:
         loc.due = when
-        if when <= self._clock.time():
+        if when <= self.now():
             self._enqueue(loc)
             return
         heapq.heappush(self._heap, loc)
@@ -366,12 +372,25 @@ class OtcWatcher:
         """Hand a due location to the pollers. (No wait_idle() wake-up: work only grows.)"""
         self._pending += 1
         self._ready.put_nowait(loc)
+        # One poller per location being served, up to max_concurrency: a poll is one
+        # request (plus its retries), so this bounds requests in flight with no
+        # semaphore to contend for, and idle pollers are never more than the peak.
+        if (
+            self._pollers < self._pending
+            and self._pollers < self._max_concurrency
+            and not self._closed
+            and self._fatal is None
+        ):
+            self._pollers += 1
+            self._tasks.append(
+                asyncio.create_task(self._poll_loop(), name=f"otc-watcher-poller-{self._pollers}")
+            )
 
     async def _schedule_loop(self) -> None:
         loop = asyncio.get_running_loop()
         heap, clock = self._heap, self._clock
         while True:
-            now = clock.time()
+            now = clock.monotonic() + self._base
             while heap and heap[0].due <= now:
                 loc = heapq.heappop(heap)
                 if not loc.removed:
@@ -381,7 +400,9 @@ class OtcWatcher:
             self._wakeup = wakeup = loop.create_future()
             timer = None
             if self._deadline != math.inf:
-                timer = clock.call_at(self._deadline, functools.partial(_resolve, wakeup))
+                timer = clock.call_at(
+                    self._deadline - self._base, functools.partial(_resolve, wakeup)
+                )
             try:
                 await wakeup
             finally:
@@ -396,11 +417,14 @@ class OtcWatcher:
             try:
                 if loc.removed:
                     continue
-                now = clock.time()
-                if now >= loc.next_poll:
-                    await self._poll(loc, now)
-                else:
+                now = clock.monotonic() + self._base
+                if now < loc.next_poll:
                     await self._expire(loc, now)
+                elif now < self._hold_until:  # throttled: expiries only, poll once allowed
+                    await self._expire(loc, now)
+                    loc.next_poll = self._hold_until
+                else:
+                    await self._poll(loc, now)
                 if not loc.removed and self._fatal is None:
                     # an expiry no later than now that found nothing owed (a clock
                     # coarser than the codes' milliseconds) is looked at again in 1 ms
@@ -451,29 +475,31 @@ class OtcWatcher:
     async def _poll(self, loc: _Location, started: float) -> None:
         location_id = loc.location_id
         error: FlipkartOtcError | None = None
-        memo: _wire.Memo | None = None
+        memo: Memo | None = None
         details: Details | None = None
+        wait = 0.0
         try:
             body = await self._client.fetch_body(location_id)
-            details, memo = _wire.parse_incremental(body, location_id, loc.details, loc.memo)
+            details, memo = parse_incremental(body, location_id, loc.details, loc.memo)
             status = LocationStatus.ACTIVE
         except asyncio.CancelledError:
             raise
-        except TaskNotFoundError as exc:
-            status, error = LocationStatus.NO_TASK, exc
-        except TripsheetClosedError as exc:
-            status, error = LocationStatus.CLOSED, exc
-        except _FATAL as exc:
-            self._fail(exc)
-            return
-        except FlipkartOtcError as exc:
-            status, error = LocationStatus.FAILING, exc
-        except Exception as exc:  # a bug, here or in aiohttp: surface it, do not spin
-            self._fail(exc)
-            return
+        except Exception as exc:
+            verdict = classify(exc)
+            if verdict.fatal or not isinstance(exc, FlipkartOtcError):
+                self._fail(exc)  # a refused token, a bad task type, or a bug: do not spin
+                return
+            status, error = verdict.status, exc
+            if isinstance(exc, RateLimitedError):
+                # Beyond what the client waits for in-call: no poll of any location of
+                # this watcher before the server said one may come (the throttle is per
+                # application).
+                wait = exc.retry_after or 0.0
         if loc.removed:
             return
-        now = self._clock.time()
+        now = self._clock.monotonic() + self._base
+        if wait:
+            self._hold_until = max(self._hold_until, now + wait)
         last = loc.details
         events: list[OtcEvent] = []
         if status is not loc.status:
@@ -503,7 +529,7 @@ class OtcWatcher:
         loc.expired = expired
         loc.next_expiry = due
         loc.memo = memo
-        loc.next_poll = self._next_poll(started, now)
+        loc.next_poll = max(self._next_poll(started, now), now + wait)
 
     def _log_status(
         self, loc: _Location, status: LocationStatus, error: FlipkartOtcError | None

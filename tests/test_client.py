@@ -458,7 +458,12 @@ async def test_token_is_refreshed_ahead_of_expires_in(mocked: aioresponses) -> N
 
 @pytest.mark.parametrize(
     "body",
-    [b"{}", b'{"access_token": 5, "expires_in": 10}', b'{"access_token": "x"}', b"<html>"],
+    [
+        b"{}",
+        b'{"access_token": 5, "expires_in": 10}',
+        b'{"access_token": "x", "expires_in": -1}',
+        b"<html>",
+    ],
 )
 async def test_malformed_token_answers_raise_format_errors(
     mocked: aioresponses, body: bytes

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flipkart_otc import ApiError, OtcSnapshot, ResponseFormatError, _wire
+from flipkart_otc import ApiError, OtcSnapshot, ResponseFormatError
 from flipkart_otc._diff import ExpiryKey, poll_events
+from flipkart_otc._wire import start_otc, start_otc_incremental
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
@@ -43,6 +44,24 @@ answers = st.builds(
 )
 
 
+def _with_repeats(pairs: list[tuple[str, dict[str, object]]], separator: str) -> bytes:
+    """An answer whose FE ids may repeat (JSON keeps the last copy): json.dumps cannot."""
+    members = separator.join(f"{json.dumps(fe)}: {json.dumps(e)}" for fe, e in pairs)
+    return ('{"otcDetails": {' + members + "}}").encode()
+
+
+# An FE id given twice, its earlier copy lacking a field or holding a bad one: the one-shot
+# parser keeps the last copy, and so must the incremental parser (found by mutation fuzzing).
+partial_entries = entries.flatmap(
+    lambda e: st.sampled_from(sorted(e)).map(lambda k: {n: v for n, v in e.items() if n != k})
+)
+answers_with_repeats = st.builds(
+    _with_repeats,
+    st.lists(st.tuples(st.sampled_from(["fe1", "fe2"]), entries | partial_entries), max_size=4),
+    st.sampled_from([", ", ",\n  "]),
+)
+
+
 def full_then_incremental(bodies: list[bytes]) -> None:
     previous_full: OtcSnapshot | None = None
     previous_incr: OtcSnapshot | None = None
@@ -54,15 +73,15 @@ def full_then_incremental(bodies: list[bytes]) -> None:
         last = previous_incr.details if previous_incr is not None else None
         refusal: Exception | None = None
         try:
-            full = _wire.parse_snapshot(body, "LOC1", at)
+            full = start_otc.parse_snapshot(body, "LOC1", at)
         except (ResponseFormatError, ApiError) as exc:
             refusal = exc
         if refusal is not None:
             with pytest.raises(type(refusal)) as refused:
-                _wire.parse_incremental(body, "LOC1", last, memo)
+                start_otc_incremental.parse_incremental(body, "LOC1", last, memo)
             assert str(refused.value) == str(refusal)  # the same reason, the same field
             continue  # both refuse it; the watcher keeps its last good state
-        details, memo = _wire.parse_incremental(body, "LOC1", last, memo)
+        details, memo = start_otc_incremental.parse_incremental(body, "LOC1", last, memo)
         assert list(details.items()) == list(full.details.items())  # order too
         assert len(memo) in (1, len(details) + 1)  # FE fingerprints line up with the FEs
         incr = OtcSnapshot("LOC1", at, details)
@@ -74,7 +93,7 @@ def full_then_incremental(bodies: list[bytes]) -> None:
 
 
 @settings(max_examples=300)
-@given(st.lists(answers, min_size=1, max_size=6))
+@given(st.lists(answers | answers_with_repeats, min_size=1, max_size=6))
 def test_incremental_parse_and_events_equal_a_full_parse(bodies: list[bytes]) -> None:
     full_then_incremental(bodies)
 
@@ -97,8 +116,8 @@ def test_an_answer_damaged_anywhere_after_a_good_one_parses_as_a_full_parse_does
     full_then_incremental([body, body[:at] + put + body[at + cut :]])
 
 
-def _answer(**values: object) -> bytes:
-    entry = {
+def entry_dict(**values: object) -> dict[str, object]:
+    entry: dict[str, object] = {
         "feName": "Ram",
         "taskId": "1",
         "otc": "111111",
@@ -108,7 +127,11 @@ def _answer(**values: object) -> bytes:
         "lob": "LARGE",
     }
     entry.update(values)
-    return json.dumps({"otcDetails": {"fe1": entry}}).encode()
+    return entry
+
+
+def _answer(**values: object) -> bytes:
+    return json.dumps({"otcDetails": {"fe1": entry_dict(**values)}}).encode()
 
 
 def test_values_that_compare_equal_but_parse_apart_are_not_reused() -> None:
@@ -130,14 +153,16 @@ def test_the_same_values_under_other_keys_are_not_reused() -> None:
 
 
 def test_an_answer_that_changes_no_fe_returns_the_last_details_themselves() -> None:
-    first, memo = _wire.parse_incremental(_answer(), "LOC1", None, None)
-    again, memo = _wire.parse_incremental(_answer(), "LOC1", first, memo)
+    first, memo = start_otc_incremental.parse_incremental(_answer(), "LOC1", None, None)
+    again, memo = start_otc_incremental.parse_incremental(_answer(), "LOC1", first, memo)
     assert again is first  # the same bytes
     spaced = _answer().replace(b", ", b",  ")
     assert spaced != _answer()
-    again, memo = _wire.parse_incremental(spaced, "LOC1", first, memo)
+    again, memo = start_otc_incremental.parse_incremental(spaced, "LOC1", first, memo)
     assert again is first  # other bytes, the same FEs
-    renewed, _ = _wire.parse_incremental(_answer(otc="222222"), "LOC1", first, memo)
+    renewed, _ = start_otc_incremental.parse_incremental(
+        _answer(otc="222222"), "LOC1", first, memo
+    )
     assert renewed is not first
     assert renewed["fe1"].otc == "222222"
 
@@ -147,9 +172,9 @@ def test_whitespace_around_an_answer_and_extra_data_after_it_parse_as_json_does(
     full_then_incremental([b" \n" + body + b"\r\n ", body, b"\t" + body])
     for bad in (body + b"x", body + body, b"\xef\xbb\xbf" + body):
         with pytest.raises(ResponseFormatError):
-            _wire.parse_snapshot(bad, "LOC1", T0)
+            start_otc.parse_snapshot(bad, "LOC1", T0)
         with pytest.raises(ResponseFormatError):
-            _wire.parse_incremental(bad, "LOC1", None, None)
+            start_otc_incremental.parse_incremental(bad, "LOC1", None, None)
 
 
 def test_nested_objects_and_arrays_in_an_entry_parse_as_a_full_parse_does() -> None:
@@ -198,18 +223,31 @@ def test_a_changed_fe_part_that_repeats_another_fe_id_parses_as_json_does() -> N
     full_then_incremental([good.replace(b'"fe2"', b'"fe1"')])
 
 
+def test_an_fe_id_given_twice_parses_as_json_does_when_its_first_copy_is_partial() -> None:
+    good = _with_repeats([("fe1", entry_dict()), ("fe2", entry_dict())], ", ")
+    first, memo = start_otc_incremental.parse_incremental(good, "LOC1", None, None)
+    partial = {k: v for k, v in entry_dict(otc="222222").items() if k != "taskId"}
+    repeated = _with_repeats([("fe1", partial), ("fe1", entry_dict(otc="333333"))], ", ")
+    full = start_otc.parse_snapshot(repeated, "LOC1", T0)
+    details, _ = start_otc_incremental.parse_incremental(repeated, "LOC1", first, memo)
+    assert details == full.details
+    assert [d.otc for d in details.values()] == ["333333"]
+
+
 def test_a_reformatted_answer_keeps_each_fe_object() -> None:
-    first, memo = _wire.parse_incremental(_two(), "LOC1", None, None)
-    again, memo = _wire.parse_incremental(_two(indent=2), "LOC1", first, memo)
+    first, memo = start_otc_incremental.parse_incremental(_two(), "LOC1", None, None)
+    again, memo = start_otc_incremental.parse_incremental(_two(indent=2), "LOC1", first, memo)
     assert again is first
-    changed, _ = _wire.parse_incremental(_two(second="333333"), "LOC1", again, memo)
+    changed, _ = start_otc_incremental.parse_incremental(
+        _two(second="333333"), "LOC1", again, memo
+    )
     assert changed["fe1"] is first["fe1"]
     assert changed["fe2"].otc == "333333"
 
 
 def test_each_first_answer_gets_a_mapping_of_its_own() -> None:
     empty = b'{"otcDetails": {}}'
-    first, _ = _wire.parse_incremental(empty, "LOC1", None, None)
-    second, _ = _wire.parse_incremental(empty, "LOC2", None, None)
+    first, _ = start_otc_incremental.parse_incremental(empty, "LOC1", None, None)
+    second, _ = start_otc_incremental.parse_incremental(empty, "LOC2", None, None)
     first["fe9"] = first.get("fe9")  # type: ignore[index]  # a careless caller
     assert dict(second) == {}

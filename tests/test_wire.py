@@ -27,19 +27,19 @@ from flipkart_otc import (
     ServiceUnavailableError,
     TaskNotFoundError,
     TripsheetClosedError,
-    _wire,
 )
+from flipkart_otc._wire import common, kinds, start_otc
 
 UTC = UTC
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
 def parse(body: bytes, **kwargs: object) -> object:
-    return _wire.parse_snapshot(body, "LOC1", NOW, **kwargs)  # type: ignore[arg-type]
+    return start_otc.parse_snapshot(body, "LOC1", NOW, **kwargs)  # type: ignore[arg-type]
 
 
 def test_spec_sample_parses_to_typed_details() -> None:
-    snap = _wire.parse_snapshot(
+    snap = start_otc.parse_snapshot(
         answer(fe12303=entry(), fe45601=entry(feName="Shyam", otc="567890")), "LOC1", NOW
     )
     assert snap.location_id == "LOC1"
@@ -68,14 +68,14 @@ def test_spec_sample_parses_to_typed_details() -> None:
     ],
 )
 def test_epoch_seconds_and_millis_give_aware_utc(value: object, expected: datetime) -> None:
-    got = _wire.epoch_to_datetime(value)
+    got = kinds.epoch_to_datetime(value)
     assert got == expected
     assert got.tzinfo is UTC
 
 
 @given(st.integers(min_value=10**8, max_value=10**11 - 1))  # 1973 .. 5138: where both forms are
 def test_seconds_and_millis_of_the_same_instant_agree(seconds: int) -> None:
-    assert _wire.epoch_to_datetime(seconds) == _wire.epoch_to_datetime(seconds * 1000)
+    assert kinds.epoch_to_datetime(seconds) == kinds.epoch_to_datetime(seconds * 1000)
 
 
 @given(st.integers(min_value=0, max_value=2 * 10**14))  # up to the year 8307
@@ -84,7 +84,7 @@ def test_fast_and_exact_conversions_agree(millis: int) -> None:
     value = millis if millis >= 10**11 else millis // 1000
     if millis < 10**11:
         exact = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=millis // 1000)
-    assert _wire.epoch_to_datetime(value) == exact
+    assert kinds.epoch_to_datetime(value) == exact
 
 
 @pytest.mark.parametrize(
@@ -103,21 +103,21 @@ def test_fast_and_exact_conversions_agree(millis: int) -> None:
     ],
 )
 def test_lob_spellings(raw: str, lob: Lob) -> None:
-    detail = _wire.parse_snapshot(answer(fe1=entry(lob=raw)), "LOC1", NOW).details["fe1"]
+    detail = start_otc.parse_snapshot(answer(fe1=entry(lob=raw)), "LOC1", NOW).details["fe1"]
     assert detail.lob is lob
     assert detail.lob_raw == raw
 
 
 @pytest.mark.parametrize(("raw", "kept"), [(None, ""), (7, "7"), ({"a": 1}, '{"a": 1}')])
 def test_odd_lob_values_never_break_a_parse(raw: object, kept: str) -> None:
-    detail = _wire.parse_snapshot(answer(fe1=entry(lob=raw)), "LOC1", NOW).details["fe1"]
+    detail = start_otc.parse_snapshot(answer(fe1=entry(lob=raw)), "LOC1", NOW).details["fe1"]
     assert (detail.lob, detail.lob_raw) == (Lob.UNKNOWN, kept)
 
 
 def test_missing_lob_is_unknown() -> None:
     raw = entry()
     del raw["lob"]
-    detail = _wire.parse_snapshot(answer(fe1=raw), "LOC1", NOW).details["fe1"]
+    detail = start_otc.parse_snapshot(answer(fe1=raw), "LOC1", NOW).details["fe1"]
     assert (detail.lob, detail.lob_raw) == (Lob.UNKNOWN, "")
 
 
@@ -125,13 +125,13 @@ def test_unknown_keys_are_ignored() -> None:
     body = json.dumps(
         {"otcDetails": {"fe1": entry(newField=[1, 2], feId="ignored")}, "requestId": "r1"}
     ).encode()
-    snap = _wire.parse_snapshot(body, "LOC1", NOW)
+    snap = start_otc.parse_snapshot(body, "LOC1", NOW)
     assert snap.details["fe1"].fe_id == "fe1"
 
 
 @pytest.mark.parametrize("body", [b'{"otcDetails": {}}', b'{"otcDetails": null}'])
 def test_no_fe_on_the_page_is_an_empty_snapshot(body: bytes) -> None:
-    snap = _wire.parse_snapshot(body, "LOC1", NOW)
+    snap = start_otc.parse_snapshot(body, "LOC1", NOW)
     assert snap.details == {}
     assert len(snap) == 0
 
@@ -154,7 +154,7 @@ def test_malformed_bodies_raise_response_format_error(
     body: bytes, field: str | None, words: str
 ) -> None:
     with pytest.raises(ResponseFormatError) as info:
-        _wire.parse_snapshot(body, "LOC1", NOW)
+        start_otc.parse_snapshot(body, "LOC1", NOW)
     assert info.value.field == field
     assert words in str(info.value)
     assert "LOC1" in str(info.value)
@@ -177,7 +177,7 @@ def test_ill_typed_field_names_fe_and_field(
     field: str, key: str, value: object, words: str
 ) -> None:
     with pytest.raises(ResponseFormatError) as info:
-        _wire.parse_snapshot(answer(fe9=entry(**{key: value})), "LOC1", NOW)
+        start_otc.parse_snapshot(answer(fe9=entry(**{key: value})), "LOC1", NOW)
     assert info.value.field == f"otcDetails.fe9.{field}"
     assert words in str(info.value)
 
@@ -187,7 +187,7 @@ def test_missing_required_field_names_it(key: str) -> None:
     raw = entry()
     del raw[key]
     with pytest.raises(ResponseFormatError) as info:
-        _wire.parse_snapshot(answer(fe9=raw), "LOC1", NOW)
+        start_otc.parse_snapshot(answer(fe9=raw), "LOC1", NOW)
     assert info.value.field == f"otcDetails.fe9.{key}"
     assert "required field missing" in str(info.value)
 
@@ -197,7 +197,7 @@ def test_format_error_keeps_a_truncated_masked_body() -> None:
         fe1=entry(otc=CANARY_OTC, expiryTime="x"), **{f"f{i}": entry() for i in range(50)}
     )
     with pytest.raises(ResponseFormatError) as info:
-        _wire.parse_snapshot(body, "LOC1", NOW)
+        start_otc.parse_snapshot(body, "LOC1", NOW)
     assert 0 < len(info.value.body) <= 512
     assert info.value.body.startswith('{"otcDetails": {"fe1"')
     assert CANARY_OTC not in info.value.body
@@ -205,8 +205,10 @@ def test_format_error_keeps_a_truncated_masked_body() -> None:
 
 
 def test_incremental_parse_reuses_unchanged_details() -> None:
-    first = _wire.parse_snapshot(answer(a=entry(), b=entry(otc="1")), "LOC1", NOW)
-    second = _wire.parse_snapshot(answer(a=entry(), b=entry(otc="2")), "LOC1", NOW, previous=first)
+    first = start_otc.parse_snapshot(answer(a=entry(), b=entry(otc="1")), "LOC1", NOW)
+    second = start_otc.parse_snapshot(
+        answer(a=entry(), b=entry(otc="2")), "LOC1", NOW, previous=first
+    )
     assert second.details["a"] is first.details["a"]
     assert second.details["b"] is not first.details["b"]
     assert second.details["b"].otc == "2"
@@ -215,7 +217,7 @@ def test_incremental_parse_reuses_unchanged_details() -> None:
 @given(st.text())
 def test_request_body_is_the_json_of_the_spec_request(location_id: str) -> None:
     expected = json.dumps({"sellerLocationId": location_id, "taskType": "RETURN"}).encode()
-    assert _wire.request_body(location_id) == expected
+    assert start_otc.request_body(location_id) == expected
 
 
 # -- error answers -----------------------------------------------------------
@@ -235,7 +237,7 @@ SPEC_CODES = [
 @pytest.mark.parametrize(("code", "status", "cls"), SPEC_CODES)
 def test_every_spec_code_maps_to_its_class(code: str, status: int, cls: type) -> None:
     body = json.dumps({"errorCode": code, "message": "why"}).encode()
-    exc = _wire.error_from_answer(status, body, "LOC7")
+    exc = common.error_from_answer(status, body, "LOC7")
     assert type(exc) is cls
     assert isinstance(exc, ApiError)
     assert (exc.status, exc.error_code, exc.message, exc.location_id) == (
@@ -248,7 +250,7 @@ def test_every_spec_code_maps_to_its_class(code: str, status: int, cls: type) ->
 
 
 def test_unknown_code_stays_an_api_error_keeping_it() -> None:
-    exc = _wire.error_from_answer(400, b'{"errorCode": "NEW_THING", "message": "m"}', "L")
+    exc = common.error_from_answer(400, b'{"errorCode": "NEW_THING", "message": "m"}', "L")
     assert type(exc) is ApiError
     assert exc.error_code == "NEW_THING"
 
@@ -269,7 +271,7 @@ def test_unknown_code_stays_an_api_error_keeping_it() -> None:
     ],
 )
 def test_non_json_error_bodies_are_classed_by_status(status: int, cls: type) -> None:
-    exc = _wire.error_from_answer(status, b"<html><body>Bad Gateway</body></html>", "L")
+    exc = common.error_from_answer(status, b"<html><body>Bad Gateway</body></html>", "L")
     assert type(exc) is cls
     assert exc.status == status
 
@@ -287,12 +289,12 @@ def test_non_json_error_bodies_are_classed_by_status(status: int, cls: type) -> 
     ],
 )
 def test_retry_after_seconds_or_http_date(header: str | None, seconds: float | None) -> None:
-    assert _wire.retry_after_seconds(header, NOW) == seconds
+    assert common.retry_after_seconds(header, NOW) == seconds
 
 
 def test_a_200_carrying_an_error_code_raises_that_error() -> None:
     with pytest.raises(TaskNotFoundError):
-        _wire.parse_snapshot(b'{"errorCode": "TRIPSHEET_TASK_NOT_FOUND"}', "L", NOW)
+        start_otc.parse_snapshot(b'{"errorCode": "TRIPSHEET_TASK_NOT_FOUND"}', "L", NOW)
 
 
 # -- property: the parser never fails with anything but ResponseFormatError ----
@@ -328,7 +330,7 @@ documents = (
 
 def _parses_or_format_error(body: bytes) -> None:
     try:
-        snap = _wire.parse_snapshot(body, "LOC1", NOW)
+        snap = start_otc.parse_snapshot(body, "LOC1", NOW)
     except ResponseFormatError:
         return
     except ApiError:
@@ -352,11 +354,11 @@ def test_arbitrary_bytes_parse_or_raise_response_format_error(body: bytes) -> No
 def test_incremental_parse_equals_full_parse(document: object, reuse: bool) -> None:
     body = json.dumps(document).encode()
     try:
-        full = _wire.parse_snapshot(body, "LOC1", NOW)
+        full = start_otc.parse_snapshot(body, "LOC1", NOW)
     except (ResponseFormatError, ApiError):
         return
     previous = full if reuse else None
-    again = _wire.parse_snapshot(body, "LOC1", NOW, previous=previous)
+    again = start_otc.parse_snapshot(body, "LOC1", NOW, previous=previous)
     assert again == full
 
 
@@ -393,9 +395,9 @@ def one_odd_field(draw: st.DrawFn) -> dict[str, object]:
 
 
 def _plain_as_converted(fe_id: str, raw: dict[str, object]) -> None:
-    plain = _wire._plain_detail(fe_id, dict(raw))
+    plain = start_otc._plain_detail(fe_id, dict(raw))
     try:
-        converted = _wire._converter.structure({**raw, _wire._FE_ID_KEY: fe_id}, OtcDetail)
+        converted = start_otc._converter.structure({**raw, start_otc._FE_ID_KEY: fe_id}, OtcDetail)
     except Exception:
         assert plain is None  # the converter's refusal names the field: never bypass it
         return
@@ -424,13 +426,13 @@ def test_plain_path_takes_epochs_at_their_edges_as_the_converter_does(
 
 def test_entries_as_flipkart_sends_them_take_the_plain_path() -> None:
     for raw in (entry(), entry(lob="NON_LARGE"), entry(expiryTime=1739382981)):
-        converted = _wire._converter.structure({**raw, _wire._FE_ID_KEY: "fe1"}, OtcDetail)
-        assert _wire._plain_detail("fe1", raw) == converted
+        converted = start_otc._converter.structure({**raw, start_otc._FE_ID_KEY: "fe1"}, OtcDetail)
+        assert start_otc._plain_detail("fe1", raw) == converted
 
 
 def test_partners_names_and_lobs_repeated_across_fes_share_one_string() -> None:
     # what keeps 100,000 watched locations small: json.loads makes a new str each time
-    snap = _wire.parse_snapshot(
+    snap = start_otc.parse_snapshot(
         answer(a=entry(), b=entry(), c=entry(lob=7), d=entry(expiryTime="1739382981")), "LOC1", NOW
     )
     a, b, c, d = snap.details.values()

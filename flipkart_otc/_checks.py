@@ -1,0 +1,122 @@
+"""Checks on what callers hand in: location ids, credentials, URLs. Pure.
+
+Every check raises ``TypeError``/``ValueError`` at once, before any request,
+with a message that names the bad value without echoing a secret and quotes
+at most :data:`QUOTE_MAX` characters of anything else.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+__all__ = [
+    "LOCATION_ID_MAX",
+    "QUOTE_MAX",
+    "check_credential",
+    "check_location_id",
+    "check_url",
+    "quote",
+    "safe_url",
+]
+
+#: The longest location id accepted; Flipkart's are a few dozen characters at most.
+LOCATION_ID_MAX = 256
+#: How much of a bad value a message quotes.
+QUOTE_MAX = 64
+
+# C0 and C1 controls and DEL: never valid in an id or a header value.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def quote(value: str, limit: int = QUOTE_MAX) -> str:
+    """``repr(value)``, cut to ``limit`` characters with its length said when longer.
+
+    >>> quote("x" * 100, 8)
+    "'xxxxxxxx'... (100 characters)"
+    """
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}... ({len(value)} characters)"
+
+
+def check_location_id(location_id: object) -> str:
+    """A usable seller location id, stripped of surrounding whitespace.
+
+    >>> check_location_id(" LOC1\\n")
+    'LOC1'
+    """
+    if not isinstance(location_id, str):
+        raise TypeError(f"location_id must be a str, got {type(location_id).__name__}")
+    stripped = location_id.strip()
+    if not stripped:
+        raise ValueError(f"location_id must not be empty or blank, got {quote(location_id)}")
+    if len(stripped) > LOCATION_ID_MAX:
+        raise ValueError(
+            f"location_id must be at most {LOCATION_ID_MAX} characters, got {quote(stripped)}"
+        )
+    if _CONTROL.search(stripped):
+        raise ValueError(f"location_id must not contain control characters, got {quote(stripped)}")
+    return stripped
+
+
+def check_credential(name: str, value: object) -> str:
+    """A token, app id or secret stripped of surrounding whitespace (a file read with its
+    newline works); refused, without echoing it, when blank or holding a control character
+    (which no HTTP header may carry)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+    stripped = value.strip()
+    if not stripped:
+        raise ValueError(f"{name} must not be empty or blank")
+    if _CONTROL.search(stripped):
+        raise ValueError(f"{name} must not contain control characters (value not shown)")
+    return stripped
+
+
+def check_url(name: str, url: object, *, query: bool = False) -> str:
+    """An absolute http(s) URL without credentials or a fragment (and, unless ``query``,
+    without a query string)."""
+    if not isinstance(url, str):
+        raise TypeError(f"{name} must be a str, got {type(url).__name__}")
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or _CONTROL.search(url)
+    ):
+        raise ValueError(f"{name} must be an http(s) URL, got {quote(safe_url(url))}")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(
+            f"{name} must not hold credentials (pass them as auth), got {quote(safe_url(url))}"
+        )
+    if parts.fragment or (parts.query and not query):
+        what = "a fragment" if parts.fragment else "a query string"
+        raise ValueError(f"{name} must not have {what}, got {quote(safe_url(url))}")
+    return url
+
+
+def safe_url(url: str) -> str:
+    """``url`` for a message: no user name or password, no query or fragment values.
+
+    >>> safe_url("https://user:pw@host/sellers?token=abc")
+    'https://***@host/sellers?***'
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    text = f"{parts.scheme}://{netloc}{parts.path}" if parts.scheme else parts.path
+    if parts.query:
+        text += "?***"
+    if parts.fragment:
+        text += "#***"
+    return text

@@ -1,0 +1,275 @@
+"""What every endpoint's wire module shares: JSON loading, error answers, ``Retry-After``,
+and keeping secrets out of whatever an exception stores. Pure: no I/O, no clock.
+
+Text that comes from a server (a body, an error ``message``) is stored in an
+exception only after two passes: every value of a secret field (see
+:data:`SECRET_FIELDS`) is masked, and every secret the caller knows (the token
+it sent, the app secret and its Basic form) is replaced by ``***``. Both run on
+the whole text before it is cut to size, so no prefix of a secret survives a cut.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import re
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from http import HTTPStatus
+from typing import Any
+
+from .._checks import safe_url
+from ..errors import (
+    ERROR_CODES,
+    STATUS_CLASSES,
+    TIMEOUT_STATUSES,
+    ApiError,
+    FlipkartOtcError,
+    RateLimitedError,
+    RequestTimeoutError,
+    ResponseFormatError,
+    ServerError,
+)
+
+__all__ = [
+    "BODY_KEEP",
+    "MASK",
+    "SECRET_FIELDS",
+    "error_from_answer",
+    "error_from_document",
+    "error_in_success",
+    "format_error",
+    "load_json",
+    "mask_body",
+    "retry_after_seconds",
+    "scrub",
+]
+
+MASK = "***"
+#: How many characters of a body an exception keeps.
+BODY_KEEP = 512
+#: How many characters of a server's error message or code an exception keeps.
+MESSAGE_KEEP = 300
+CODE_KEEP = 100
+
+#: Fields whose values are secrets in any answer of any endpoint: the Start and End
+#: OTCs, and the OAuth token endpoint's tokens.
+SECRET_FIELDS = frozenset({"otc", "access_token", "refresh_token", "id_token"})
+
+_names = "|".join(sorted(SECRET_FIELDS))
+# A JSON member `"otc": <value>`: a string (also one cut short by a truncated body) or
+# a bare scalar; and a form-encoded `access_token=<value>`, as some OAuth servers answer.
+_JSON_SECRET = re.compile(rf'("(?:{_names})"\s*:\s*)("(?:[^"\\]|\\.)*(?:"|\\?$)|[^,}}\]\s]+)')
+_FORM_SECRET = re.compile(rf"(\b(?:{_names})=)[^&\s]+")
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with each known secret replaced by ``***`` (longest first, so a token's
+    ``Bearer`` form and a secret inside a Basic form go whole)."""
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def mask_body(body: bytes | str, secrets: Iterable[str] = ()) -> str:
+    """The start of a body for diagnostics: secret fields masked, known secrets scrubbed."""
+    text = body if isinstance(body, str) else body.decode("utf-8", "replace")
+    text = _JSON_SECRET.sub(rf'\1"{MASK}"', text)
+    text = _FORM_SECRET.sub(rf"\1{MASK}", text)
+    return scrub(text, secrets)[:BODY_KEEP]
+
+
+def format_error(
+    endpoint: str,
+    reason: str,
+    body: bytes,
+    *,
+    location_id: str | None = None,
+    status: int,
+    field: str | None = None,
+    secrets: Iterable[str] = (),
+) -> ResponseFormatError:
+    """The ResponseFormatError for a malformed answer of ``endpoint`` (e.g. "Start OTC")."""
+    if field:
+        reason = f"{field}: {reason}"
+    secrets = tuple(secrets)
+    return ResponseFormatError(
+        scrub(f"malformed {endpoint} answer: {reason}", secrets),
+        field=field,
+        body=mask_body(body, secrets),
+        location_id=location_id,
+        status=status,
+    )
+
+
+_DECODER = json.JSONDecoder()
+scan: Callable[[str, int], Any] = _DECODER.scan_once  # type: ignore[attr-defined]
+
+
+def decode(text: str) -> Any:
+    """``json.loads(text)``, minus its Python-level layers on the usual answer (an
+    object, nothing around it); anything else, errors included, goes the full way."""
+    if text[:1] == "{":
+        try:
+            value, end = scan(text, 0)
+        except StopIteration:
+            pass
+        else:
+            if end == len(text):
+                return value
+    return _DECODER.decode(text)
+
+
+def stdlib_loads(body: bytes) -> Any:
+    """``body`` decoded by the standard library (what :func:`loads` is without orjson)."""
+    return decode(body.decode("utf-8"))
+
+
+loads: Callable[[bytes], Any]
+try:  # the `speedups` extra: 3-5x faster on one-shot answers
+    loads = importlib.import_module("orjson").loads
+except ImportError:  # pragma: no cover - depends on the environment
+    loads = stdlib_loads
+
+
+def load_json(
+    body: bytes,
+    endpoint: str,
+    *,
+    location_id: str | None = None,
+    status: int,
+    secrets: Iterable[str] = (),
+) -> Any:
+    """``body`` as JSON, or a ResponseFormatError for bytes that are not UTF-8 JSON.
+
+    The decoder's own exception is not chained: it holds the whole body (``doc``),
+    secrets and all. The cause chained instead says where decoding stopped.
+    """
+    try:
+        return loads(body)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        where = getattr(exc, "pos", None)
+        cause = ValueError(
+            f"{type(exc).__name__} at position {where}"
+            if where is not None
+            else type(exc).__name__
+        )
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            reason = "body is not UTF-8"
+        else:
+            reason = "body is not valid JSON"
+    raise format_error(
+        endpoint, reason, body, location_id=location_id, status=status, secrets=secrets
+    ) from cause
+
+
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """``Retry-After`` as seconds from ``now``: delta-seconds or an HTTP date."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - now).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def error_from_document(
+    status: int,
+    document: Any,
+    location_id: str | None,
+    retry_after: float | None = None,
+    *,
+    secrets: Iterable[str] = (),
+    url: str | None = None,
+) -> FlipkartOtcError:
+    """The exception for an error answer whose body is already decoded (or None).
+
+    ``url`` is named in the message of an answer that carries no ``errorCode``
+    (a proxy's page, a 404 from a wrong base URL), without credentials or query.
+    """
+    secrets = tuple(secrets)
+    code: str | None = None
+    message = ""
+    if isinstance(document, dict):
+        raw_code = document.get("errorCode")
+        if isinstance(raw_code, str) and raw_code:
+            code = scrub(raw_code, secrets)[:CODE_KEEP]
+        raw_message = document.get("message")
+        if isinstance(raw_message, str):
+            message = scrub(raw_message, secrets)[:MESSAGE_KEEP]
+    if not message:
+        message = _phrase(status) or ("connection timed out" if status in (499, 599) else "")
+    if code is None and url is not None:
+        message = f"{message} (from {safe_url(url)})" if message else f"from {safe_url(url)}"
+    if status in TIMEOUT_STATUSES:
+        text = code or "request timed out"
+        text = f"{text}: {message}" if message else text
+        return RequestTimeoutError(text, location_id=location_id, status=status)
+    if status == 429:
+        return RateLimitedError(
+            status, code, message, location_id=location_id, retry_after=retry_after
+        )
+    cls = ERROR_CODES.get(code) if code else None
+    if cls is None:
+        cls = STATUS_CLASSES.get(status) or (ServerError if 500 <= status < 600 else ApiError)
+    return cls(status, code, message, location_id=location_id)
+
+
+def error_from_answer(
+    status: int,
+    body: bytes,
+    location_id: str | None,
+    retry_after: float | None = None,
+    *,
+    secrets: Iterable[str] = (),
+    url: str | None = None,
+) -> FlipkartOtcError:
+    """The exception for a non-200 answer; a non-JSON body is classed by status."""
+    try:
+        document = json.loads(body.decode("utf-8")) if body else None
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        document = None
+    return error_from_document(
+        status, document, location_id, retry_after, secrets=secrets, url=url
+    )
+
+
+_ERROR_KEY = b'"errorCode"'
+
+
+def error_in_success(
+    body: bytes, success_key: str, location_id: str | None, *, secrets: Iterable[str] = ()
+) -> FlipkartOtcError | None:
+    """The error a 200 answer carries instead of ``success_key`` (Flipkart sometimes
+    answers ``200 {"errorCode": ...}``), or None. Costs one byte search on a success."""
+    if _ERROR_KEY not in body:
+        return None
+    try:
+        document = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None  # the endpoint's parser names what is wrong with it
+    if isinstance(document, dict) and success_key not in document and "errorCode" in document:
+        return error_from_document(200, document, location_id, secrets=secrets)
+    return None
