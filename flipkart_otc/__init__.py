@@ -4,89 +4,207 @@
 >>> async def main():  # doctest: +SKIP
 ...     async with OtcClient(ClientCredentials(app_id, app_secret)) as client:
 ...         snap = await client.start_otc_details("LOC1")
+
+Names load on first use (PEP 562): ``import flipkart_otc`` stays cheap, so the
+command line can catch a Ctrl+C during its own start-up.
 """
 
-from ._version import __version__
-from .auth import (
-    PRODUCTION_TOKEN_URL,
-    SANDBOX_TOKEN_URL,
-    ClientCredentials,
-    StaticToken,
-    TokenProvider,
-)
-from .client import PRODUCTION_BASE_URL, SANDBOX_BASE_URL, OtcClient
-from .clock import Clock, ManualClock, SystemClock
-from .errors import (
-    ApiError,
-    AuthenticationError,
-    BadGatewayError,
-    FlipkartOtcError,
-    GatewayTimeoutError,
-    InternalServerError,
-    InvalidTaskTypeError,
-    RateLimitedError,
-    RequestTimeoutError,
-    ResponseFormatError,
-    ServerError,
-    ServiceUnavailableError,
-    TaskNotFoundError,
-    TransportError,
-    TripsheetClosedError,
-)
-from .events import (
-    FeArrived,
-    FeDeparted,
-    FeEvent,
-    LocationStatusChanged,
-    OtcEvent,
-    OtcExpired,
-    OtcRenewed,
-    WatchEvent,
-)
-from .models import Lob, LocationStatus, OtcDetail, OtcSnapshot
-from .retry import RetryPolicy
-from .watcher import OtcWatcher
+from __future__ import annotations
 
-__all__ = [
-    "PRODUCTION_BASE_URL",
-    "PRODUCTION_TOKEN_URL",
-    "SANDBOX_BASE_URL",
-    "SANDBOX_TOKEN_URL",
-    "ApiError",
-    "AuthenticationError",
-    "BadGatewayError",
-    "ClientCredentials",
-    "Clock",
-    "FeArrived",
-    "FeDeparted",
-    "FeEvent",
-    "FlipkartOtcError",
-    "GatewayTimeoutError",
-    "InternalServerError",
-    "InvalidTaskTypeError",
-    "LocationStatus",
-    "LocationStatusChanged",
-    "Lob",
-    "ManualClock",
-    "OtcClient",
-    "OtcDetail",
-    "OtcEvent",
-    "OtcExpired",
-    "OtcRenewed",
-    "OtcSnapshot",
-    "OtcWatcher",
-    "RateLimitedError",
-    "RequestTimeoutError",
-    "ResponseFormatError",
-    "RetryPolicy",
-    "ServerError",
-    "ServiceUnavailableError",
-    "StaticToken",
-    "SystemClock",
-    "TaskNotFoundError",
-    "TokenProvider",
-    "TransportError",
-    "TripsheetClosedError",
-    "WatchEvent",
-    "__version__",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from .auth import (
+        PRODUCTION_TOKEN_URL as PRODUCTION_TOKEN_URL,
+    )
+    from .auth import (
+        SANDBOX_TOKEN_URL as SANDBOX_TOKEN_URL,
+    )
+    from .auth import (
+        ClientCredentials as ClientCredentials,
+    )
+    from .auth import (
+        StaticToken as StaticToken,
+    )
+    from .auth import (
+        TokenProvider as TokenProvider,
+    )
+    from .client import (
+        PRODUCTION_BASE_URL as PRODUCTION_BASE_URL,
+    )
+    from .client import (
+        SANDBOX_BASE_URL as SANDBOX_BASE_URL,
+    )
+    from .client import (
+        OtcClient as OtcClient,
+    )
+    from .clock import (
+        Clock as Clock,
+    )
+    from .clock import (
+        ManualClock as ManualClock,
+    )
+    from .clock import (
+        SystemClock as SystemClock,
+    )
+    from .errors import (
+        ApiError as ApiError,
+    )
+    from .errors import (
+        AuthenticationError as AuthenticationError,
+    )
+    from .errors import (
+        BadGatewayError as BadGatewayError,
+    )
+    from .errors import (
+        FlipkartOtcError as FlipkartOtcError,
+    )
+    from .errors import (
+        GatewayTimeoutError as GatewayTimeoutError,
+    )
+    from .errors import (
+        InternalServerError as InternalServerError,
+    )
+    from .errors import (
+        InvalidTaskTypeError as InvalidTaskTypeError,
+    )
+    from .errors import (
+        RateLimitedError as RateLimitedError,
+    )
+    from .errors import (
+        RequestTimeoutError as RequestTimeoutError,
+    )
+    from .errors import (
+        ResponseFormatError as ResponseFormatError,
+    )
+    from .errors import (
+        ServerError as ServerError,
+    )
+    from .errors import (
+        ServiceUnavailableError as ServiceUnavailableError,
+    )
+    from .errors import (
+        TaskNotFoundError as TaskNotFoundError,
+    )
+    from .errors import (
+        TransportError as TransportError,
+    )
+    from .errors import (
+        TripsheetClosedError as TripsheetClosedError,
+    )
+    from .errors import (
+        Verdict as Verdict,
+    )
+    from .errors import (
+        classify as classify,
+    )
+    from .events import (
+        FeArrived as FeArrived,
+    )
+    from .events import (
+        FeDeparted as FeDeparted,
+    )
+    from .events import (
+        FeEvent as FeEvent,
+    )
+    from .events import (
+        LocationStatusChanged as LocationStatusChanged,
+    )
+    from .events import (
+        OtcEvent as OtcEvent,
+    )
+    from .events import (
+        OtcExpired as OtcExpired,
+    )
+    from .events import (
+        OtcRenewed as OtcRenewed,
+    )
+    from .events import (
+        WatchEvent as WatchEvent,
+    )
+    from .models import (
+        Lob as Lob,
+    )
+    from .models import (
+        LocationStatus as LocationStatus,
+    )
+    from .models import (
+        OtcDetail as OtcDetail,
+    )
+    from .models import (
+        OtcSnapshot as OtcSnapshot,
+    )
+    from .retry import (
+        RetryPolicy as RetryPolicy,
+    )
+    from .source import (
+        OtcSource as OtcSource,
+    )
+    from .watcher import (
+        OtcWatcher as OtcWatcher,
+    )
+
+#: Each public name and the module that defines it.
+_EXPORTS = {
+    "ClientCredentials": ".auth",
+    "PRODUCTION_TOKEN_URL": ".auth",
+    "SANDBOX_TOKEN_URL": ".auth",
+    "StaticToken": ".auth",
+    "TokenProvider": ".auth",
+    "OtcClient": ".client",
+    "PRODUCTION_BASE_URL": ".client",
+    "SANDBOX_BASE_URL": ".client",
+    "Clock": ".clock",
+    "ManualClock": ".clock",
+    "SystemClock": ".clock",
+    "ApiError": ".errors",
+    "AuthenticationError": ".errors",
+    "BadGatewayError": ".errors",
+    "FlipkartOtcError": ".errors",
+    "GatewayTimeoutError": ".errors",
+    "InternalServerError": ".errors",
+    "InvalidTaskTypeError": ".errors",
+    "RateLimitedError": ".errors",
+    "RequestTimeoutError": ".errors",
+    "ResponseFormatError": ".errors",
+    "ServerError": ".errors",
+    "ServiceUnavailableError": ".errors",
+    "TaskNotFoundError": ".errors",
+    "TransportError": ".errors",
+    "TripsheetClosedError": ".errors",
+    "Verdict": ".errors",
+    "classify": ".errors",
+    "FeArrived": ".events",
+    "FeDeparted": ".events",
+    "FeEvent": ".events",
+    "LocationStatusChanged": ".events",
+    "OtcEvent": ".events",
+    "OtcExpired": ".events",
+    "OtcRenewed": ".events",
+    "WatchEvent": ".events",
+    "Lob": ".models",
+    "LocationStatus": ".models",
+    "OtcDetail": ".models",
+    "OtcSnapshot": ".models",
+    "RetryPolicy": ".retry",
+    "OtcSource": ".source",
+    "OtcWatcher": ".watcher",
+}
+
+__all__ = [*sorted(_EXPORTS), "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # once loaded, a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,7 +21,29 @@ from .events import (
 )
 from .models import LocationStatus, OtcDetail, OtcSnapshot
 
-__all__ = ["event_line", "json_line", "snapshot_rows", "table"]
+__all__ = ["escape", "event_line", "json_line", "snapshot_rows", "table"]
+
+# What a terminal acts on instead of printing: C0 and C1 controls, DEL, and the
+# Unicode line separators and bidirectional overrides that reorder what is shown.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape(text: str) -> str:
+    """``text`` safe for a terminal line: each control character as a visible escape.
+
+    Text from Flipkart (an FE's name, an error message) cannot forge a line or
+    move the cursor. JSON output needs none of this: its encoder escapes them.
+
+    >>> escape("Ram\\n\\x1b[2J")
+    'Ram\\\\x0a\\\\x1b[2J'
+    """
+    return _UNPRINTABLE.sub(_escaped, text)
+
 
 _VERBS = {
     FeArrived: "arrived",
@@ -47,7 +70,12 @@ def _otc(detail: OtcDetail, show_otc: bool) -> str:
 
 
 def event_line(event: WatchEvent, *, show_otc: bool = False) -> str:
-    """One readable line: time, location, event, FE, partner, lob, OTC and time left."""
+    """One readable line: time, location, event, FE, partner, lob, OTC and time left;
+    control characters escaped."""
+    return escape(_event_line(event, show_otc))
+
+
+def _event_line(event: WatchEvent, show_otc: bool) -> str:
     head = f"{_clock(event.observed_at)}  {event.location_id:<10}"
     if isinstance(event, LocationStatusChanged):
         was = event.previous.value if event.previous else "unknown"
@@ -115,16 +143,18 @@ def snapshot_dict(
     return {
         "location_id": location_id,
         "status": status.value if isinstance(status, LocationStatus) else status,
-        "fetched_at": iso_utc(snapshot.fetched_at) if snapshot else None,
+        # `is not None`: an OtcSnapshot with no FE is falsy (it has a length)
+        "fetched_at": iso_utc(snapshot.fetched_at) if snapshot is not None else None,
         "details": [detail_dict(d, show_otc=show_otc) for _, d in sorted(snapshot.details.items())]
-        if snapshot
+        if snapshot is not None
         else [],
         "error": error,
     }
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
-    """Rows aligned under a header."""
+    """Rows aligned under a header; control characters escaped."""
+    rows = [[escape(cell) for cell in row] for row in rows]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()

@@ -10,10 +10,11 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
-from flipkart_otc.simulator import ChangeKind, Simulator
+from flipkart_otc.simulator import ChangeKind, Fault, FaultKind, Simulator
 
 DEADLINE = 60  # a guard against a hung subprocess, never a wait for an outcome
 
@@ -269,3 +270,104 @@ async def test_fetch_exits_1_when_a_location_fails(sim: Simulator) -> None:
     )
     assert code == 1
     assert "BAD_GATEWAY_ERROR" in out
+
+
+# -- hardening: no traceback, the documented exit code -------------------------------
+
+
+def watch_args(sim: Simulator, *extra: str) -> tuple[str, ...]:
+    return ("watch", "LOC1", "--base-url", sim.base_url, "--interval", "0.2", *extra)
+
+
+async def test_a_closed_stdout_ends_watch_quietly(sim: Simulator) -> None:
+    sim.world.arrive("LOC1", fe_name="Ram", ttl=300)
+    proc = await spawn(*watch_args(sim, "--format", "json"), environ=token_env(sim))
+    assert proc.stdout is not None and proc.stderr is not None
+    await read_json_events(proc.stdout, 2)  # what `| head -2` reads, then it exits
+    sim.world.arrive("LOC1", fe_name="Shyam", ttl=300)  # the next line meets a closed pipe
+    proc.stdout.feed_eof()
+    transport = proc._transport  # type: ignore[attr-defined]
+    transport.get_pipe_transport(1).close()
+    err = await asyncio.wait_for(proc.stderr.read(), DEADLINE)
+    code = await asyncio.wait_for(proc.wait(), DEADLINE)
+    assert code == 141
+    assert err.decode() == ""
+
+
+async def test_ctrl_c_at_start_up_and_twice_at_shutdown_print_no_traceback(
+    sim: Simulator,
+) -> None:
+    proc = await spawn(*watch_args(sim), environ=token_env(sim))
+    proc.send_signal(signal.SIGINT)  # at once: during imports and start-up
+    _, err = await asyncio.wait_for(proc.communicate(), DEADLINE)
+    # before Python installs its handler the signal itself ends the process: a shell
+    # reports that as 130 too
+    assert proc.returncode in (130, -signal.SIGINT) and "Traceback" not in err.decode()
+
+    sim.faults.script(Fault(FaultKind.SLOW, delay=30), location="LOC1")
+    proc = await spawn(*watch_args(sim), environ=token_env(sim))
+    await asyncio.wait_for(sim.wait_for_requests(1), DEADLINE)  # its first poll hangs
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)  # impatient: the second stops it at once
+    _, err = await asyncio.wait_for(proc.communicate(), DEADLINE)
+    assert proc.returncode == 130 and "Traceback" not in err.decode()
+
+
+async def test_bad_files_and_ports_get_one_line_and_their_exit_code(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    latin = tmp_path / "locations.txt"
+    latin.write_bytes("LOC1\nLOC\xe92\n".encode("latin-1"))
+    code, _, err = await run(
+        *watch_args(sim, "--locations-file", str(latin)), environ=token_env(sim)
+    )
+    assert code == 2 and "not UTF-8" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+    code, _, err = await run("simulate", "--port", "70000")
+    assert code == 2 and "0..65535" in err and "Traceback" not in err
+
+    code, _, err = await run("simulate", "--port", str(sim.port), "--duration", "1")
+    assert code == 1 and f"cannot listen on 127.0.0.1:{sim.port}" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+async def test_a_locations_file_with_a_bom_and_repeats_fetches_each_once(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    sim.world.open_task("LOC5")
+    listed = tmp_path / "locations.txt"
+    listed.write_text("LOC5\n LOC2 \nLOC5  # again\n", encoding="utf-8-sig")
+    code, out, err = await run(
+        "fetch",
+        "--locations-file",
+        str(listed),
+        "--base-url",
+        sim.base_url,
+        "--format",
+        "json",
+        environ=token_env(sim),
+    )
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [(r["location_id"], r["status"]) for r in rows] == [
+        ("LOC5", "ACTIVE"),
+        ("LOC2", "ACTIVE"),
+    ]
+    assert all(r["fetched_at"] is not None for r in rows)  # ACTIVE with no FE: still fetched
+    assert "LOC5 (2 times)" in err
+    assert sim.requests["LOC5"] == 1 and sim.requests["\ufeffLOC5"] == 0
+
+
+async def test_text_output_escapes_control_characters_from_the_server(sim: Simulator) -> None:
+    sim.world.arrive("LOC1", fe_name="Ram\n12:00:00  LOC9  arrived  forged\x1b[2J", ttl=300)
+    proc = await spawn(*watch_args(sim), environ=token_env(sim))
+    assert proc.stdout is not None
+    try:
+        lines = [await asyncio.wait_for(proc.stdout.readline(), DEADLINE) for _ in range(2)]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        await asyncio.wait_for(proc.wait(), DEADLINE)
+    arrival = lines[1].decode()
+    assert "Ram\\x0a12:00:00  LOC9  arrived  forged\\x1b[2J" in arrival
+    assert "\x1b" not in arrival and arrival.count("\n") == 1

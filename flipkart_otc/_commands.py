@@ -1,0 +1,341 @@
+"""What each ``flipkart-otc`` subcommand does (:mod:`flipkart_otc.cli` parses and guards)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+import signal
+import sys
+from collections import Counter
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+from . import _render
+from ._checks import check_location_id
+from .auth import PRODUCTION_TOKEN_URL, SANDBOX_TOKEN_URL, ClientCredentials, TokenProvider
+from .cli import (
+    ENV_APP_ID,
+    ENV_APP_SECRET,
+    ENV_TOKEN,
+    EXIT_AUTH,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    CommandError,
+    UsageError,
+)
+from .client import PRODUCTION_BASE_URL, SANDBOX_BASE_URL, OtcClient
+from .errors import AuthenticationError, FlipkartOtcError, classify
+from .events import WatchEvent
+from .models import LocationStatus
+from .retry import RetryPolicy
+from .watcher import OtcWatcher
+
+__all__ = ["run"]
+
+
+def run(args: argparse.Namespace, out: TextIO, say: Callable[[str, str], None]) -> int:
+    """Run the parsed command; ``say(command, text)`` reports an error on one line."""
+    if args.verbose:
+        logging.basicConfig(
+            level=logging.DEBUG, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
+        )
+    _install_uvloop()
+    command = globals()["_" + args.run]
+    try:
+        code: int = asyncio.run(command(args, out, say))
+    except UsageError as exc:
+        say(args.command, str(exc))
+        return EXIT_USAGE
+    except CommandError as exc:
+        say(args.command, str(exc))
+        return EXIT_FAILED
+    except AuthenticationError as exc:
+        say(args.command, f"authentication failed: {exc}")
+        return EXIT_AUTH
+    except FlipkartOtcError as exc:
+        say(args.command, str(exc))
+        return EXIT_FAILED
+    return code
+
+
+def _install_uvloop() -> None:
+    # Optional speedup (the `speedups` extra); the core meets its targets without it.
+    try:
+        uvloop = importlib.import_module("uvloop")
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+class _Stopper:
+    """Ends a command on SIGINT/SIGTERM or after a duration, without a traceback."""
+
+    def __init__(self, duration: float | None) -> None:
+        self.event = asyncio.Event()
+        self.interrupted = False
+        self.out: TextIO | None = None
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, self._interrupt)
+        loop.add_signal_handler(signal.SIGTERM, self.event.set)
+        if duration is not None:
+            loop.call_later(duration, self.event.set)
+
+    def _interrupt(self) -> None:
+        if self.interrupted:  # a second Ctrl+C while shutting down: stop at once
+            with contextlib.suppress(OSError, ValueError):
+                sys.stdout.flush()
+            os._exit(EXIT_INTERRUPTED)
+        self.interrupted = True
+        self.event.set()
+
+    @property
+    def code(self) -> int:
+        return EXIT_INTERRUPTED if self.interrupted else EXIT_OK
+
+    async def run_until_stopped(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Run ``work`` until it ends or a stop comes; its exceptions propagate."""
+        task = asyncio.ensure_future(work)
+        stop = asyncio.ensure_future(self.event.wait())
+        try:
+            await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not task.done():
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def _print(out: TextIO, text: str) -> None:
+    # a closed stdout raises BrokenPipeError: cli.main() ends the command quietly
+    print(text, file=out, flush=True)
+
+
+# -- credentials -------------------------------------------------------------------
+
+
+def _urls(args: argparse.Namespace) -> tuple[str, str]:
+    if args.sandbox:
+        return SANDBOX_BASE_URL, args.token_url or SANDBOX_TOKEN_URL
+    if args.base_url:
+        parts = urlsplit(args.base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise UsageError(f"--base-url must be an http(s) URL, got {args.base_url!r}")
+        origin = f"{parts.scheme}://{parts.netloc}"
+        return args.base_url, args.token_url or origin + "/oauth-service/oauth/token"
+    return PRODUCTION_BASE_URL, args.token_url or PRODUCTION_TOKEN_URL
+
+
+def _auth(args: argparse.Namespace, token_url: str) -> str | TokenProvider:
+    token = args.token or os.environ.get(ENV_TOKEN, "").strip()
+    if token:
+        return token
+    app_id = args.app_id or os.environ.get(ENV_APP_ID, "").strip()
+    app_secret = args.app_secret or os.environ.get(ENV_APP_SECRET, "").strip()
+    if app_id and app_secret:
+        return ClientCredentials(app_id, app_secret, token_url=token_url)
+    raise UsageError(
+        f"no credentials: set {ENV_TOKEN}, or {ENV_APP_ID} and {ENV_APP_SECRET} "
+        "(or pass --token, or --app-id and --app-secret)"
+    )
+
+
+def _read_ids(path: str) -> list[str]:
+    """The ids in a locations file: one per line, ``#`` comments, a UTF-8 BOM ignored."""
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            lines = handle.read().splitlines()
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"--locations-file {path!r} is not UTF-8 text (byte {exc.object[exc.start]:#04x} "
+            f"at offset {exc.start})"
+        ) from None
+    except OSError as exc:
+        raise UsageError(f"cannot read --locations-file: {exc.strerror}: {path!r}") from None
+    return [line for line in (raw.split("#", 1)[0].strip() for raw in lines) if line]
+
+
+def _locations(args: argparse.Namespace, say: Callable[[str, str], None]) -> list[str]:
+    """Every id named, stripped and checked; one named twice is watched once, and said so."""
+    ids = list(args.locations)
+    if args.locations_file:
+        ids += _read_ids(args.locations_file)
+    try:
+        ids = [check_location_id(location_id) for location_id in ids]
+    except (TypeError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    if not ids:
+        raise UsageError("no locations: name some (LOC1 LOC2 ...) or pass --locations-file")
+    repeated = [f"{loc} ({n} times)" for loc, n in Counter(ids).items() if n > 1]
+    if repeated:
+        say(args.command, "listed more than once, watched once: " + ", ".join(repeated))
+    return list(dict.fromkeys(ids))
+
+
+def _client(args: argparse.Namespace) -> OtcClient:
+    base_url, token_url = _urls(args)
+    return OtcClient(_auth(args, token_url), base_url=base_url, timeout=args.timeout)
+
+
+# -- watch ---------------------------------------------------------------------
+
+
+def _emitter(args: argparse.Namespace, out: TextIO) -> Callable[[WatchEvent], None]:
+    if args.format == "json":
+        return lambda e: _print(out, _render.json_line(e.to_dict(show_otc=args.show_otc)))
+    return lambda e: _print(out, _render.event_line(e, show_otc=args.show_otc))
+
+
+async def _watch(args: argparse.Namespace, out: TextIO, say: Callable[[str, str], None]) -> int:
+    locations = _locations(args, say)
+    stopper = _Stopper(args.duration)
+    emit = _emitter(args, out)
+    async with (
+        _client(args) as client,
+        OtcWatcher(client, locations, interval=args.interval) as watcher,
+    ):
+
+        async def consume() -> None:
+            async for event in watcher:
+                emit(event)
+
+        await stopper.run_until_stopped(consume())
+    return stopper.code
+
+
+# -- fetch ---------------------------------------------------------------------------
+
+
+async def _fetch(args: argparse.Namespace, out: TextIO, say: Callable[[str, str], None]) -> int:
+    locations = _locations(args, say)
+    failed = False
+    rows: list[list[str]] = []
+    async with _client(args) as client:
+        results = await asyncio.gather(
+            *(client.start_otc_details(loc) for loc in locations), return_exceptions=True
+        )
+    for location_id, result in zip(locations, results, strict=True):
+        error: str | None = None
+        snapshot = None
+        status: LocationStatus | str
+        if isinstance(result, BaseException):
+            verdict = classify(result)
+            if verdict.fatal:
+                raise result
+            status = verdict.status
+            if status is LocationStatus.FAILING:
+                status, error, failed = "ERROR", str(result), True
+        else:
+            status, snapshot = LocationStatus.ACTIVE, result
+        if args.format == "json":
+            data = _render.snapshot_dict(
+                location_id, snapshot, status, error, show_otc=args.show_otc
+            )
+            _print(out, _render.json_line(data))
+        else:
+            rows += _render.snapshot_rows(location_id, snapshot, status, show_otc=args.show_otc)
+            if error:
+                rows[-1][2] = error
+    if args.format == "table":
+        header = ["LOCATION", "STATUS", "FE", "NAME", "PARTNER", "LOB", "OTC", "CODE"]
+        _print(out, _render.table(header, rows))
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+# -- demo -------------------------------------------------------------------------
+
+
+async def _demo(args: argparse.Namespace, out: TextIO, say: Callable[[str, str], None]) -> int:
+    from .simulator import TRANSIENT, Scenario, Simulator
+
+    scenario = Scenario(
+        locations=args.locations,
+        seed=args.seed,
+        open_share=1.0,
+        mean_arrival_gap=8.0,
+        otc_ttl=8.0,
+        mean_stay=10.0,
+        mean_task_toggle=90.0,
+    )
+    counts: Counter[str] = Counter()
+    stopper = _Stopper(args.duration)
+    started = datetime.now(UTC)
+    sim = Simulator(scenario=scenario, seed=args.seed)
+    sim.faults.random(0.05, TRANSIENT)  # an occasional fault, healed by retries
+    retry = RetryPolicy(max_tries=5, base_delay=0.05, max_delay=0.5)
+    _print(
+        out,
+        f"flipkart-otc demo: watching {args.locations} simulated locations for "
+        f"{args.duration:g}s (Ctrl+C stops)",
+    )
+    async with (
+        sim,
+        sim.client(retry=retry, timeout=2.0) as client,
+        OtcWatcher(client, scenario.location_ids, interval=1.0) as watcher,
+    ):
+
+        async def consume() -> None:
+            async for event in watcher:
+                counts[type(event).__name__] += 1
+                _print(out, _render.event_line(event, show_otc=True))
+
+        await stopper.run_until_stopped(consume())
+        faults = len(sim.faults.injected)
+    took = (datetime.now(UTC) - started).total_seconds()
+    fe_events = sum(counts[n] for n in ("FeArrived", "OtcRenewed", "OtcExpired", "FeDeparted"))
+    _print(
+        out,
+        f"demo: {fe_events} FE events in {took:.0f}s across {args.locations} locations "
+        f"({counts['FeArrived']} arrived, {counts['OtcRenewed']} renewed, "
+        f"{counts['OtcExpired']} expired, {counts['FeDeparted']} departed, "
+        f"{counts['LocationStatusChanged']} status changes); "
+        f"{faults} faults injected and handled",
+    )
+    return stopper.code
+
+
+# -- simulate ------------------------------------------------------------------
+
+
+async def _simulate(args: argparse.Namespace, out: TextIO, say: Callable[[str, str], None]) -> int:
+    from .simulator import Scenario, Simulator
+
+    scenario = Scenario(locations=args.locations, seed=args.seed, speed=args.speed)
+    sim = Simulator(scenario=scenario, seconds=args.seconds, seed=args.seed, port=args.port)
+    if args.fault_rate:
+        sim.faults.random(args.fault_rate)
+    stopper = _Stopper(args.duration)
+    try:
+        await sim.start()
+    except OSError as exc:
+        await sim.close()
+        reason = exc.strerror or str(exc)
+        raise CommandError(f"cannot listen on 127.0.0.1:{args.port}: {reason}") from None
+    try:
+        ids = scenario.location_ids
+        span = f"{ids[0]} .. {ids[-1]}" if ids else "none"
+        _print(
+            out,
+            f"Flipkart simulator listening on {sim.origin}\n"
+            f"  base URL    {sim.base_url}\n"
+            f"  token URL   {sim.token_url}\n"
+            f"  app id      {sim.app_id}\n"
+            f"  app secret  {sim.app_secret}\n"
+            f"  token       {sim.token}\n"
+            f"  locations   {span} (seed {args.seed}, speed {args.speed:g})\n"
+            f"Try: {ENV_TOKEN}={sim.token} flipkart-otc watch "
+            f"--base-url {sim.base_url} {ids[0] if ids else 'LOC1'}\n"
+            "Ctrl+C stops it.",
+        )
+        await stopper.event.wait()
+    finally:
+        await sim.close()
+    return stopper.code
