@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from types import TracebackType
 
 import aiohttp
-from multidict import CIMultiDictProxy
 
 from ._channel import Gate
 from ._checks import check_credential, check_location_id, check_url
@@ -199,8 +198,9 @@ class OtcClient:
         return token
 
     async def _attempt(self, location_id: str, payload: bytes) -> bytes:
-        # One coroutine for the request and its 401 refresh: every frame between the
-        # caller and aiohttp is resumed again at each of a request's waits.
+        # One coroutine for the request and its 401 refresh, the POST written out here:
+        # every frame between the caller and aiohttp is resumed again at each of a
+        # request's waits, so a helper coroutine for it would cost every poll.
         session = self._session if self._session is not None else self._get_session()
         token = self._static
         if token is None:
@@ -212,7 +212,46 @@ class OtcClient:
         try:
             refreshed = False
             while True:
-                status, body, headers = await self._post(session, token, location_id, payload)
+                started = time.perf_counter()
+                outcome: object = "-"
+                failure: FlipkartOtcError | None = None
+                try:
+                    async with session.post(
+                        self._url,
+                        data=payload,
+                        headers={
+                            "Authorization": "Bearer " + token,
+                            "Content-Type": "application/json",
+                            "User-Agent": USER_AGENT,
+                        },
+                        timeout=self._timeout,
+                        allow_redirects=False,  # a 301 would turn the POST into a GET
+                        raise_for_status=False,  # a borrowed session's setting must not class
+                    ) as response:
+                        status = outcome = response.status
+                        body = await response.read()
+                        headers = response.headers
+                except TimeoutError as exc:
+                    outcome = "timeout"
+                    failure = timeout_error(
+                        exc, "request", self._timeout.total or 0, location_id=location_id
+                    )
+                except aiohttp.ClientError as exc:
+                    outcome = type(exc).__name__
+                    failure = transport_error(
+                        exc, "request", location_id=location_id, secrets=(token,)
+                    )
+                finally:
+                    if logger.isEnabledFor(logging.DEBUG):
+                        logger.debug(
+                            "POST %s location=%s status=%s %.1fms",
+                            START_OTC_PATH,
+                            location_id,
+                            outcome,
+                            (time.perf_counter() - started) * 1000,
+                        )
+                if failure is not None:  # raised outside its handler: no request __context__
+                    raise failure from failure.__cause__
                 error = None
                 if status == 200:
                     error = error_in_success(
@@ -241,50 +280,6 @@ class OtcClient:
         if status == 429:
             wait = retry_after_seconds(headers.get("Retry-After"), datetime.now(UTC))
         raise error_from_answer(status, body, location_id, wait, secrets=(token,), url=self._url)
-
-    async def _post(
-        self, session: aiohttp.ClientSession, token: str, location_id: str, payload: bytes
-    ) -> tuple[int, bytes, CIMultiDictProxy[str]]:
-        headers = {
-            "Authorization": "Bearer " + token,
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-        }
-        started = time.perf_counter()
-        outcome: object = "-"
-        failure: FlipkartOtcError | None = None
-        try:
-            async with session.post(
-                self._url,
-                data=payload,
-                headers=headers,
-                timeout=self._timeout,
-                allow_redirects=False,  # a 301 would turn the POST into a GET
-                raise_for_status=False,  # a borrowed session's setting must not class answers
-            ) as response:
-                status = outcome = response.status
-                body = await response.read()
-                answer_headers = response.headers
-        except TimeoutError as exc:
-            outcome = "timeout"
-            failure = timeout_error(
-                exc, "request", self._timeout.total or 0, location_id=location_id
-            )
-        except aiohttp.ClientError as exc:
-            outcome = type(exc).__name__
-            failure = transport_error(exc, "request", location_id=location_id, secrets=(token,))
-        finally:
-            if logger.isEnabledFor(logging.DEBUG):
-                logger.debug(
-                    "POST %s location=%s status=%s %.1fms",
-                    START_OTC_PATH,
-                    location_id,
-                    outcome,
-                    (time.perf_counter() - started) * 1000,
-                )
-        if failure is not None:  # raised outside the handler: no __context__ with the request
-            raise failure from failure.__cause__
-        return status, body, answer_headers
 
 
 def _pool_size(session: aiohttp.ClientSession) -> int:
