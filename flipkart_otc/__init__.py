@@ -17,6 +17,12 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from ._serialize import (
+        SCHEMA_VERSION as SCHEMA_VERSION,
+    )
+    from ._serialize import (
+        json_schema as json_schema,
+    )
     from .auth import (
         PRODUCTION_TOKEN_URL as PRODUCTION_TOKEN_URL,
     )
@@ -149,6 +155,8 @@ if TYPE_CHECKING:
 
 #: Each public name and the module that defines it.
 _EXPORTS = {
+    "SCHEMA_VERSION": "._serialize",
+    "json_schema": "._serialize",
     "ClientCredentials": ".auth",
     "PRODUCTION_TOKEN_URL": ".auth",
     "SANDBOX_TOKEN_URL": ".auth",

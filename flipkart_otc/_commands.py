@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from . import _render
 from ._checks import check_location_id
+from ._serialize import snapshot_dict
 from .auth import PRODUCTION_TOKEN_URL, SANDBOX_TOKEN_URL, ClientCredentials, TokenProvider
 from .cli import (
     ENV_APP_ID,
@@ -236,9 +237,7 @@ async def _fetch(args: argparse.Namespace, out: TextIO, say: Callable[[str, str]
         else:
             status, snapshot = LocationStatus.ACTIVE, result
         if args.format == "json":
-            data = _render.snapshot_dict(
-                location_id, snapshot, status, error, show_otc=args.show_otc
-            )
+            data = snapshot_dict(location_id, snapshot, status, error, show_otc=args.show_otc)
             _print(out, _render.json_line(data))
         else:
             rows += _render.snapshot_rows(location_id, snapshot, status, show_otc=args.show_otc)

@@ -7,8 +7,8 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
+from ._serialize import MASK
 from .events import (
-    MASK,
     FeArrived,
     FeDeparted,
     FeEvent,
@@ -16,8 +16,6 @@ from .events import (
     OtcExpired,
     OtcRenewed,
     WatchEvent,
-    detail_dict,
-    iso_utc,
 )
 from .models import LocationStatus, OtcDetail, OtcSnapshot
 
@@ -129,27 +127,6 @@ def snapshot_rows(
         ]
         for fe_id, d in sorted(snapshot.details.items())
     ]
-
-
-def snapshot_dict(
-    location_id: str,
-    snapshot: OtcSnapshot | None,
-    status: LocationStatus | str,
-    error: str | None,
-    *,
-    show_otc: bool,
-) -> dict[str, Any]:
-    """One location's answer as JSON-ready data."""
-    return {
-        "location_id": location_id,
-        "status": status.value if isinstance(status, LocationStatus) else status,
-        # `is not None`: an OtcSnapshot with no FE is falsy (it has a length)
-        "fetched_at": iso_utc(snapshot.fetched_at) if snapshot is not None else None,
-        "details": [detail_dict(d, show_otc=show_otc) for _, d in sorted(snapshot.details.items())]
-        if snapshot is not None
-        else [],
-        "error": error,
-    }
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 import attrs
 
+from ._serialize import detail_dict, iso_utc
 from .errors import FlipkartOtcError
 from .models import LocationStatus, OtcDetail
 
@@ -39,28 +40,6 @@ __all__ = [
     "OtcRenewed",
     "WatchEvent",
 ]
-
-MASK = "***"
-
-
-def iso_utc(when: datetime) -> str:
-    """ISO-8601 with a ``Z``, as every JSON form here writes times."""
-    return when.isoformat().replace("+00:00", "Z")
-
-
-def detail_dict(detail: OtcDetail, *, show_otc: bool = False) -> dict[str, Any]:
-    """An :class:`OtcDetail` as JSON-ready data (ISO-8601 UTC times)."""
-    return {
-        "fe_id": detail.fe_id,
-        "fe_name": detail.fe_name,
-        "task_id": detail.task_id,
-        "otc": detail.otc if show_otc else MASK,
-        "expires_at": iso_utc(detail.expires_at),
-        "created_at": iso_utc(detail.created_at),
-        "logistic_partner": detail.logistic_partner,
-        "lob": detail.lob.value,
-        "lob_raw": detail.lob_raw,
-    }
 
 
 @attrs.frozen(slots=True)

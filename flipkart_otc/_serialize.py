@@ -1,0 +1,74 @@
+"""The one JSON view of models and events: what the CLI prints, and what a dashboard or a
+sink sends on. Pure.
+
+Times are ISO-8601 UTC with a ``Z``; an OTC is ``"***"`` unless asked for. The
+shape is the JSON Schema shipped beside this module (:func:`json_schema`), at
+:data:`SCHEMA_VERSION`: within a version fields may be added, never removed or
+retyped. ``OtcEvent.to_dict()`` builds an event's form from the pieces here.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from .models import LocationStatus, OtcDetail, OtcSnapshot
+
+__all__ = ["MASK", "SCHEMA_VERSION", "detail_dict", "iso_utc", "json_schema", "snapshot_dict"]
+
+#: The version of the JSON view, and of ``schema/flipkart-otc-v<N>.schema.json``.
+SCHEMA_VERSION = 1
+MASK = "***"
+
+
+def iso_utc(when: datetime) -> str:
+    """ISO-8601 with a ``Z``, as every JSON form here writes times."""
+    return when.isoformat().replace("+00:00", "Z")
+
+
+def detail_dict(detail: OtcDetail, *, show_otc: bool = False) -> dict[str, Any]:
+    """An :class:`OtcDetail` as JSON-ready data (ISO-8601 UTC times)."""
+    return {
+        "fe_id": detail.fe_id,
+        "fe_name": detail.fe_name,
+        "task_id": detail.task_id,
+        "otc": detail.otc if show_otc else MASK,
+        "expires_at": iso_utc(detail.expires_at),
+        "created_at": iso_utc(detail.created_at),
+        "logistic_partner": detail.logistic_partner,
+        "lob": detail.lob.value,
+        "lob_raw": detail.lob_raw,
+    }
+
+
+def snapshot_dict(
+    location_id: str,
+    snapshot: OtcSnapshot | None,
+    status: LocationStatus | str,
+    error: str | None,
+    *,
+    show_otc: bool,
+) -> dict[str, Any]:
+    """One location's answer as JSON-ready data."""
+    return {
+        "location_id": location_id,
+        "status": status.value if isinstance(status, LocationStatus) else status,
+        # `is not None`: an OtcSnapshot with no FE is falsy (it has a length)
+        "fetched_at": iso_utc(snapshot.fetched_at) if snapshot is not None else None,
+        "details": [detail_dict(d, show_otc=show_otc) for _, d in sorted(snapshot.details.items())]
+        if snapshot is not None
+        else [],
+        "error": error,
+    }
+
+
+@cache
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of every event's and snapshot's JSON form."""
+    name = f"flipkart-otc-v{SCHEMA_VERSION}.schema.json"
+    text = resources.files("flipkart_otc").joinpath("schema", name).read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
