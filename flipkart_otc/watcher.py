@@ -17,18 +17,18 @@ import logging
 import math
 import random
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC
 from types import TracebackType
 from typing import Final
 
 from ._channel import Channel
 from ._checks import check_location_id
-from ._diff import Details, ExpiryKey, advance, earliest_due, expiry_events
-from ._wire.start_otc_incremental import Memo, parse_incremental
+from ._location import LocationState, answered, commit, elapsed, failed
+from ._wire.start_otc_incremental import parse_incremental
 from .client import OtcClient
 from .clock import Clock, SystemClock
 from .errors import FlipkartOtcError, RateLimitedError, classify
-from .events import LocationStatusChanged, OtcEvent, WatchEvent
+from .events import OtcEvent, WatchEvent
 from .models import LocationStatus, OtcSnapshot
 from .source import OtcSource
 
@@ -37,51 +37,21 @@ __all__ = ["OtcWatcher"]
 logger = logging.getLogger("flipkart_otc")
 UTC = UTC
 _WAKE: Final = object()  # put in the event queue to wake a waiting consumer
-_NO_KEYS: frozenset[ExpiryKey] = frozenset()
 
 
-class _Location:
-    """What the watcher remembers of one location (slots: there may be 100,000)."""
+class _Location(LocationState):
+    """A location's state, and when the scheduler next attends to it."""
 
-    __slots__ = (
-        "details",
-        "due",
-        "expired",
-        "fetched_at",
-        "location_id",
-        "memo",
-        "next_expiry",
-        "next_poll",
-        "removed",
-        "status",
-    )
+    __slots__ = ("due", "next_poll", "removed")
 
     def __init__(self, location_id: str) -> None:
-        self.location_id = location_id
-        # The last good snapshot, kept as its parts: an answer that repeats the last one
-        # then leaves no new long-lived object behind for the cyclic GC to walk.
-        self.details: Details | None = None
-        self.fetched_at: float | None = None  # epoch seconds: a datetime only when asked
-        self.status: LocationStatus | None = None
-        self.expired: frozenset[ExpiryKey] = _NO_KEYS
-        self.memo: Memo | None = None  # what the incremental parser keeps
+        super().__init__(location_id)
         self.next_poll = 0.0
-        self.next_expiry = math.inf  # when the earliest code not yet reported expires
         self.due = math.inf
         self.removed = False
 
     def __lt__(self, other: _Location) -> bool:  # heap order; one heap entry per location
         return self.due < other.due
-
-    def last(self) -> OtcSnapshot | None:
-        """The last good snapshot."""
-        if self.details is None or self.fetched_at is None:
-            return None
-        return OtcSnapshot(self.location_id, _at(self.fetched_at), self.details)
-
-
-def _at(timestamp: float) -> datetime:
-    return datetime.fromtimestamp(timestamp, UTC)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -463,25 +433,18 @@ class OtcWatcher:
                 queue.put_nowait(event)
 
     async def _expire(self, loc: _Location, now: float) -> None:
-        if loc.details is None:
-            return
-        events, expired = expiry_events(loc.location_id, loc.details, loc.expired, _at(now))
-        if events:
-            if (waiting := self._emit(events)) is not None:
+        step = elapsed(loc, now)
+        if step is not None:
+            if (waiting := self._emit(step[0])) is not None:
                 await waiting
-            loc.expired = expired
-            loc.next_expiry = earliest_due(loc.details, expired)
+            commit(loc, step, now)
 
     async def _poll(self, loc: _Location, started: float) -> None:
         location_id = loc.location_id
-        error: FlipkartOtcError | None = None
-        memo: Memo | None = None
-        details: Details | None = None
         wait = 0.0
         try:
             body = await self._client.fetch_body(location_id)
             details, memo = parse_incremental(body, location_id, loc.details, loc.memo)
-            status = LocationStatus.ACTIVE
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -489,55 +452,32 @@ class OtcWatcher:
             if verdict.fatal or not isinstance(exc, FlipkartOtcError):
                 self._fail(exc)  # a refused token, a bad task type, or a bug: do not spin
                 return
-            status, error = verdict.status, exc
+            if loc.removed:
+                return
             if isinstance(exc, RateLimitedError):
                 # Beyond what the client waits for in-call: no poll of any location of
                 # this watcher before the server said one may come (the throttle is per
                 # application).
                 wait = exc.retry_after or 0.0
-        if loc.removed:
-            return
-        now = self._clock.monotonic() + self._base
-        if wait:
-            self._hold_until = max(self._hold_until, now + wait)
-        last = loc.details
-        events: list[OtcEvent] = []
-        if status is not loc.status:
-            events.append(LocationStatusChanged(location_id, _at(now), status, loc.status, error))
-            self._log_status(loc, status, error)
-        expired, due = loc.expired, loc.next_expiry
-        if status is LocationStatus.FAILING:
-            # keep the last state; only the codes that expired meanwhile are news
-            if last is not None and now >= due:
-                owed, expired = expiry_events(location_id, last, expired, _at(now))
-                events += owed
-                due = earliest_due(last, expired)
+            now = self._clock.monotonic() + self._base
+            if wait:
+                self._hold_until = max(self._hold_until, now + wait)
+            step = failed(loc, exc, verdict.status, now)
+            if verdict.status is LocationStatus.FAILING and loc.status is not verdict.status:
+                logger.warning("location %s: polls failing: %s", location_id, exc)
         else:
-            if details is None:  # NO_TASK or CLOSED: the FEs are gone
-                details = last if status is loc.status and last is not None else {}
-            batch, expired, due = advance(
-                location_id, last, details, expired, due, now, emit_initial=self._emit_initial
-            )
-            events += batch
-        if events and (waiting := self._emit(events)) is not None:
+            if loc.removed:
+                return
+            now = self._clock.monotonic() + self._base
+            step = answered(loc, details, memo, now, self._emit_initial)
+        if loc.status is LocationStatus.FAILING and step[2] is not LocationStatus.FAILING:
+            logger.info("location %s: recovered (%s)", location_id, step[2] and step[2].value)
+        if step[0] and (waiting := self._emit(step[0])) is not None:
             await waiting
         if loc.removed:
             return
-        if details is not None:  # a success: this poll's state, fetched now
-            loc.details, loc.fetched_at = details, now
-        loc.status = status
-        loc.expired = expired
-        loc.next_expiry = due
-        loc.memo = memo
+        commit(loc, step, now)
         loc.next_poll = max(self._next_poll(started, now), now + wait)
-
-    def _log_status(
-        self, loc: _Location, status: LocationStatus, error: FlipkartOtcError | None
-    ) -> None:
-        if status is LocationStatus.FAILING:
-            logger.warning("location %s: polls failing: %s", loc.location_id, error)
-        elif loc.status is LocationStatus.FAILING:
-            logger.info("location %s: recovered (%s)", loc.location_id, status.value)
 
     def _fail(self, exc: BaseException) -> None:
         """A fatal error: stop every poller; the iterator raises ``exc`` after the
