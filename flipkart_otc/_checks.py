@@ -46,6 +46,16 @@ def check_location_id(location_id: object) -> str:
     >>> check_location_id(" LOC1\\n")
     'LOC1'
     """
+    # the usual id, already clean (a poller passes the same one each poll), in C calls:
+    # printable means no control character; strip() returns the very object if no
+    # whitespace surrounds it
+    if (
+        type(location_id) is str
+        and location_id.isprintable()
+        and location_id.strip() is location_id
+        and 0 < len(location_id) <= LOCATION_ID_MAX
+    ):
+        return location_id
     if not isinstance(location_id, str):
         raise TypeError(f"location_id must be a str, got {type(location_id).__name__}")
     stripped = location_id.strip()

@@ -36,6 +36,7 @@ SANDBOX_BASE_URL = "https://sandbox-api.flipkart.net/sellers"
 START_OTC_PATH = start_otc.PATH
 TASK_TYPE = "RETURN"
 DEFAULT_MAX_CONNECTIONS = 100
+_ERROR_KEY = b'"errorCode"'
 
 logger = logging.getLogger("flipkart_otc")
 logger.addHandler(logging.NullHandler())
@@ -254,6 +255,8 @@ class OtcClient:
                     raise failure from failure.__cause__
                 error = None
                 if status == 200:
+                    if _ERROR_KEY not in body:  # the usual success, with no call
+                        return body
                     error = error_in_success(
                         body, start_otc.SUCCESS_KEY, location_id, secrets=(token,)
                     )
