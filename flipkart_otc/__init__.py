@@ -17,6 +17,24 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from ._fanout import (
+        LocationView as LocationView,
+    )
+    from ._fanout import (
+        Picture as Picture,
+    )
+    from ._fanout import (
+        ReliableSink as ReliableSink,
+    )
+    from ._fanout import (
+        Sequenced as Sequenced,
+    )
+    from ._fanout import (
+        SubscriberLagged as SubscriberLagged,
+    )
+    from ._fanout import (
+        Subscription as Subscription,
+    )
     from ._serialize import (
         SCHEMA_VERSION as SCHEMA_VERSION,
     )
@@ -155,6 +173,12 @@ if TYPE_CHECKING:
 
 #: Each public name and the module that defines it.
 _EXPORTS = {
+    "LocationView": "._fanout",
+    "Picture": "._fanout",
+    "ReliableSink": "._fanout",
+    "Sequenced": "._fanout",
+    "SubscriberLagged": "._fanout",
+    "Subscription": "._fanout",
     "SCHEMA_VERSION": "._serialize",
     "json_schema": "._serialize",
     "ClientCredentials": ".auth",

@@ -85,6 +85,21 @@ class Channel(Generic[T]):
                 raise
         self.put_nowait(item)
 
+    def force(self, item: T) -> None:
+        """Add ``item`` even past ``maxsize``: a batch that must go in whole."""
+        self.items.append(item)
+        if self._getters:
+            _wake_one(self._getters)
+
+    async def room(self) -> None:
+        """Wait until an item is taken (then check again: another may have filled it)."""
+        waiter = _waiter(self._putters)
+        try:
+            await waiter
+        except BaseException:
+            _abandon(waiter, self._putters)
+            raise
+
     def get_nowait(self) -> T:
         """The oldest item; :class:`asyncio.QueueEmpty` if there is none."""
         if not self.items:

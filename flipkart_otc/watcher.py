@@ -17,13 +17,20 @@ import logging
 import math
 import random
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable, Sequence
-from datetime import UTC
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Final
 
 from ._channel import Channel
 from ._checks import check_location_id
-from ._location import LocationState, answered, commit, elapsed, failed
+from ._fanout import (
+    LocationView,
+    Picture,
+    ReliableSink,
+    Subscription,
+    numbered,
+)
+from ._location import LocationState, Step, answered, commit, elapsed, failed
 from ._wire.start_otc_incremental import parse_incremental
 from .client import OtcClient
 from .clock import Clock, SystemClock
@@ -35,7 +42,7 @@ from .source import OtcSource
 __all__ = ["OtcWatcher"]
 
 logger = logging.getLogger("flipkart_otc")
-UTC = UTC
+
 _WAKE: Final = object()  # put in the event queue to wake a waiting consumer
 
 
@@ -101,6 +108,7 @@ class OtcWatcher:
         clock: Clock | None = None,
         emit_initial: bool = True,
         seed: int | None = None,
+        sink: ReliableSink | None = None,
     ) -> None:
         if not isinstance(client, OtcSource):
             raise TypeError(
@@ -146,6 +154,11 @@ class OtcWatcher:
         self._fatal: BaseException | None = None
         self._pending = 0  # locations in the ready queue or being served
         self._changed: asyncio.Event | None = None  # set on progress while wait_idle() waits
+        if sink is not None and not isinstance(sink, ReliableSink):
+            raise TypeError(f"sink must have an async write(), got {type(sink).__name__}")
+        self._sink = sink
+        self._seq = 0  # events published so far: the last one's sequence number
+        self._subscribers: set[Subscription] = set()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "running" if self._started else "new"
@@ -213,6 +226,36 @@ class OtcWatcher:
         """The status of a watched location (None before its first poll ends)."""
         return self._get(location_id).status
 
+    def subscribe(self, maxsize: int = 1024) -> Subscription:
+        """An extra reader: a :class:`Picture` of every watched location now, then every
+        later event as :class:`Sequenced` (no gap, no overlap; ``seq`` increases across
+        the watcher). Use it as an async context manager and iterate it::
+
+            async with watcher.subscribe() as updates:
+                async for item in updates:
+                    if isinstance(item, Picture): ...    # first: the whole state
+                    else: show(item.seq, item.event)
+
+        It never slows the pollers or the main iterator: one that falls more than
+        ``maxsize`` events behind is dropped, and its iteration raises
+        :class:`SubscriberLagged` (a ``FlipkartOtcError``) once it has read what it
+        holds; subscribe again. It ends when the watcher closes (raising the watcher's
+        fatal error, if that is why).
+        """
+        _check_int("maxsize", maxsize)
+        if self._closed:
+            raise RuntimeError("this OtcWatcher is closed")
+        locations = {loc_id: self._view(loc) for loc_id, loc in self._locations.items()}
+        picture = Picture(self._seq, datetime.fromtimestamp(self.now(), UTC), locations)
+        subscription = Subscription(picture, maxsize, self._subscribers.discard)
+        self._subscribers.add(subscription)
+        return subscription
+
+    @property
+    def last_seq(self) -> int:
+        """The sequence number of the last event published (0 before any)."""
+        return self._seq
+
     # -- changing what is watched --------------------------------------------
 
     def add(self, location_id: str) -> bool:
@@ -267,6 +310,9 @@ class OtcWatcher:
         if self._closing is None:
             self._closed = True
             self._wake_consumer()
+            for subscriber in self._subscribers:
+                subscriber.finish(self._fatal)
+            self._subscribers.clear()
             for task in self._tasks:
                 task.cancel()
             self._closing = asyncio.ensure_future(
@@ -424,20 +470,54 @@ class OtcWatcher:
         return self._emit_waiting(events)
 
     async def _emit_waiting(self, events: Sequence[OtcEvent]) -> None:
+        # A batch goes in whole (or into an empty queue, if it is larger than the queue):
+        # once it is in, the state commits and subscribers get it with no await between,
+        # so every reader sees one order and a picture is never half a poll.
         queue = self._events
+        while queue.items and len(queue.items) + len(events) > queue.maxsize:
+            self._notify()  # wait_idle() returns while pollers wait for the reader
+            await queue.room()
         for event in events:
-            if queue.full():
-                self._notify()  # wait_idle() returns while pollers wait for the reader
-                await queue.put(event)
-            else:
-                queue.put_nowait(event)
+            queue.force(event)
+
+    def _publish(self, events: Sequence[OtcEvent]) -> None:
+        """Number a committed step's events and hand them to the subscribers."""
+        first = self._seq + 1
+        self._seq += len(events)
+        if self._subscribers:
+            items = numbered(first, events)
+            for subscriber in list(self._subscribers):
+                for item in items:
+                    if not subscriber.push(item):  # it fell behind: dropped
+                        self._subscribers.discard(subscriber)
+                        break
+
+    def _view(self, loc: LocationState) -> LocationView:
+        return LocationView(loc.location_id, loc.status, loc.last())
 
     async def _expire(self, loc: _Location, now: float) -> None:
         step = elapsed(loc, now)
         if step is not None:
-            if (waiting := self._emit(step[0])) is not None:
-                await waiting
+            await self._hand_on(loc, step, now)
+
+    async def _hand_on(self, loc: _Location, step: Step, now: float) -> None:
+        """Queue a step's events, then commit it and publish them (no await between)."""
+        events = step[0]
+        if self._sink is not None:
+            await self._sink_write(loc, step, now)
+        if events and (waiting := self._emit(events)) is not None:
+            await waiting
+        if not loc.removed:  # removed meanwhile: its state is gone, its events are out
             commit(loc, step, now)
+        if events:
+            self._publish(events)
+
+    async def _sink_write(self, loc: _Location, step: Step, now: float) -> None:
+        assert self._sink is not None
+        ahead = LocationState(loc.location_id)  # the state the step leads to, for the sink
+        ahead.details, ahead.fetched_at, ahead.status = loc.details, loc.fetched_at, loc.status
+        commit(ahead, step, now)
+        await self._sink.write(step[0], self._view(ahead))  # type: ignore[arg-type]
 
     async def _poll(self, loc: _Location, started: float) -> None:
         location_id = loc.location_id
@@ -472,11 +552,9 @@ class OtcWatcher:
             step = answered(loc, details, memo, now, self._emit_initial)
         if loc.status is LocationStatus.FAILING and step[2] is not LocationStatus.FAILING:
             logger.info("location %s: recovered (%s)", location_id, step[2] and step[2].value)
-        if step[0] and (waiting := self._emit(step[0])) is not None:
-            await waiting
+        await self._hand_on(loc, step, now)
         if loc.removed:
             return
-        commit(loc, step, now)
         loc.next_poll = max(self._next_poll(started, now), now + wait)
 
     def _fail(self, exc: BaseException) -> None:
@@ -485,6 +563,9 @@ class OtcWatcher:
         if self._fatal is None:
             self._fatal = exc
             logger.error("watcher stopped: %s", exc)
+            for subscriber in self._subscribers:
+                subscriber.finish(exc)
+            self._subscribers.clear()
         current = asyncio.current_task()
         for task in self._tasks:
             if task is not current:

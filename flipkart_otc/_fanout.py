@@ -1,0 +1,178 @@
+"""Extra readers of a watcher: a consistent picture, then every later event, numbered.
+
+The watcher publishes each poll's events here in the same step as it commits the
+location's new state (no ``await`` between), so a picture taken at any moment is the
+state after exactly the events numbered up to its ``seq``, and a subscriber's events
+follow it with no gap and no overlap. A subscriber holds at most ``maxsize`` unread
+events: one that falls further behind is dropped (its iteration raises
+:class:`SubscriberLagged` once it has read what it holds) and never slows the pollers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from .errors import FlipkartOtcError
+from .events import OtcEvent, WatchEvent
+from .models import LocationStatus, OtcSnapshot
+
+__all__ = [
+    "LocationView",
+    "Picture",
+    "ReliableSink",
+    "Sequenced",
+    "SubscriberLagged",
+    "Subscription",
+]
+
+
+class SubscriberLagged(FlipkartOtcError):
+    """A subscriber fell more than its ``maxsize`` events behind and was dropped.
+
+    Everything up to :attr:`last_seq` was delivered; subscribe again for a fresh
+    picture.
+    """
+
+    def __init__(self, last_seq: int, maxsize: int) -> None:
+        super().__init__(
+            f"subscriber fell more than {maxsize} events behind after event {last_seq}; "
+            "subscribe again"
+        )
+        self.last_seq = last_seq
+        self.maxsize = maxsize
+
+
+@attrs.frozen(slots=True)
+class Sequenced:
+    """An event and its sequence number (increasing across the watcher, from 1)."""
+
+    seq: int
+    event: WatchEvent
+
+
+@attrs.frozen(slots=True)
+class LocationView:
+    """One location as a picture shows it: its status and last good snapshot."""
+
+    location_id: str
+    status: LocationStatus | None
+    snapshot: OtcSnapshot | None
+
+
+@attrs.frozen(slots=True)
+class Picture:
+    """Every watched location after exactly the events numbered up to :attr:`seq`."""
+
+    seq: int
+    taken_at: datetime
+    locations: Mapping[str, LocationView]
+
+
+@runtime_checkable
+class ReliableSink(Protocol):
+    """Where a watcher hands each poll's events before the location's state advances.
+
+    ``write`` is awaited with the location's events and the view of the location
+    they lead to, before either reaches a reader; the watcher commits the state only
+    once it returns, so a sink that keeps both in one atomic write loses nothing and
+    repeats nothing. An exception from it stops the watcher, which raises it.
+    """
+
+    async def write(self, events: Sequence[WatchEvent], view: LocationView) -> None:
+        """Keep ``events`` and ``view`` together, or raise."""
+        ...
+
+
+class Subscription:
+    """An extra reader of an :class:`~flipkart_otc.OtcWatcher`: see ``subscribe()``.
+
+    Iterating yields the :class:`Picture` first, then each :class:`Sequenced` event.
+    """
+
+    def __init__(
+        self, picture: Picture, maxsize: int, detach: Callable[[Subscription], None]
+    ) -> None:
+        self.picture = picture
+        self.maxsize = maxsize
+        self._items: deque[Sequenced] = deque()
+        self._picture_due = True
+        self._last = picture.seq
+        self._waiter: asyncio.Future[None] | None = None
+        self._end: BaseException | None = None  # why iteration ends once drained
+        self._detach = detach
+
+    def __repr__(self) -> str:
+        return f"<Subscription from seq {self.picture.seq} unread={len(self._items)}>"
+
+    @property
+    def unread(self) -> int:
+        """Events published to this subscriber and not read yet."""
+        return len(self._items)
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def push(self, item: Sequenced) -> bool:
+        """Hand on one event (the watcher calls this); False once it is dropped."""
+        if self._end is not None:
+            return False
+        if len(self._items) >= self.maxsize:
+            self._end = SubscriberLagged(self._last, self.maxsize)
+            self._wake()
+            return False
+        self._items.append(item)
+        self._last = item.seq
+        self._wake()
+        return True
+
+    def finish(self, reason: BaseException | None = None) -> None:
+        """No more events (the watcher stopped): iteration ends, or raises ``reason``."""
+        if self._end is None:
+            self._end = reason if reason is not None else StopAsyncIteration()
+        self._wake()
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> Picture | Sequenced:
+        if self._picture_due:
+            self._picture_due = False
+            return self.picture
+        while not self._items:
+            if self._end is not None:
+                raise self._end
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.popleft()
+
+    async def aclose(self) -> None:
+        """Stop receiving events."""
+        self._detach(self)
+        self.finish()
+
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def numbered(first: int, events: Sequence[OtcEvent]) -> list[Sequenced]:
+    """``events`` numbered from ``first``."""
+    return [Sequenced(seq, event) for seq, event in enumerate(events, first)]  # type: ignore[arg-type]
