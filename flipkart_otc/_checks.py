@@ -7,11 +7,14 @@ at most :data:`QUOTE_MAX` characters of anything else.
 
 from __future__ import annotations
 
+import math
 import re
 from urllib.parse import urlsplit
 
 __all__ = [
     "LOCATION_ID_MAX",
+    "check_int",
+    "check_number",
     "QUOTE_MAX",
     "check_credential",
     "check_location_id",
@@ -130,3 +133,19 @@ def safe_url(url: str) -> str:
     if parts.fragment:
         text += "#***"
     return text
+
+
+def check_number(name: str, value: object, *, minimum: float) -> None:
+    """``value`` is a finite number (not a bool) >= ``minimum``, else TypeError/ValueError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if not math.isfinite(value) or value < minimum:
+        raise ValueError(f"{name} must be finite and >= {minimum:g}, got {value!r}")
+
+
+def check_int(name: str, value: object) -> None:
+    """``value`` is an int (not a bool) >= 1, else TypeError/ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value!r}")

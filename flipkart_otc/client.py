@@ -12,7 +12,7 @@ from types import TracebackType
 import aiohttp
 
 from ._channel import Gate
-from ._checks import check_credential, check_location_id, check_url
+from ._checks import check_credential, check_int, check_location_id, check_url
 from ._transport import redirect_error, timeout_error, transport_error
 from ._version import USER_AGENT
 from ._wire import start_otc
@@ -82,12 +82,7 @@ class OtcClient:
             retry = RetryPolicy()
         elif not isinstance(retry, RetryPolicy):
             raise TypeError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
-        if isinstance(max_connections, bool) or not isinstance(max_connections, int):
-            raise TypeError(
-                f"max_connections must be an int, got {type(max_connections).__name__}"
-            )
-        if max_connections < 1:
-            raise ValueError(f"max_connections must be >= 1, got {max_connections!r}")
+        check_int("max_connections", max_connections)
         self._auth = auth
         # read as is on each request: one coroutine fewer than auth.token()
         self._static = auth.value if type(auth) is StaticToken else None

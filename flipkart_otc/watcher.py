@@ -11,8 +11,6 @@ time, which keeps its polls from overlapping and its events in order.
 from __future__ import annotations
 
 import asyncio
-import functools
-import heapq
 import logging
 import math
 import random
@@ -22,7 +20,7 @@ from types import TracebackType
 from typing import Final
 
 from ._channel import Channel
-from ._checks import check_location_id
+from ._checks import check_int, check_location_id, check_number
 from ._fanout import (
     LocationView,
     Picture,
@@ -31,6 +29,7 @@ from ._fanout import (
     numbered,
 )
 from ._location import LocationState, Step, answered, commit, elapsed, failed
+from ._scheduler import Scheduler
 from ._wire.start_otc_incremental import parse_incremental
 from .client import OtcClient
 from .clock import Clock, SystemClock
@@ -47,7 +46,7 @@ _WAKE: Final = object()  # put in the event queue to wake a waiting consumer
 
 
 class _Location(LocationState):
-    """A location's state, and when the scheduler next attends to it."""
+    """A location's state, and when it is next polled (a scheduler ``Entry``)."""
 
     __slots__ = ("due", "next_poll", "removed")
 
@@ -59,11 +58,6 @@ class _Location(LocationState):
 
     def __lt__(self, other: _Location) -> bool:  # heap order; one heap entry per location
         return self.due < other.due
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 class OtcWatcher:
@@ -116,20 +110,16 @@ class OtcWatcher:
             )
         if isinstance(locations, str):
             raise TypeError(f"locations must be an iterable of ids, not a str: {locations!r}")
-        _check_number("interval", interval, minimum=0.0)
-        _check_number("jitter", jitter, minimum=0.0)
+        check_number("interval", interval, minimum=0.0)
+        check_number("jitter", jitter, minimum=0.0)
         if jitter >= 1:
             raise ValueError(f"jitter must be in [0, 1), got {jitter!r}")
-        _check_int("max_concurrency", max_concurrency)
-        _check_int("queue_size", queue_size)
+        check_int("max_concurrency", max_concurrency)
+        check_int("queue_size", queue_size)
         self._client = client
         self._interval = float(interval)
         self._jitter = float(jitter)
         self._clock: Clock = clock if clock is not None else SystemClock()
-        # The watcher's "now": the monotonic clock, in epoch seconds as the wall clock read
-        # at start. Polls, timers and expiries all use it, so a step of the wall clock
-        # neither stops polling nor fires an expiry early.
-        self._base = self._clock.time() - self._clock.monotonic()
         self._emit_initial = emit_initial
         self._random = random.Random(seed)
         self._max_concurrency = max_concurrency
@@ -141,19 +131,21 @@ class OtcWatcher:
             client.ensure_connections(max_concurrency)
 
         self._events: Channel[object] = Channel(queue_size)
-        self._ready: Channel[_Location] = Channel()
-        self._heap: list[_Location] = []
-        self._deadline = math.inf
-        self._wakeup: asyncio.Future[None] | None = None
-        self._tasks: list[asyncio.Task[None]] = []
-        self._pollers = 0
+        # The watcher's "now" is the scheduler's: the monotonic clock, in epoch seconds
+        # as the wall clock read at start. Polls, timers and expiries all use it, so a
+        # step of the wall clock neither stops polling nor fires an expiry early.
+        self._scheduler: Scheduler[_Location] = Scheduler(
+            self._clock,
+            self._attend,
+            self._next_due,
+            workers=max_concurrency,
+            blocked=self._events.full,
+            name="otc-watcher",
+        )
         self._hold_until = -math.inf  # no poll before this: the API said so (429)
         self._started = False
         self._closed = False
-        self._closing: asyncio.Future[list[BaseException | None]] | None = None
         self._fatal: BaseException | None = None
-        self._pending = 0  # locations in the ready queue or being served
-        self._changed: asyncio.Event | None = None  # set on progress while wait_idle() waits
         if sink is not None and not isinstance(sink, ReliableSink):
             raise TypeError(f"sink must have an async write(), got {type(sink).__name__}")
         self._sink = sink
@@ -177,7 +169,7 @@ class OtcWatcher:
     def now(self) -> float:
         """The watcher's time in epoch seconds: the wall clock at start, moved on by the
         monotonic clock since (events' ``observed_at`` come from it)."""
-        return self._clock.monotonic() + self._base
+        return self._scheduler.now()
 
     def _get(self, location_id: str) -> _Location:
         location_id = check_location_id(location_id)
@@ -198,22 +190,7 @@ class OtcWatcher:
         the queued events, then wait again. With ``interval=0`` some location is
         always due, so this only returns that way.
         """
-        while (self._pending and not self._events.full()) or self._due_now():
-            self._changed = changed = asyncio.Event()
-            try:
-                await changed.wait()
-            finally:
-                self._changed = None
-
-    def _notify(self) -> None:
-        if self._changed is not None:
-            self._changed.set()
-
-    def _due_now(self) -> bool:
-        heap = self._heap
-        while heap and heap[0].removed:
-            heapq.heappop(heap)
-        return bool(heap) and heap[0].due <= self.now() and self._fatal is None
+        await self._scheduler.wait_idle()
 
     def snapshot(self, location_id: str) -> OtcSnapshot | None:
         """The last good snapshot of a watched location (None before its first).
@@ -242,7 +219,7 @@ class OtcWatcher:
         holds; subscribe again. It ends when the watcher closes (raising the watcher's
         fatal error, if that is why).
         """
-        _check_int("maxsize", maxsize)
+        check_int("maxsize", maxsize)
         if self._closed:
             raise RuntimeError("this OtcWatcher is closed")
         locations = {loc_id: self._view(loc) for loc_id, loc in self._locations.items()}
@@ -272,7 +249,7 @@ class OtcWatcher:
         loc = self._locations[location_id] = _Location(location_id)
         if self._started:
             loc.next_poll = self.now() + self._random.random() * self._interval
-            self._schedule(loc, loc.next_poll)
+            self._scheduler.schedule(loc, loc.next_poll)
         return True
 
     def remove(self, location_id: str) -> bool:
@@ -296,29 +273,23 @@ class OtcWatcher:
         if self._started:
             return
         self._started = True
-        self._base = self._clock.time() - self._clock.monotonic()
-        self._tasks = [asyncio.create_task(self._schedule_loop(), name="otc-watcher-scheduler")]
+        self._scheduler.start()
         now = self.now()
         count = len(self._locations)
         for i, loc in enumerate(self._locations.values()):
             loc.next_poll = now + self._interval * i / count
-            self._schedule(loc, loc.next_poll)
+            self._scheduler.schedule(loc, loc.next_poll)
 
     async def aclose(self) -> None:
         """Stop: wake a waiting consumer (its ``async for`` ends), cancel and await every
         poller. Safe to call more than once."""
-        if self._closing is None:
+        if not self._closed:
             self._closed = True
             self._wake_consumer()
             for subscriber in self._subscribers:
                 subscriber.finish(self._fatal)
             self._subscribers.clear()
-            for task in self._tasks:
-                task.cancel()
-            self._closing = asyncio.ensure_future(
-                asyncio.gather(*self._tasks, return_exceptions=True)
-            )
-        await asyncio.shield(self._closing)  # a cancelled caller must not stop the cleanup
+        await self._scheduler.aclose()
 
     async def __aenter__(self) -> OtcWatcher:
         await self.start()
@@ -375,80 +346,21 @@ class OtcWatcher:
 
     # -- scheduling ------------------------------------------------------------
 
-    def _schedule(self, loc: _Location, when: float) -> None:
-        loc.due = when
-        if when <= self.now():
-            self._enqueue(loc)
-            return
-        heapq.heappush(self._heap, loc)
-        if when < self._deadline and self._wakeup is not None:
-            _resolve(self._wakeup)
+    def _attend(self, loc: _Location, now: float) -> Awaitable[None]:
+        """What a due location needs now: a poll, or only its expiries."""
+        if now < loc.next_poll:
+            return self._expire(loc, now)
+        if now < self._hold_until:  # throttled: expiries only, poll once allowed
+            loc.next_poll = self._hold_until
+            return self._expire(loc, now)
+        return self._poll(loc, now)
 
-    def _enqueue(self, loc: _Location) -> None:
-        """Hand a due location to the pollers. (No wait_idle() wake-up: work only grows.)"""
-        self._pending += 1
-        self._ready.put_nowait(loc)
-        # One poller per location being served, up to max_concurrency: a poll is one
-        # request (plus its retries), so this bounds requests in flight with no
-        # semaphore to contend for, and idle pollers are never more than the peak.
-        if (
-            self._pollers < self._pending
-            and self._pollers < self._max_concurrency
-            and not self._closed
-            and self._fatal is None
-        ):
-            self._pollers += 1
-            self._tasks.append(
-                asyncio.create_task(self._poll_loop(), name=f"otc-watcher-poller-{self._pollers}")
-            )
-
-    async def _schedule_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        heap, clock = self._heap, self._clock
-        while True:
-            now = clock.monotonic() + self._base
-            while heap and heap[0].due <= now:
-                loc = heapq.heappop(heap)
-                if not loc.removed:
-                    self._enqueue(loc)
-            self._notify()  # nothing may be due any more (a removed location was)
-            self._deadline = heap[0].due if heap else math.inf
-            self._wakeup = wakeup = loop.create_future()
-            timer = None
-            if self._deadline != math.inf:
-                timer = clock.call_at(
-                    self._deadline - self._base, functools.partial(_resolve, wakeup)
-                )
-            try:
-                await wakeup
-            finally:
-                self._wakeup = None
-                if timer is not None:
-                    timer.cancel()
-
-    async def _poll_loop(self) -> None:
-        ready, clock = self._ready, self._clock
-        while self._fatal is None:
-            loc = ready.get_nowait() if ready.items else await ready.get()
-            try:
-                if loc.removed:
-                    continue
-                now = clock.monotonic() + self._base
-                if now < loc.next_poll:
-                    await self._expire(loc, now)
-                elif now < self._hold_until:  # throttled: expiries only, poll once allowed
-                    await self._expire(loc, now)
-                    loc.next_poll = self._hold_until
-                else:
-                    await self._poll(loc, now)
-                if not loc.removed and self._fatal is None:
-                    # an expiry no later than now that found nothing owed (a clock
-                    # coarser than the codes' milliseconds) is looked at again in 1 ms
-                    expiry = max(loc.next_expiry, now + 1e-3)
-                    self._schedule(loc, min(loc.next_poll, expiry))
-            finally:
-                self._pending -= 1
-                self._notify()
+    def _next_due(self, loc: _Location, now: float) -> float | None:
+        if self._fatal is not None:
+            return None
+        # an expiry no later than now that found nothing owed (a clock coarser than the
+        # codes' milliseconds) is looked at again in 1 ms
+        return min(loc.next_poll, max(loc.next_expiry, now + 1e-3))
 
     def _next_poll(self, started: float, now: float) -> float:
         interval = self._interval
@@ -475,7 +387,7 @@ class OtcWatcher:
         # so every reader sees one order and a picture is never half a poll.
         queue = self._events
         while queue.items and len(queue.items) + len(events) > queue.maxsize:
-            self._notify()  # wait_idle() returns while pollers wait for the reader
+            self._scheduler.notify()  # wait_idle() returns while pollers wait for the reader
             await queue.room()
         for event in events:
             queue.force(event)
@@ -539,7 +451,7 @@ class OtcWatcher:
                 # this watcher before the server said one may come (the throttle is per
                 # application).
                 wait = exc.retry_after or 0.0
-            now = self._clock.monotonic() + self._base
+            now = self._scheduler.now()
             if wait:
                 self._hold_until = max(self._hold_until, now + wait)
             step = failed(loc, exc, verdict.status, now)
@@ -548,7 +460,7 @@ class OtcWatcher:
         else:
             if loc.removed:
                 return
-            now = self._clock.monotonic() + self._base
+            now = self._scheduler.now()
             step = answered(loc, details, memo, now, self._emit_initial)
         if loc.status is LocationStatus.FAILING and step[2] is not LocationStatus.FAILING:
             logger.info("location %s: recovered (%s)", location_id, step[2] and step[2].value)
@@ -566,22 +478,5 @@ class OtcWatcher:
             for subscriber in self._subscribers:
                 subscriber.finish(exc)
             self._subscribers.clear()
-        current = asyncio.current_task()
-        for task in self._tasks:
-            if task is not current:
-                task.cancel()
+        self._scheduler.stop()
         self._wake_consumer()
-
-
-def _check_number(name: str, value: object, *, minimum: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    if not math.isfinite(value) or value < minimum:
-        raise ValueError(f"{name} must be finite and >= {minimum:g}, got {value!r}")
-
-
-def _check_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value!r}")
