@@ -63,6 +63,7 @@ from flipkart_otc import (
     LocationStatusChanged,
     OtcClient,
     OtcExpired,
+    OtcSource,
     OtcWatcher,
     RetryPolicy,
 )
@@ -241,7 +242,7 @@ def run_scheduled(quick: bool) -> str:
 # -- (c) memory ----------------------------------------------------------------------
 
 
-class InMemory(OtcClient):
+class InMemory:
     """Answers every location with the benchmark server's bytes, without a network.
 
     The memory run polls 100,000 locations once; over loopback HTTP that takes a
@@ -251,10 +252,9 @@ class InMemory(OtcClient):
     """
 
     def __init__(self, body: bytes) -> None:
-        super().__init__(TOKEN, base_url="http://127.0.0.1", retry=RetryPolicy(max_tries=1))
         self._body = body
 
-    def fetch_body(self, location_id: str, **kwargs: object) -> Awaitable[bytes]:
+    def fetch_body(self, location_id: str) -> Awaitable[bytes]:  # an OtcSource
         return self._answer()
 
     async def _answer(self) -> bytes:
@@ -264,13 +264,14 @@ class InMemory(OtcClient):
 
 async def memory_child(origin: str | None, count: int) -> dict[str, float]:
     ids = [f"LOC{i}" for i in range(count)]
-    if origin is None:
-        client: OtcClient = InMemory(answer(2))
-    else:
-        client = OtcClient(TOKEN, base_url=origin + "/sellers", retry=RetryPolicy(max_tries=1))
-    async with client:
+    async with contextlib.AsyncExitStack() as stack:
+        client: OtcSource = InMemory(answer(2))
+        if origin is not None:
+            client = await stack.enter_async_context(
+                OtcClient(TOKEN, base_url=origin + "/sellers", retry=RetryPolicy(max_tries=1))
+            )
         for location_id in ids[:64]:  # warm the connection pool and every code path
-            await client.start_otc_details(location_id)
+            await client.fetch_body(location_id)
         base = rss_bytes()
         started = time.perf_counter()
         async with OtcWatcher(client, ids, interval=0, max_concurrency=64) as watcher:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from types import TracebackType
+from typing import TypeVar
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -37,6 +39,8 @@ START_OTC_PATH = start_otc.PATH
 TASK_TYPE = "RETURN"
 DEFAULT_MAX_CONNECTIONS = 100
 _ERROR_KEY = b'"errorCode"'
+
+T = TypeVar("T")
 
 logger = logging.getLogger("flipkart_otc")
 logger.addHandler(logging.NullHandler())
@@ -87,7 +91,8 @@ class OtcClient:
         # read as is on each request: one coroutine fewer than auth.token()
         self._static = auth.value if type(auth) is StaticToken else None
         self._checked: str | None = self._static  # the last provider token found usable
-        self._url = base_url.rstrip("/") + START_OTC_PATH
+        self._base_url = base_url.rstrip("/")
+        self._url = self._base_url + START_OTC_PATH
         self._timeout = aiohttp.ClientTimeout(total=float(timeout))
         self._session = session
         self._owns_session = session is None
@@ -95,7 +100,8 @@ class OtcClient:
         # queues one: time spent waiting for a connection is not charged to the request.
         self._gate = Gate(max_connections if session is None else _pool_size(session))
         self._closed = False
-        self._fetch = retry.wrap(self._attempt)
+        self._retry = retry
+        self._send = retry.wrap(self._attempt)
 
     def __repr__(self) -> str:
         return f"<OtcClient url={self._url!r} auth={type(self._auth).__name__}>"
@@ -166,8 +172,16 @@ class OtcClient:
         what is left raises a :class:`~flipkart_otc.FlipkartOtcError`.
         """
         location_id = check_location_id(location_id)
-        body = await self.fetch_body(location_id, task_type=task_type)
-        return start_otc.parse_snapshot(body, location_id, datetime.now(UTC))
+        if task_type != TASK_TYPE:
+            raise ValueError(f"task_type must be {TASK_TYPE!r}, got {task_type!r}")
+        return await self._call(
+            "POST",
+            START_OTC_PATH,
+            start_otc.request_body(location_id),
+            lambda body: start_otc.parse_snapshot(body, location_id, datetime.now(UTC)),
+            success_key=start_otc.SUCCESS_KEY,
+            location_id=location_id,
+        )
 
     def fetch_body(self, location_id: str, *, task_type: str = TASK_TYPE) -> Awaitable[bytes]:
         """The raw body of a successful (HTTP 200) answer, retried like any call:
@@ -181,7 +195,36 @@ class OtcClient:
         location_id = check_location_id(location_id)
         if task_type != TASK_TYPE:
             raise ValueError(f"task_type must be {TASK_TYPE!r}, got {task_type!r}")
-        return self._fetch(location_id, start_otc.request_body(location_id))
+        return self._send(
+            "POST",
+            self._url,
+            start_otc.request_body(location_id),
+            start_otc.SUCCESS_KEY,
+            location_id,
+        )
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        payload: bytes | None,
+        parse: Callable[[bytes], T],
+        *,
+        success_key: str,
+        location_id: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> T:
+        """One API call: ``method`` on ``path`` (below the base URL, or an absolute URL
+        on its host) with a JSON ``payload``, its 200 body handed to ``parse``.
+
+        ``retry`` replaces the client's policy for this call: an endpoint that makes
+        something (an End OTC) passes one that retries only what cannot have reached
+        the server. Every endpoint method is this and a wire module.
+        """
+        url = path if path.startswith(("http://", "https://")) else self._base_url + path
+        send = self._send if retry is None else retry.wrap(self._attempt)
+        body = await send(method, url, payload, success_key, location_id)
+        return parse(body)
 
     def _usable(self, token: str) -> str:
         """A provider's token, checked once: a header cannot carry a control character."""
@@ -193,7 +236,14 @@ class OtcClient:
             self._checked = token
         return token
 
-    async def _attempt(self, location_id: str, payload: bytes) -> bytes:
+    async def _attempt(
+        self,
+        method: str,
+        url: str,
+        payload: bytes | None,
+        success_key: str,
+        location_id: str | None,
+    ) -> bytes:
         # One coroutine for the request and its 401 refresh, the POST written out here:
         # every frame between the caller and aiohttp is resumed again at each of a
         # request's waits, so a helper coroutine for it would cost every poll.
@@ -212,8 +262,9 @@ class OtcClient:
                 outcome: object = "-"
                 failure: FlipkartOtcError | None = None
                 try:
-                    async with session.post(
-                        self._url,
+                    async with session.request(
+                        method,
+                        url,
                         data=payload,
                         headers={
                             "Authorization": "Bearer " + token,
@@ -240,8 +291,9 @@ class OtcClient:
                 finally:
                     if logger.isEnabledFor(logging.DEBUG):
                         logger.debug(
-                            "POST %s location=%s status=%s %.1fms",
-                            START_OTC_PATH,
+                            "%s %s location=%s status=%s %.1fms",
+                            method,
+                            urlsplit(url).path,
                             location_id,
                             outcome,
                             (time.perf_counter() - started) * 1000,
@@ -252,9 +304,7 @@ class OtcClient:
                 if status == 200:
                     if _ERROR_KEY not in body:  # the usual success, with no call
                         return body
-                    error = error_in_success(
-                        body, start_otc.SUCCESS_KEY, location_id, secrets=(token,)
-                    )
+                    error = error_in_success(body, success_key, location_id, secrets=(token,))
                     if error is None:
                         return body
                     # a 200 carrying UNAUTHORIZED_ERROR is refused like a 401
@@ -271,13 +321,11 @@ class OtcClient:
         if error is not None:
             raise error
         if 300 <= status < 400:
-            raise redirect_error(
-                status, headers.get("Location"), self._url, location_id=location_id
-            )
+            raise redirect_error(status, headers.get("Location"), url, location_id=location_id)
         wait = None
         if status == 429:
             wait = retry_after_seconds(headers.get("Retry-After"), datetime.now(UTC))
-        raise error_from_answer(status, body, location_id, wait, secrets=(token,), url=self._url)
+        raise error_from_answer(status, body, location_id, wait, secrets=(token,), url=url)
 
 
 def _pool_size(session: aiohttp.ClientSession) -> int:
