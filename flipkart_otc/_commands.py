@@ -51,7 +51,7 @@ def run(args: argparse.Namespace, out: TextIO, say: Callable[[str, str], None]) 
     _install_uvloop()
     command = globals()["_" + args.run]
     try:
-        code: int = asyncio.run(command(args, out, say))
+        code: int = asyncio.run(_guarded(command(args, out, say)))
     except UsageError as exc:
         say(args.command, str(exc))
         return EXIT_USAGE
@@ -76,6 +76,29 @@ def _install_uvloop() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
+def _exit_now(signum: int, frame: object) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+    os._exit(EXIT_INTERRUPTED)
+
+
+async def _guarded(command: Coroutine[Any, Any, int]) -> int:
+    """Run a command; before the loop closes, take its signal handlers back.
+
+    asyncio closes the loop's wakeup pipe before it removes the loop's signal
+    handlers: a Ctrl+C in between prints "Exception ignored ... wakeup fd". So the
+    handlers go here, while the loop runs, and a Ctrl+C from then on (shutting
+    down) ends the process at once with 130.
+    """
+    try:
+        return await command
+    finally:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        signal.signal(signal.SIGINT, _exit_now)
+
+
 class _Stopper:
     """Ends a command on SIGINT/SIGTERM or after a duration, without a traceback."""
 
@@ -91,9 +114,7 @@ class _Stopper:
 
     def _interrupt(self) -> None:
         if self.interrupted:  # a second Ctrl+C while shutting down: stop at once
-            with contextlib.suppress(OSError, ValueError):
-                sys.stdout.flush()
-            os._exit(EXIT_INTERRUPTED)
+            _exit_now(signal.SIGINT, None)
         self.interrupted = True
         self.event.set()
 
