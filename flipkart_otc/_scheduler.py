@@ -92,7 +92,7 @@ class Scheduler(Generic[E]):
     def schedule(self, entry: E, when: float) -> None:
         """Serve ``entry`` at ``when`` (at once if that is not in the future)."""
         entry.due = when
-        if when <= self.now():
+        if when <= self.clock.monotonic() + self._base:
             self._enqueue(entry)
             return
         heapq.heappush(self._heap, entry)

@@ -371,16 +371,6 @@ class OtcWatcher:
 
     # -- one location ----------------------------------------------------------
 
-    def _emit(self, events: Sequence[OtcEvent]) -> Awaitable[None] | None:
-        """Queue ``events``: at once when they all fit (None: nothing to await, no
-        coroutine made), else an awaitable that waits for room as the reader reads."""
-        queue = self._events
-        if len(queue.items) + len(events) <= queue.maxsize:
-            for event in events:
-                queue.put_nowait(event)
-            return None
-        return self._emit_waiting(events)
-
     async def _emit_waiting(self, events: Sequence[OtcEvent]) -> None:
         # A batch goes in whole (or into an empty queue, if it is larger than the queue):
         # once it is in, the state commits and subscribers get it with no await between,
@@ -409,20 +399,35 @@ class OtcWatcher:
 
     async def _expire(self, loc: _Location, now: float) -> None:
         step = elapsed(loc, now)
-        if step is not None:
-            await self._hand_on(loc, step, now)
+        if step is not None and (waiting := self._hand_on(loc, step, now)) is not None:
+            await waiting
 
-    async def _hand_on(self, loc: _Location, step: Step, now: float) -> None:
-        """Queue a step's events, then commit it and publish them (no await between)."""
+    def _hand_on(self, loc: _Location, step: Step, now: float) -> Awaitable[None] | None:
+        """Queue a step's events, then commit it and publish them (no await between): at
+        once when they fit (None: nothing to await, no coroutine made), else an awaitable
+        that first waits for the sink and for room in the queue."""
+        events = step[0]
+        queue = self._events
+        if self._sink is not None or len(queue.items) + len(events) > queue.maxsize:
+            return self._hand_on_waiting(loc, step, now)
+        for event in events:
+            queue.put_nowait(event)
+        self._settle(loc, step, now)
+        return None
+
+    async def _hand_on_waiting(self, loc: _Location, step: Step, now: float) -> None:
         events = step[0]
         if self._sink is not None:
             await self._sink_write(loc, step, now)
-        if events and (waiting := self._emit(events)) is not None:
-            await waiting
+        if events:
+            await self._emit_waiting(events)
+        self._settle(loc, step, now)
+
+    def _settle(self, loc: _Location, step: Step, now: float) -> None:
         if not loc.removed:  # removed meanwhile: its state is gone, its events are out
             commit(loc, step, now)
-        if events:
-            self._publish(events)
+        if step[0]:
+            self._publish(step[0])
 
     async def _sink_write(self, loc: _Location, step: Step, now: float) -> None:
         assert self._sink is not None
@@ -464,7 +469,8 @@ class OtcWatcher:
             step = answered(loc, details, memo, now, self._emit_initial)
         if loc.status is LocationStatus.FAILING and step[2] is not LocationStatus.FAILING:
             logger.info("location %s: recovered (%s)", location_id, step[2] and step[2].value)
-        await self._hand_on(loc, step, now)
+        if (waiting := self._hand_on(loc, step, now)) is not None:
+            await waiting
         if loc.removed:
             return
         loc.next_poll = max(self._next_poll(started, now), now + wait)
