@@ -64,6 +64,10 @@ def run(args: argparse.Namespace, out: TextIO, say: Callable[[str, str], None]) 
     except FlipkartOtcError as exc:
         say(args.command, str(exc))
         return EXIT_FAILED
+    except Exception as exc:  # a bug: one line here, the traceback in the debug log (-v)
+        logging.getLogger("flipkart_otc").debug("unexpected error", exc_info=True)
+        say(args.command, f"unexpected error (a bug; -v shows where): {type(exc).__name__}")
+        return EXIT_FAILED
     return code
 
 
@@ -204,7 +208,10 @@ def _locations(args: argparse.Namespace, say: Callable[[str, str], None]) -> lis
 
 def _client(args: argparse.Namespace) -> OtcClient:
     base_url, token_url = _urls(args)
-    return OtcClient(_auth(args, token_url), base_url=base_url, timeout=args.timeout)
+    try:  # a bad URL or credential: the client's own check names it (never the secret)
+        return OtcClient(_auth(args, token_url), base_url=base_url, timeout=args.timeout)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
 
 
 # -- watch ---------------------------------------------------------------------

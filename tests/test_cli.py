@@ -371,3 +371,20 @@ async def test_text_output_escapes_control_characters_from_the_server(sim: Simul
     arrival = lines[1].decode()
     assert "Ram\\x0a12:00:00  LOC9  arrived  forged\\x1b[2J" in arrival
     assert "\x1b" not in arrival and arrival.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ("--base-url", "https://api.example.test/sellers?token=abc"),
+        ("--token", "tok\x01en"),
+        ("--token-url", "ftp://example.test/token"),
+    ],
+)
+async def test_a_bad_url_or_credential_is_one_line_and_exit_2(bad: tuple[str, str]) -> None:
+    base = () if bad[0] == "--base-url" else ("--base-url", "http://127.0.0.1:9/sellers")
+    creds = ("--app-id", "a", "--app-secret", "b") if bad[0] == "--token-url" else ()
+    code, _, err = await run("fetch", "LOC1", *base, *creds, *bad, environ=env())
+    assert code == 2 and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert "abc" not in err and "tok\x01en" not in err  # neither a query value nor a secret
