@@ -64,6 +64,8 @@ def run(args: argparse.Namespace, out: TextIO, say: Callable[[str, str], None]) 
     except FlipkartOtcError as exc:
         say(args.command, str(exc))
         return EXIT_FAILED
+    except BrokenPipeError:
+        raise  # stdout closed: cli.main() ends quietly with 141
     except Exception as exc:  # a bug: one line here, the traceback in the debug log (-v)
         logging.getLogger("flipkart_otc").debug("unexpected error", exc_info=True)
         say(args.command, f"unexpected error (a bug; -v shows where): {type(exc).__name__}")

@@ -13,10 +13,21 @@ from collections.abc import Iterable
 import aiohttp
 
 from ._checks import safe_url
-from ._wire.common import scrub
-from .errors import ApiError, RequestTimeoutError, TransportError
+from ._wire.common import BODY_KEEP, format_error, scrub
+from .errors import ApiError, RequestTimeoutError, ResponseFormatError, TransportError
 
-__all__ = ["redirect_error", "timeout_error", "transport_error"]
+__all__ = [
+    "MAX_BODY",
+    "read_body",
+    "redirect_error",
+    "timeout_error",
+    "too_long",
+    "transport_error",
+]
+
+#: The largest answer read, in bytes: a Start OTC answer is a few hundred per FE, so
+#: this is thousands of FEs; a larger one is cut off rather than held whole in memory.
+MAX_BODY = 8 * 1024 * 1024
 
 
 class _Detached(aiohttp.ClientError):
@@ -27,6 +38,36 @@ def _safe_cause(exc: BaseException, secrets: Iterable[str]) -> BaseException:
     if getattr(exc, "request_info", None) is None and getattr(exc, "history", None) is None:
         return exc
     return _Detached(scrub(f"{type(exc).__name__}: {exc}", secrets))
+
+
+async def read_body(response: aiohttp.ClientResponse, limit: int = MAX_BODY) -> bytes:
+    """The answer's body, or its first ``limit + 1`` bytes when it is longer (which the
+    caller refuses): one read when the length is declared and within the limit."""
+    length = response.content_length
+    if length is not None and length <= limit:
+        return await response.read()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_any():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            break
+    return b"".join(chunks)[: limit + 1]
+
+
+def too_long(
+    where: str, body: bytes, location_id: str | None, secrets: Iterable[str]
+) -> ResponseFormatError:
+    """The error for a 200 answer longer than :data:`MAX_BODY` (its start kept, masked)."""
+    return format_error(
+        where,
+        f"longer than {MAX_BODY} bytes: not read further",
+        body[: BODY_KEEP * 4],
+        location_id=location_id,
+        status=200,
+        secrets=secrets,
+    )
 
 
 def transport_error(

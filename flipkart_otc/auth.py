@@ -20,7 +20,14 @@ import aiohttp
 import attrs
 
 from ._checks import check_credential, check_url, safe_url
-from ._transport import redirect_error, timeout_error, transport_error
+from ._transport import (
+    MAX_BODY,
+    read_body,
+    redirect_error,
+    timeout_error,
+    too_long,
+    transport_error,
+)
 from ._version import USER_AGENT
 from ._wire.token import parse_token, token_error
 from .errors import AuthenticationError, FlipkartOtcError
@@ -139,8 +146,7 @@ class ClientCredentials:
     def _basic(self) -> str:
         return base64.b64encode(f"{self.app_id}:{self.app_secret}".encode()).decode()
 
-    @property
-    def secrets(self) -> tuple[str, ...]:
+    def _secrets(self) -> tuple[str, ...]:
         """What must never appear in a message: the app secret, its Basic form, the token."""
         return (self.app_secret, self._basic(), *((self._token,) if self._token else ()))
 
@@ -178,12 +184,14 @@ class ClientCredentials:
                 raise_for_status=False,  # a borrowed session's setting must not class answers
             ) as response:
                 status = response.status
-                body = await response.read()
+                body = await read_body(response)
                 location = response.headers.get("Location")
         except TimeoutError as exc:
             failure = timeout_error(exc, "token request", timeout.total or 0, location_id=None)
         except aiohttp.ClientError as exc:
-            failure = transport_error(exc, "token request", location_id=None, secrets=self.secrets)
+            failure = transport_error(
+                exc, "token request", location_id=None, secrets=self._secrets()
+            )
         if failure is not None:  # raised outside the handler: no __context__ with the request
             raise failure from failure.__cause__
         logger.debug("GET %s status=%s", safe_url(self.token_url), status)
@@ -191,8 +199,10 @@ class ClientCredentials:
             redirect = redirect_error(status, location, self.token_url, location_id=None)
             raise AuthenticationError(status, None, redirect.message)
         if status != 200:
-            raise token_error(status, body, self.secrets)
-        token, expires_in = parse_token(body, status, self.secrets)
+            raise token_error(status, body, self._secrets())
+        if len(body) > MAX_BODY:
+            raise too_long("token endpoint", body, None, self._secrets())
+        token, expires_in = parse_token(body, status, self._secrets())
         margin = min(600.0, expires_in / 10)
         self._token = token
         self._refresh_at = started + expires_in - margin

@@ -234,6 +234,10 @@ def _main(argv: Sequence[str] | None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra:  # name the subcommand in the usage line, as its own parser would
         commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    for stream in (sys.stdout, sys.stderr):  # a name the terminal cannot encode: \uXXXX
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     from . import _commands  # the heavy imports (aiohttp ...), under main()'s guard
 
     return _commands.run(args, sys.stdout, _say)

@@ -15,7 +15,14 @@ import aiohttp
 
 from ._channel import Gate
 from ._checks import check_credential, check_int, check_location_id, check_url
-from ._transport import redirect_error, timeout_error, transport_error
+from ._transport import (
+    MAX_BODY,
+    read_body,
+    redirect_error,
+    timeout_error,
+    too_long,
+    transport_error,
+)
 from ._version import USER_AGENT
 from ._wire import start_otc
 from ._wire.common import error_from_answer, error_in_success, retry_after_seconds
@@ -276,7 +283,7 @@ class OtcClient:
                         raise_for_status=False,  # a borrowed session's setting must not class
                     ) as response:
                         status = outcome = response.status
-                        body = await response.read()
+                        body = await read_body(response)
                         headers = response.headers
                 except TimeoutError as exc:
                     outcome = "timeout"
@@ -302,8 +309,10 @@ class OtcClient:
                     raise failure from failure.__cause__
                 error = None
                 if status == 200:
-                    if _ERROR_KEY not in body:  # the usual success, with no call
+                    if _ERROR_KEY not in body and len(body) <= MAX_BODY:  # the usual success
                         return body
+                    if len(body) > MAX_BODY:
+                        raise too_long(urlsplit(url).path, body, location_id, (token,))
                     error = error_in_success(body, success_key, location_id, secrets=(token,))
                     if error is None:
                         return body

@@ -388,3 +388,16 @@ async def test_a_bad_url_or_credential_is_one_line_and_exit_2(bad: tuple[str, st
     assert code == 2 and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
     assert "abc" not in err and "tok\x01en" not in err  # neither a query value nor a secret
+
+
+async def test_a_name_the_terminal_cannot_encode_is_escaped(sim: Simulator) -> None:
+    sim.world.arrive("LOC1", fe_name="R\u0101m", ttl=300)
+    code, out, err = await run(
+        "fetch",
+        "LOC1",
+        "--base-url",
+        sim.base_url,
+        environ=token_env(sim) | {"PYTHONIOENCODING": "ascii"},
+    )
+    assert code == 0 and "Traceback" not in err
+    assert "R\\u0101m" in out

@@ -424,3 +424,25 @@ async def test_a_stepped_wall_clock_neither_stops_polls_nor_fires_expiries_early
                 await watcher.wait_idle()
                 (expired,) = [await anext(watcher) for _ in range(watcher.queued)]
                 assert isinstance(expired, OtcExpired)
+
+
+# -- more of the same classes: an endless answer, an unencodable name ----------------------
+
+
+async def test_an_endless_answer_is_cut_off_not_held_whole() -> None:
+    async def endless(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        await response.write(b'{"otcDetails": {"fe1": {"feName": "')
+        chunk = b"x" * 65536
+        for _ in range(256):  # 16 MiB, no Content-Length
+            await response.write(chunk)
+        return response
+
+    async with (
+        serve({("POST", "/sellers/v3/returns/otc/start/details"): endless}) as origin,
+        OtcClient(CANARY_TOKEN, base_url=origin + "/sellers", retry=FAST) as client,
+    ):
+        with pytest.raises(ResponseFormatError, match="longer than") as info:
+            await client.start_otc_details("LOC1")
+    assert len(info.value.body) <= 512
