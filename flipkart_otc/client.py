@@ -283,7 +283,11 @@ class OtcClient:
                         raise_for_status=False,  # a borrowed session's setting must not class
                     ) as response:
                         status = outcome = response.status
-                        body = await read_body(response)
+                        length = response.content_length
+                        if length is not None and length <= MAX_BODY:  # no extra coroutine
+                            body = await response.read()
+                        else:
+                            body = await read_body(response)
                         headers = response.headers
                 except TimeoutError as exc:
                     outcome = "timeout"
