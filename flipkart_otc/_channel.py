@@ -77,12 +77,7 @@ class Channel(Generic[T]):
     async def put(self, item: T) -> None:
         """Add ``item``, waiting for room."""
         while len(self.items) >= self.maxsize:
-            waiter = _waiter(self._putters)
-            try:
-                await waiter
-            except BaseException:
-                _abandon(waiter, self._putters)
-                raise
+            await self.room()
         self.put_nowait(item)
 
     def force(self, item: T) -> None:
