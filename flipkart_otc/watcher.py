@@ -1,11 +1,12 @@
 """``OtcWatcher``: poll many seller locations and yield what changed.
 
-One scheduler task keeps a heap of when each location next needs attention (a
-poll, or an OTC expiring), and a pool of poller tasks serves the locations
-that are due: one more poller starts only when more locations are due than
-pollers exist, up to ``max_concurrency``. A location costs a small state object, not a task, so
-tens of thousands fit in one process. A location is served by one poller at a
-time, which keeps its polls from overlapping and its events in order.
+The public face, and the glue between three parts: the scheduler (``_scheduler``)
+says when each location is due, and starts pollers only for due work; each poll's
+answer or failure goes through the location's state machine (``_location``), which
+gives the events and the next state; the events go to the main iterator (with
+backpressure) and to subscribers (``_fanout``, never waited for), and the state
+commits with no ``await`` between, so every reader sees one order. A location costs
+a small state object, not a task, so tens of thousands fit in one process.
 """
 
 from __future__ import annotations
