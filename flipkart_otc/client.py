@@ -107,7 +107,6 @@ class OtcClient:
         # queues one: time spent waiting for a connection is not charged to the request.
         self._gate = Gate(max_connections if session is None else _pool_size(session))
         self._closed = False
-        self._retry = retry
         self._send = retry.wrap(self._attempt)
 
     def __repr__(self) -> str:
@@ -251,7 +250,7 @@ class OtcClient:
         success_key: str,
         location_id: str | None,
     ) -> bytes:
-        # One coroutine for the request and its 401 refresh, the POST written out here:
+        # One coroutine for the request and its 401 refresh, the request written out here:
         # every frame between the caller and aiohttp is resumed again at each of a
         # request's waits, so a helper coroutine for it would cost every poll.
         session = self._session if self._session is not None else self._get_session()
