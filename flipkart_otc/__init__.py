@@ -161,6 +161,9 @@ if TYPE_CHECKING:
     from .models import (
         OtcSnapshot as OtcSnapshot,
     )
+    from .ratelimit import (
+        RateLimit as RateLimit,
+    )
     from .retry import (
         RetryPolicy as RetryPolicy,
     )
@@ -173,6 +176,7 @@ if TYPE_CHECKING:
 
 #: Each public name and the module that defines it.
 _EXPORTS = {
+    "RateLimit": ".ratelimit",
     "LocationView": "._fanout",
     "Picture": "._fanout",
     "ReliableSink": "._fanout",

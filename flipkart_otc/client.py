@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -27,8 +28,9 @@ from ._version import USER_AGENT
 from ._wire import start_otc
 from ._wire.common import error_from_answer, error_in_success, retry_after_seconds
 from .auth import StaticToken, TokenProvider
-from .errors import AuthenticationError, FlipkartOtcError
+from .errors import AuthenticationError, FlipkartOtcError, RateLimitedError
 from .models import OtcSnapshot
+from .ratelimit import Bucket, RateLimit
 from .retry import RetryPolicy
 
 __all__ = [
@@ -77,6 +79,7 @@ class OtcClient:
         timeout: float = 10.0,
         retry: RetryPolicy | None = None,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         if isinstance(auth, str):
             auth = StaticToken(auth)
@@ -94,6 +97,11 @@ class OtcClient:
         elif not isinstance(retry, RetryPolicy):
             raise TypeError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
         check_int("max_connections", max_connections)
+        if rate_limit is not None and not isinstance(rate_limit, RateLimit):
+            raise TypeError(f"rate_limit must be a RateLimit, got {type(rate_limit).__name__}")
+        # With a rate limit, every request books its turn; a 429 pauses them all.
+        self._bucket = Bucket(rate_limit) if rate_limit is not None else None
+        self._max_pause = retry.max_retry_after
         self._auth = auth
         # read as is on each request: one coroutine fewer than auth.token()
         self._static = auth.value if type(auth) is StaticToken else None
@@ -232,6 +240,28 @@ class OtcClient:
         body = await send(method, url, payload, success_key, location_id)
         return parse(body)
 
+    async def _pace(self, location_id: str | None) -> None:
+        """Wait for this request's turn under the rate limit (a 429's pause included);
+        a pause longer than the retry policy waits for raises at once, nothing sent."""
+        bucket = self._bucket
+        assert bucket is not None
+        while True:
+            now = time.monotonic()
+            if bucket.resume_at - now > self._max_pause:
+                left = bucket.resume_at - now
+                raise RateLimitedError(
+                    429,
+                    None,
+                    f"not sent: the API asked for no request for {left:.0f}s more",
+                    location_id=location_id,
+                    retry_after=left,
+                )
+            at = bucket.book(now)
+            if at > now:
+                await asyncio.sleep(at - now)
+            if time.monotonic() >= bucket.resume_at:  # no pause came while it waited
+                return
+
     def _usable(self, token: str) -> str:
         """A provider's token, checked once: a header cannot carry a control character."""
         if token is not self._checked:
@@ -253,6 +283,8 @@ class OtcClient:
         # One coroutine for the request and its 401 refresh, the request written out here:
         # every frame between the caller and aiohttp is resumed again at each of a
         # request's waits, so a helper coroutine for it would cost every poll.
+        if self._bucket is not None:
+            await self._pace(location_id)
         session = self._session if self._session is not None else self._get_session()
         token = self._static
         if token is None:
@@ -337,6 +369,8 @@ class OtcClient:
         wait = None
         if status == 429:
             wait = retry_after_seconds(headers.get("Retry-After"), datetime.now(UTC))
+            if wait and self._bucket is not None:  # the throttle is the application's
+                self._bucket.pause(time.monotonic() + wait)
         raise error_from_answer(status, body, location_id, wait, secrets=(token,), url=url)
 
 

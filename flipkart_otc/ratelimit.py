@@ -1,0 +1,79 @@
+"""A cap on requests per second, shared by every request of a client. Pure.
+
+:class:`Bucket` is the generic cell rate algorithm (GCRA), a token bucket kept as
+one number, the theoretical arrival time: each request books the earliest
+instant it may be sent. In any span of ``L`` seconds the booked instants number
+at most ``floor(L * rate) + burst``. A pause (Flipkart's 429 names how long the
+whole application must wait) moves every booking past its end and empties the
+bucket, so sending resumes at the rate, not with a burst of everything that
+waited.
+
+>>> bucket = Bucket(RateLimit(rate=2.0, burst=2))
+>>> [bucket.book(0.0) for _ in range(4)]
+[0.0, 0.0, 0.5, 1.0]
+>>> bucket.pause(10.0)
+>>> [bucket.book(1.0) for _ in range(3)]
+[10.0, 10.5, 11.0]
+"""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+
+__all__ = ["Bucket", "RateLimit"]
+
+
+def _positive_rate(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(
+            f"rate must be a number of requests per second, got {type(value).__name__}"
+        )
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"rate must be a positive number of requests per second, got {value!r}")
+
+
+def _positive_burst(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"burst must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"burst must be >= 1, got {value!r}")
+
+
+@attrs.frozen
+class RateLimit:
+    """At most ``rate`` requests per second on average, ``burst`` at once.
+
+    >>> RateLimit(rate=20.0, burst=5)
+    RateLimit(rate=20.0, burst=5)
+    """
+
+    rate: float = attrs.field(validator=_positive_rate)
+    burst: int = attrs.field(default=1, validator=_positive_burst)
+
+
+class Bucket:
+    """When each request of a :class:`RateLimit` may go (times in any monotonic seconds)."""
+
+    __slots__ = ("_interval", "_tat", "_tolerance", "resume_at")
+
+    def __init__(self, limit: RateLimit) -> None:
+        self._interval = 1.0 / limit.rate
+        self._tolerance = (limit.burst - 1) * self._interval
+        self._tat = -math.inf  # the theoretical arrival time of the next request
+        #: No request before this (the end of the last pause).
+        self.resume_at = -math.inf
+
+    def book(self, now: float) -> float:
+        """Book the next request: the instant (``>= now``) it may be sent."""
+        start = now if now >= self.resume_at else self.resume_at
+        at = max(start, self._tat - self._tolerance)
+        self._tat = max(self._tat, at) + self._interval
+        return at
+
+    def pause(self, until: float) -> None:
+        """Send nothing before ``until``; then resume at the rate, the bucket empty."""
+        if until > self.resume_at:
+            self.resume_at = until
+        self._tat = max(self._tat, until + self._tolerance)

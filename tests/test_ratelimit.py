@@ -1,0 +1,135 @@
+"""The rate cap: a pure bucket under any sequence of requests and pauses, then the client
+against a server on 127.0.0.1 that records when each request arrives."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+
+import pytest
+from aiohttp import web
+from hypothesis import example, given
+from hypothesis import strategies as st
+from test_hardening import serve
+
+from flipkart_otc import OtcClient, RateLimit, RateLimitedError, RetryPolicy
+from flipkart_otc.ratelimit import Bucket
+
+steps = st.lists(
+    st.tuples(
+        st.floats(0, 2, allow_nan=False),  # time passing before the step
+        st.one_of(st.just(None), st.floats(0, 5, allow_nan=False)),  # a request, or a pause
+    ),
+    max_size=80,
+)
+
+
+@example(rate=1.0, burst=3, script=[(0.0, 5.0), (0.0, None), (0.0, None), (0.0, None)])
+@given(st.floats(0.5, 50), st.integers(1, 6), steps)
+def test_bookings_respect_the_cap_and_every_pause(
+    rate: float, burst: int, script: list[tuple[float, float | None]]
+) -> None:
+    bucket = Bucket(RateLimit(rate, burst))
+    now = 0.0
+    booked: list[tuple[int, float]] = []  # (step, instant booked)
+    pauses: list[tuple[int, float]] = []  # (step, end)
+    for step, (dt, pause) in enumerate(script):
+        now += dt
+        if pause is None:
+            at = bucket.book(now)
+            assert at >= now
+            booked.append((step, at))
+        else:
+            bucket.pause(now + pause)
+            pauses.append((step, now + pause))
+    times = sorted(at for _, at in booked)
+    for i, start in enumerate(times):  # any one-second window from a booking on
+        in_window = sum(1 for t in times[i:] if t < start + 1.0)
+        assert in_window <= math.floor(rate) + burst
+    for made, until in pauses:  # nothing booked after a pause goes before its end
+        assert all(at >= until for step, at in booked if step > made)
+        # and it resumes gently: in its first second, at most the rate and one more
+        after = [at for step, at in booked if step > made and at < until + 1.0]
+        assert len(after) <= math.floor(rate) + 1
+
+
+def test_bad_rate_limits_are_refused() -> None:
+    with pytest.raises(ValueError, match="rate must be a positive"):
+        RateLimit(0)
+    with pytest.raises(ValueError, match="burst must be >= 1"):
+        RateLimit(5, burst=0)
+    with pytest.raises(TypeError, match="rate_limit must be a RateLimit"):
+        OtcClient("t", rate_limit=5)  # type: ignore[arg-type]
+
+
+async def test_the_server_never_sees_more_than_the_cap_in_a_second() -> None:
+    arrivals: list[float] = []
+
+    async def api(request: web.Request) -> web.Response:
+        arrivals.append(time.monotonic())
+        return web.json_response({"otcDetails": {}})
+
+    limit = RateLimit(rate=10, burst=3)
+    async with (
+        serve({("POST", "/sellers/v3/returns/otc/start/details"): api}) as origin,
+        OtcClient("t", base_url=origin + "/sellers", rate_limit=limit) as client,
+    ):
+        await asyncio.gather(*(client.start_otc_details(f"LOC{i}") for i in range(30)))
+    assert len(arrivals) == 30
+    for i, start in enumerate(arrivals):
+        assert sum(1 for t in arrivals[i:] if t < start + 1.0) <= 10 + 3
+    assert (
+        arrivals[-1] - arrivals[0] >= (30 - 3) / 10 - 0.05
+    )  # the cap, not the server, paced them
+
+
+async def test_a_429_pauses_every_request_of_the_client_then_resumes_gently() -> None:
+    arrivals: list[tuple[str, float]] = []
+
+    async def api(request: web.Request) -> web.Response:
+        location = (await request.json())["sellerLocationId"]
+        arrivals.append((location, time.monotonic()))
+        if len(arrivals) == 1:
+            return web.json_response(
+                {"errorCode": "TOO_MANY", "message": "slow down"},
+                status=429,
+                headers={"Retry-After": "1"},
+            )
+        return web.json_response({"otcDetails": {}})
+
+    retry = RetryPolicy(max_tries=1)  # the 429 comes back to the caller at once
+    async with (
+        serve({("POST", "/sellers/v3/returns/otc/start/details"): api}) as origin,
+        OtcClient(
+            "t", base_url=origin + "/sellers", retry=retry, rate_limit=RateLimit(50, 5)
+        ) as c,
+    ):
+        with pytest.raises(RateLimitedError):
+            await c.start_otc_details("LOC1")
+        await asyncio.gather(*(c.start_otc_details(f"OTHER{i}") for i in range(6)))
+    refused_at = arrivals[0][1]
+    later = [at for _, at in arrivals[1:]]
+    assert len(later) == 6
+    assert min(later) >= refused_at + 1.0 - 0.01  # nobody went during the pause
+    assert sorted(later)[1] - sorted(later)[0] >= 1 / 50 - 0.005  # no burst on resume
+
+
+async def test_a_pause_longer_than_the_policy_waits_raises_without_sending() -> None:
+    sent: list[float] = []
+
+    async def api(request: web.Request) -> web.Response:
+        sent.append(time.monotonic())
+        return web.json_response(
+            {"errorCode": "TOO_MANY"}, status=429, headers={"Retry-After": "99999"}
+        )
+
+    async with (
+        serve({("POST", "/sellers/v3/returns/otc/start/details"): api}) as origin,
+        OtcClient("t", base_url=origin + "/sellers", rate_limit=RateLimit(5)) as client,
+    ):
+        for _ in range(3):
+            with pytest.raises(RateLimitedError) as info:
+                await client.start_otc_details("LOC1")
+            assert info.value.retry_after is not None and info.value.retry_after > 99000
+    assert len(sent) == 1  # the two calls after the 429 sent nothing
