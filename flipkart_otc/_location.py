@@ -123,7 +123,7 @@ def elapsed(state: LocationState, now: float) -> Step | None:
     if not events:
         return None
     due = earliest_due(state.details, expired)
-    return list(events), None, state.status, expired, due, state.memo
+    return events, None, state.status, expired, due, state.memo  # type: ignore[return-value]
 
 
 def commit(state: LocationState, step: Step, now: float) -> None:
