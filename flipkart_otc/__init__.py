@@ -84,6 +84,9 @@ if TYPE_CHECKING:
         BadGatewayError as BadGatewayError,
     )
     from .errors import (
+        FeOtcBadRequestError as FeOtcBadRequestError,
+    )
+    from .errors import (
         FlipkartOtcError as FlipkartOtcError,
     )
     from .errors import (
@@ -94,6 +97,9 @@ if TYPE_CHECKING:
     )
     from .errors import (
         InvalidTaskTypeError as InvalidTaskTypeError,
+    )
+    from .errors import (
+        NotOnEndOtcPageError as NotOnEndOtcPageError,
     )
     from .errors import (
         RateLimitedError as RateLimitedError,
@@ -109,6 +115,12 @@ if TYPE_CHECKING:
     )
     from .errors import (
         ServiceUnavailableError as ServiceUnavailableError,
+    )
+    from .errors import (
+        ShipmentSyncError as ShipmentSyncError,
+    )
+    from .errors import (
+        TaskClosedError as TaskClosedError,
     )
     from .errors import (
         TaskNotFoundError as TaskNotFoundError,
@@ -150,6 +162,12 @@ if TYPE_CHECKING:
         WatchEvent as WatchEvent,
     )
     from .models import (
+        EndOtc as EndOtc,
+    )
+    from .models import (
+        InitialLoad as InitialLoad,
+    )
+    from .models import (
         Lob as Lob,
     )
     from .models import (
@@ -160,6 +178,9 @@ if TYPE_CHECKING:
     )
     from .models import (
         OtcSnapshot as OtcSnapshot,
+    )
+    from .models import (
+        VisitFe as VisitFe,
     )
     from .ratelimit import (
         RateLimit as RateLimit,
@@ -176,6 +197,13 @@ if TYPE_CHECKING:
 
 #: Each public name and the module that defines it.
 _EXPORTS = {
+    "VisitFe": ".models",
+    "InitialLoad": ".models",
+    "EndOtc": ".models",
+    "TaskClosedError": ".errors",
+    "ShipmentSyncError": ".errors",
+    "NotOnEndOtcPageError": ".errors",
+    "FeOtcBadRequestError": ".errors",
     "RateLimit": ".ratelimit",
     "LocationView": "._fanout",
     "Picture": "._fanout",

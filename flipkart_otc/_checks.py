@@ -17,13 +17,14 @@ __all__ = [
     "check_number",
     "QUOTE_MAX",
     "check_credential",
+    "check_id",
     "check_location_id",
     "check_url",
     "quote",
     "safe_url",
 ]
 
-#: The longest location id accepted; Flipkart's are a few dozen characters at most.
+#: The longest id (location, FE, task) accepted; Flipkart's are a few dozen characters.
 LOCATION_ID_MAX = 256
 #: How much of a bad value a message quotes.
 QUOTE_MAX = 64
@@ -59,17 +60,23 @@ def check_location_id(location_id: object) -> str:
         and 0 < len(location_id) <= LOCATION_ID_MAX
     ):
         return location_id
-    if not isinstance(location_id, str):
-        raise TypeError(f"location_id must be a str, got {type(location_id).__name__}")
-    stripped = location_id.strip()
+    return check_id("location_id", location_id)
+
+
+def check_id(name: str, value: object) -> str:
+    """An id (location, FE, task) stripped of surrounding whitespace, else TypeError or
+    ValueError naming ``name`` and quoting a little of the value."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+    stripped = value.strip()
     if not stripped:
-        raise ValueError(f"location_id must not be empty or blank, got {quote(location_id)}")
+        raise ValueError(f"{name} must not be empty or blank, got {quote(value)}")
     if len(stripped) > LOCATION_ID_MAX:
         raise ValueError(
-            f"location_id must be at most {LOCATION_ID_MAX} characters, got {quote(stripped)}"
+            f"{name} must be at most {LOCATION_ID_MAX} characters, got {quote(stripped)}"
         )
     if _CONTROL.search(stripped):
-        raise ValueError(f"location_id must not contain control characters, got {quote(stripped)}")
+        raise ValueError(f"{name} must not contain control characters, got {quote(stripped)}")
     return stripped
 
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from ._channel import Gate
-from ._checks import check_credential, check_int, check_location_id, check_url
+from ._checks import check_credential, check_id, check_int, check_location_id, check_url
 from ._transport import (
     MAX_BODY,
     read_body,
@@ -25,13 +25,13 @@ from ._transport import (
     transport_error,
 )
 from ._version import USER_AGENT
-from ._wire import start_otc
+from ._wire import end_otc, initial_load, start_otc
 from ._wire.common import error_from_answer, error_in_success, retry_after_seconds
 from .auth import StaticToken, TokenProvider
-from .errors import AuthenticationError, FlipkartOtcError, RateLimitedError
-from .models import OtcSnapshot
+from .errors import AuthenticationError, FlipkartOtcError, RateLimitedError, TransportError
+from .models import EndOtc, InitialLoad, OtcSnapshot
 from .ratelimit import Bucket, RateLimit
-from .retry import RetryPolicy
+from .retry import RetryPolicy, is_retryable
 
 __all__ = [
     "PRODUCTION_BASE_URL",
@@ -115,6 +115,7 @@ class OtcClient:
         # queues one: time spent waiting for a connection is not charged to the request.
         self._gate = Gate(max_connections if session is None else _pool_size(session))
         self._closed = False
+        self._policy = retry
         self._send = retry.wrap(self._attempt)
 
     def __repr__(self) -> str:
@@ -197,6 +198,39 @@ class OtcClient:
             location_id=location_id,
         )
 
+    async def initial_load(self, location_id: str) -> InitialLoad:
+        """The FEs now at ``location_id`` on any page of the visit (Start OTC, scanning,
+        End OTC), with their task ids, and the seller's OTC flow. Retried like
+        :meth:`start_otc_details`.
+        """
+        location_id = check_location_id(location_id)
+        return await self._call(
+            "POST",
+            initial_load.PATH,
+            initial_load.request_body(location_id),
+            lambda body: initial_load.parse_initial_load(body, location_id, datetime.now(UTC)),
+            success_key=initial_load.SUCCESS_KEY,
+            location_id=location_id,
+        )
+
+    async def end_otc_details(self, fe_id: str, task_id: str) -> EndOtc:
+        """The End OTC for an FE's task, and the summary of what was scanned.
+
+        Asking makes a code, so no failure that may have reached Flipkart is
+        retried: only a connection that could not be made (nothing was sent) is
+        tried again, up to the client's policy; anything else is raised for the
+        caller to decide. The OTC is left out of the result's ``repr()``.
+        """
+        fe_id, task_id = check_id("fe_id", fe_id), check_id("task_id", task_id)
+        return await self._call(
+            "POST",
+            end_otc.PATH,
+            end_otc.request_body(fe_id, task_id),
+            lambda body: end_otc.parse_end_otc(body, fe_id, task_id),
+            success_key=end_otc.SUCCESS_KEY,
+            retryable=_unsent,
+        )
+
     def fetch_body(self, location_id: str, *, task_type: str = TASK_TYPE) -> Awaitable[bytes]:
         """The raw body of a successful (HTTP 200) answer, retried like any call:
         ``body = await client.fetch_body("LOC1")``.
@@ -227,16 +261,20 @@ class OtcClient:
         success_key: str,
         location_id: str | None = None,
         retry: RetryPolicy | None = None,
+        retryable: Callable[[BaseException], bool] | None = None,
     ) -> T:
         """One API call: ``method`` on ``path`` (below the base URL, or an absolute URL
         on its host) with a JSON ``payload``, its 200 body handed to ``parse``.
 
-        ``retry`` replaces the client's policy for this call: an endpoint that makes
-        something (an End OTC) passes one that retries only what cannot have reached
-        the server. Every endpoint method is this and a wire module.
+        ``retry`` replaces the client's policy for this call, and ``retryable`` what it
+        retries: an endpoint that makes something (an End OTC) retries only what
+        cannot have reached the server. Every endpoint method is this and a wire
+        module.
         """
         url = path if path.startswith(("http://", "https://")) else self._base_url + path
-        send = self._send if retry is None else retry.wrap(self._attempt)
+        send = self._send
+        if retry is not None or retryable is not None:
+            send = (retry or self._policy).wrap(self._attempt, retryable=retryable or is_retryable)
         body = await send(method, url, payload, success_key, location_id)
         return parse(body)
 
@@ -372,6 +410,14 @@ class OtcClient:
             if wait and self._bucket is not None:  # the throttle is the application's
                 self._bucket.pause(time.monotonic() + wait)
         raise error_from_answer(status, body, location_id, wait, secrets=(token,), url=url)
+
+
+def _unsent(exc: BaseException) -> bool:
+    """Whether a failure happened before the request could reach the server: no
+    connection could be made (refused, no route, no such host)."""
+    return isinstance(exc, TransportError) and isinstance(
+        exc.__cause__, aiohttp.ClientConnectorError
+    )
 
 
 def _pool_size(session: aiohttp.ClientSession) -> int:

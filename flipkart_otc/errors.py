@@ -11,6 +11,10 @@ never a token, an app secret or an OTC.
     │   ├── TaskNotFoundError          TRIPSHEET_TASK_NOT_FOUND
     │   ├── InvalidTaskTypeError       INVALID_TASK_TYPE_ERROR
     │   ├── TripsheetClosedError       TRIPSHEET_CLOSED_ERROR
+    │   │   └── TaskClosedError        TASK_CLOSED
+    │   ├── ShipmentSyncError          SHIPMENT_SYNC_ERROR
+    │   ├── NotOnEndOtcPageError       NOT_ON_END_OTC_PAGE_ERROR
+    │   ├── FeOtcBadRequestError       FE_OTC_BAD_REQUEST_ERROR
     │   ├── AuthenticationError        UNAUTHORIZED_ERROR, token endpoint failures
     │   ├── RateLimitedError           HTTP 429 (retry_after)
     │   └── ServerError                retried
@@ -46,6 +50,10 @@ __all__ = [
     "TaskNotFoundError",
     "TransportError",
     "TripsheetClosedError",
+    "TaskClosedError",
+    "ShipmentSyncError",
+    "NotOnEndOtcPageError",
+    "FeOtcBadRequestError",
     "Verdict",
     "classify",
 ]
@@ -109,6 +117,23 @@ class InvalidTaskTypeError(ApiError):
 
 class TripsheetClosedError(ApiError):
     """``TRIPSHEET_CLOSED_ERROR``: the location's task is closed. Not retried."""
+
+
+class TaskClosedError(TripsheetClosedError):
+    """``TASK_CLOSED``: the FE's task is over (the visit endpoints' word for it)."""
+
+
+class ShipmentSyncError(ApiError):
+    """``SHIPMENT_SYNC_ERROR``: not every scanned shipment is synced yet (End OTC).
+    Not retried blindly: ask again once scanning has settled."""
+
+
+class NotOnEndOtcPageError(ApiError):
+    """``NOT_ON_END_OTC_PAGE_ERROR``: the FE is still scanning, not on the End OTC page."""
+
+
+class FeOtcBadRequestError(ApiError):
+    """``FE_OTC_BAD_REQUEST_ERROR``: the FE id and task id do not name an open task."""
 
 
 class AuthenticationError(ApiError):
@@ -193,6 +218,10 @@ ERROR_CODES: dict[str, type[ApiError]] = {
     "BAD_GATEWAY_ERROR": BadGatewayError,
     "SERVICE_UNAVAILABLE_ERROR": ServiceUnavailableError,
     "GATEWAY_TIMEOUT_ERROR": GatewayTimeoutError,
+    "TASK_CLOSED": TaskClosedError,
+    "SHIPMENT_SYNC_ERROR": ShipmentSyncError,
+    "NOT_ON_END_OTC_PAGE_ERROR": NotOnEndOtcPageError,
+    "FE_OTC_BAD_REQUEST_ERROR": FeOtcBadRequestError,
 }
 
 #: How an error answer without a known code is classed.

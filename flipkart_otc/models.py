@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
-__all__ = ["LocationStatus", "Lob", "OtcDetail", "OtcSnapshot"]
+__all__ = ["EndOtc", "InitialLoad", "LocationStatus", "Lob", "OtcDetail", "OtcSnapshot", "VisitFe"]
 
 
 class Lob(enum.Enum):
@@ -89,3 +89,52 @@ class OtcSnapshot:
 
     def __len__(self) -> int:
         return len(self.details)
+
+
+@attrs.frozen(slots=True)
+class VisitFe:
+    """An FE at a location on any page of the visit (initial-load's ``feDetails``).
+
+    ``task_status`` is Flipkart's text as sent (its values are not documented;
+    the sample says ``"Scanning"``).
+    """
+
+    fe_id: str
+    fe_name: str
+    logistic_partner: str
+    lob: Lob
+    lob_raw: str
+    task_id: str
+    task_status: str
+    task_created_at: datetime
+
+
+@attrs.frozen(slots=True)
+class InitialLoad:
+    """A location's FEs on the Start OTC, scanning or End OTC page, and its OTC flow.
+
+    ``enabled_for`` is the seller's configuration as sent (documented values
+    ``OldStatic``, ``NewStatic``, ``DynamicStartEnd``, ``DynamicEnd``).
+    """
+
+    location_id: str
+    fetched_at: datetime
+    enabled_for: str
+    fes: Mapping[str, VisitFe] = attrs.field(factory=dict)
+
+
+@attrs.frozen(slots=True)
+class EndOtc:
+    """The End OTC for an FE's task and the summary of what was scanned.
+
+    The ``otc`` is left out of ``repr()``.
+    """
+
+    fe_id: str
+    task_id: str
+    otc: str = attrs.field(repr=False)
+    total_scanned: int
+    obd_eligible: int
+    obd_failed: int
+    flyer_eligible: int
+    flyer_failed: int

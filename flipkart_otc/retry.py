@@ -87,29 +87,41 @@ class RetryPolicy:
             attempt += 1
             exc = yield delay
 
-    def _give_up(self, exc: Exception) -> bool:
+    def _give_up(
+        self, exc: Exception, retryable: Callable[[BaseException], bool] = is_retryable
+    ) -> bool:
+        if not retryable(exc):
+            return True
         if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
             return exc.retry_after > self.max_retry_after
-        return not is_retryable(exc)
+        return False
 
-    def wrap(self, attempt: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    def wrap(
+        self,
+        attempt: Callable[..., Awaitable[T]],
+        *,
+        retryable: Callable[[BaseException], bool] = is_retryable,
+    ) -> Callable[..., Awaitable[T]]:
         """``attempt`` retried by this policy, through ``backoff.on_exception``.
 
         The first attempt runs bare: most calls succeed, and backoff's wrapper
         costs more than a small request's parsing. Only after a retryable
         failure does backoff take over, with that failure replayed as its first
         try, so its counting, waits and ``max_time`` are exactly as if it had
-        made every attempt.
+        made every attempt. ``retryable`` narrows what is retried for one kind of
+        call (a call that makes something retries only what cannot have reached
+        the server).
         """
         if self.max_tries == 1:
             return attempt
+        give_up = functools.partial(self._give_up, retryable=retryable)
 
         async def call(*args: Any) -> T:
             started = time.monotonic()
             try:
                 return await attempt(*args)
             except FlipkartOtcError as exc:
-                if self._give_up(exc):
+                if give_up(exc):
                     raise
                 failures = [exc]
 
@@ -124,7 +136,7 @@ class RetryPolicy:
                 max_tries=self.max_tries,
                 max_time=self.max_time - (time.monotonic() - started),
                 jitter=None,  # the jitter is in delays(); Retry-After must not be jittered
-                giveup=self._give_up,
+                giveup=give_up,
                 logger=None,
             )(again)
             return await retrying(*args)

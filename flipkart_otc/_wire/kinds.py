@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from ..models import Lob
 
 __all__ = [
     "FLOAT_EXACT_MS",
     "LOBS",
+    "FieldError",
+    "count",
+    "field",
+    "obj",
     "SECONDS_BELOW",
     "SHARED",
     "epoch",
@@ -29,6 +35,7 @@ __all__ = [
     "strict_str",
 ]
 
+T = TypeVar("T")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: Below this an epoch value is in seconds (10^11 s is the year 5138; 10^11 ms is 1973).
 SECONDS_BELOW = 10**11
@@ -135,3 +142,38 @@ def lob_raw(value: object, _: object) -> str:
     if type(value) is float and value.is_integer():
         value = int(value)  # 1.0 and 1 are one JSON number: give them one text
     return json.dumps(value)[:64]
+
+
+def count(value: object, _: object) -> int:
+    """A non-negative whole number (a JSON integer, not a bool)."""
+    if type(value) is int and value >= 0:
+        return value
+    raise TypeError(f"expected a non-negative integer, got {type(value).__name__}")
+
+
+class FieldError(Exception):
+    """A field that is missing or of the wrong kind, at ``path`` (e.g. ``feDetails.fe1.lob``)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+def obj(value: object, path: str) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else FieldError at ``path``."""
+    if type(value) is not dict:
+        raise FieldError(path, f"expected an object, got {type(value).__name__}")
+    return value
+
+
+def field(document: dict[str, Any], key: str, hook: Callable[[object, object], T], path: str) -> T:
+    """``document[key]`` through ``hook`` (one of this module's kinds); a missing key or a
+    value the hook refuses is a FieldError naming ``path.key``."""
+    where = f"{path}.{key}" if path else key
+    if key not in document:
+        raise FieldError(where, "required field missing")
+    try:
+        return hook(document[key], None)
+    except (TypeError, ValueError) as exc:
+        raise FieldError(where, str(exc)) from None
