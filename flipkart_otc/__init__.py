@@ -165,6 +165,9 @@ if TYPE_CHECKING:
         EndOtc as EndOtc,
     )
     from .models import (
+        FlyerCheck as FlyerCheck,
+    )
+    from .models import (
         InitialLoad as InitialLoad,
     )
     from .models import (
@@ -174,10 +177,19 @@ if TYPE_CHECKING:
         LocationStatus as LocationStatus,
     )
     from .models import (
+        ObdCheck as ObdCheck,
+    )
+    from .models import (
         OtcDetail as OtcDetail,
     )
     from .models import (
         OtcSnapshot as OtcSnapshot,
+    )
+    from .models import (
+        ScannedShipment as ScannedShipment,
+    )
+    from .models import (
+        ShipmentStatus as ShipmentStatus,
     )
     from .models import (
         VisitFe as VisitFe,
@@ -197,6 +209,10 @@ if TYPE_CHECKING:
 
 #: Each public name and the module that defines it.
 _EXPORTS = {
+    "ScannedShipment": ".models",
+    "ShipmentStatus": ".models",
+    "FlyerCheck": ".models",
+    "ObdCheck": ".models",
     "VisitFe": ".models",
     "InitialLoad": ".models",
     "EndOtc": ".models",

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import TypeVar
@@ -25,11 +25,11 @@ from ._transport import (
     transport_error,
 )
 from ._version import USER_AGENT
-from ._wire import end_otc, initial_load, start_otc
+from ._wire import end_otc, initial_load, shipments, start_otc
 from ._wire.common import error_from_answer, error_in_success, retry_after_seconds
 from .auth import StaticToken, TokenProvider
 from .errors import AuthenticationError, FlipkartOtcError, RateLimitedError, TransportError
-from .models import EndOtc, InitialLoad, OtcSnapshot
+from .models import EndOtc, InitialLoad, OtcSnapshot, ScannedShipment
 from .ratelimit import Bucket, RateLimit
 from .retry import RetryPolicy, is_retryable
 
@@ -230,6 +230,36 @@ class OtcClient:
             success_key=end_otc.SUCCESS_KEY,
             retryable=_unsent,
         )
+
+    async def scanned_shipments(
+        self, task_id: str, fe_id: str, *, page_size: int = 25
+    ) -> AsyncIterator[ScannedShipment]:
+        """Every shipment the FE has scanned for the task, page after page:
+        ``async for shipment in client.scanned_shipments(task_id, fe_id): ...``.
+
+        The first page is a POST, each later one a GET of the URL the last page gave
+        (only on this client's host), until a page says there is no more, or gives a
+        URL already followed. Flipkart asks for a poll every 30 s while the FE scans;
+        a fresh call starts again from the first page.
+        """
+        task_id, fe_id = check_id("task_id", task_id), check_id("fe_id", fe_id)
+        check_int("page_size", page_size)
+        method, target = "POST", shipments.PATH
+        payload: bytes | None = shipments.first_body(task_id, fe_id, page_size)
+        followed: set[str] = set()
+        while True:
+            page = await self._call(
+                method, target, payload, shipments.parse_page, success_key=shipments.SUCCESS_KEY
+            )
+            for shipment in page.shipments:
+                yield shipment
+            if page.next_url is None:
+                return
+            target = shipments.next_target(self._base_url, page.next_url)
+            if target in followed:  # a cursor that repeats: the pages would never end
+                return
+            followed.add(target)
+            method, payload = "GET", None
 
     def fetch_body(self, location_id: str, *, task_type: str = TASK_TYPE) -> Awaitable[bytes]:
         """The raw body of a successful (HTTP 200) answer, retried like any call:

@@ -12,7 +12,19 @@ from datetime import datetime, timedelta
 
 import attrs
 
-__all__ = ["EndOtc", "InitialLoad", "LocationStatus", "Lob", "OtcDetail", "OtcSnapshot", "VisitFe"]
+__all__ = [
+    "EndOtc",
+    "FlyerCheck",
+    "InitialLoad",
+    "LocationStatus",
+    "Lob",
+    "ObdCheck",
+    "OtcDetail",
+    "OtcSnapshot",
+    "ScannedShipment",
+    "ShipmentStatus",
+    "VisitFe",
+]
 
 
 class Lob(enum.Enum):
@@ -138,3 +150,45 @@ class EndOtc:
     obd_failed: int
     flyer_eligible: int
     flyer_failed: int
+
+
+class ShipmentStatus(enum.Enum):
+    """Whether the FE took a scanned shipment. Anything else parses to :attr:`UNKNOWN`
+    (the text is kept in :attr:`ScannedShipment.status_raw`)."""
+
+    ACCEPTED = "ACCEPTED"
+    REJECTED = "REJECTED"
+    UNKNOWN = "UNKNOWN"
+
+
+@attrs.frozen(slots=True)
+class FlyerCheck:
+    """The return bag's check: the flyer id expected, the one captured, and the verdict
+    as sent (e.g. ``FlyerMatch``)."""
+
+    actual_flyer_id: str
+    captured_flyer_id: str
+    status: str
+
+
+@attrs.frozen(slots=True)
+class ObdCheck:
+    """The open-box check: whether the shipment was eligible, the remark, the photos."""
+
+    eligible: bool
+    remark: str
+    image_links: tuple[str, ...] = ()
+
+
+@attrs.frozen(slots=True)
+class ScannedShipment:
+    """One shipment an FE scanned (``reason`` is None when it was accepted)."""
+
+    tracking_id: str
+    shipment_id: str
+    status: ShipmentStatus
+    status_raw: str
+    reason: str | None
+    scanned_at: datetime
+    flyer: FlyerCheck | None = None
+    obd: ObdCheck | None = None
