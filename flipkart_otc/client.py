@@ -56,13 +56,17 @@ logger.addHandler(logging.NullHandler())
 
 
 class OtcClient:
-    """Async client for ``POST /v3/returns/otc/start/details``.
+    """Async client for the FE visit's endpoints: Start OTC (``start_otc_details``,
+    ``fetch_body``), ``initial_load``, ``scanned_shipments`` and ``end_otc_details``.
 
     ``auth`` is a bearer token string or a :class:`~flipkart_otc.TokenProvider`
     such as :class:`~flipkart_otc.ClientCredentials`. A ``session`` you pass is
     borrowed and never closed; one the client creates is closed by
     :meth:`aclose` or by leaving ``async with``. ``timeout`` bounds each
-    attempt; ``retry`` says which failures are retried and how.
+    attempt (not the wait for a connection); ``retry`` says which failures are
+    retried and how; at most ``max_connections`` requests are in flight;
+    ``rate_limit`` (a :class:`~flipkart_otc.RateLimit`) caps requests per second,
+    and with it a 429 pauses every request of the client.
 
     >>> async with OtcClient(ClientCredentials(app_id, app_secret)) as client:  # doctest: +SKIP
     ...     snap = await client.start_otc_details("LOC1")
