@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Generic, Protocol, TypeVar
 
 from ._channel import Channel
-from .clock import Clock
+from .clock import Clock, monotonic_of
 
 __all__ = ["Entry", "Scheduler"]
 
@@ -63,7 +63,8 @@ class Scheduler(Generic[E]):
         name: str = "scheduler",
     ) -> None:
         self.clock = clock
-        self._base = clock.time() - clock.monotonic()
+        self._monotonic = monotonic_of(clock)
+        self._base = clock.time() - self._monotonic()
         self._serve = serve
         self._next_due = next_due
         self._max_workers = workers
@@ -82,17 +83,17 @@ class Scheduler(Generic[E]):
 
     def now(self) -> float:
         """Monotonic time, in epoch seconds as the wall clock read at start."""
-        return self.clock.monotonic() + self._base
+        return self._monotonic() + self._base
 
     def start(self) -> None:
         """Read the wall clock once for :meth:`now`, and start the heap's task."""
-        self._base = self.clock.time() - self.clock.monotonic()
+        self._base = self.clock.time() - self._monotonic()
         self._tasks.append(asyncio.create_task(self._loop(), name=self._name))
 
     def schedule(self, entry: E, when: float) -> None:
         """Serve ``entry`` at ``when`` (at once if that is not in the future)."""
         entry.due = when
-        if when <= self.clock.monotonic() + self._base:
+        if when <= self._monotonic() + self._base:
             self._enqueue(entry)
             return
         heapq.heappush(self._heap, entry)
@@ -155,9 +156,9 @@ class Scheduler(Generic[E]):
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
-        heap, clock = self._heap, self.clock
+        heap, clock, monotonic = self._heap, self.clock, self._monotonic
         while True:
-            now = clock.monotonic() + self._base
+            now = monotonic() + self._base
             while heap and heap[0].due <= now:
                 entry = heapq.heappop(heap)
                 if not entry.removed:
@@ -178,13 +179,18 @@ class Scheduler(Generic[E]):
                     timer.cancel()
 
     async def _work(self) -> None:
-        ready, clock, serve, next_due = self._ready, self.clock, self._serve, self._next_due
+        ready, monotonic, serve, next_due = (
+            self._ready,
+            self._monotonic,
+            self._serve,
+            self._next_due,
+        )
         while not self._stopped:
             entry = ready.get_nowait() if ready.items else await ready.get()
             try:
                 if entry.removed:
                     continue
-                now = clock.monotonic() + self._base
+                now = monotonic() + self._base
                 work = serve(entry, now)
                 if work is not None:
                     await work

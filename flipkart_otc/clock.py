@@ -31,7 +31,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "ManualClock", "SystemClock", "TimerHandle", "sleep_until"]
+__all__ = ["Clock", "ManualClock", "SystemClock", "TimerHandle", "monotonic_of", "sleep_until"]
 
 
 @runtime_checkable
@@ -57,6 +57,13 @@ class Clock(Protocol):
     def call_at(self, when: float, callback: Callable[[], object]) -> TimerHandle:
         """Run ``callback`` (in the event loop) once :meth:`monotonic` reaches ``when``."""
         ...
+
+
+def monotonic_of(clock: Clock) -> Callable[[], float]:
+    """``clock.monotonic``; for a clock written before it existed (``time()`` and a
+    ``call_at`` on that time), ``clock.time``, which then serves both faces as before."""
+    monotonic: Callable[[], float] | None = getattr(clock, "monotonic", None)
+    return monotonic if monotonic is not None else clock.time
 
 
 def _boot_clock() -> Callable[[], float]:
@@ -171,7 +178,7 @@ async def sleep_until(clock: Clock, when: float) -> None:
     """Wait until ``clock``'s wall face would read ``when``, had it not stepped since:
     the wait is measured on the monotonic face."""
     future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    handle = clock.call_at(clock.monotonic() + (when - clock.time()), lambda: _resolve(future))
+    handle = clock.call_at(monotonic_of(clock)() + (when - clock.time()), lambda: _resolve(future))
     try:
         await future
     finally:

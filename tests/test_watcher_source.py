@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 
@@ -145,3 +146,29 @@ async def test_fatal_errors_stop_the_watcher_and_are_raised(fatal: Exception) ->
 def test_an_object_without_fetch_body_is_refused() -> None:
     with pytest.raises(TypeError, match="fetch_body"):
         OtcWatcher(object())  # type: ignore[arg-type]
+
+
+class WallOnlyClock:
+    """A clock written to the protocol before monotonic(): time() and call_at on it."""
+
+    def __init__(self) -> None:
+        self.inner = ManualClock(start=T0)
+
+    def time(self) -> float:
+        return self.inner.time()
+
+    def call_at(self, when: float, callback: Callable[[], object]) -> object:
+        return self.inner.call_at(self.inner.monotonic() + (when - self.inner.time()), callback)
+
+
+async def test_a_clock_without_monotonic_still_drives_the_watcher() -> None:
+    script, clock = Script(body(fe1=25)), WallOnlyClock()
+    events: list[WatchEvent] = []
+    watcher = OtcWatcher(script, ["LOC1"], interval=10, jitter=0, clock=clock)  # type: ignore[arg-type]
+    async with watcher:
+        for _ in range(30):
+            await watcher.wait_idle()
+            events += [await anext(watcher) for _ in range(watcher.queued)]
+            clock.inner.advance(1)
+    assert script.polls == 3  # t = 0, 10, 20
+    assert kinds(events) == ["LocationStatusChanged", "FeArrived", "OtcExpired"]
