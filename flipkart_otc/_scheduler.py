@@ -49,7 +49,8 @@ class Scheduler(Generic[E]):
     await (a plain function returning the coroutine: no frame of its own at each
     of the work's waits), or None; then ``next_due(entry, now)`` says when the
     entry is due again (None: not again). ``blocked()`` tells :meth:`wait_idle` that
-    the workers wait on their consumer.
+    the workers wait on their consumer. An exception the work raises goes to
+    ``on_error`` (the entry is not served again), never silently into a dead task.
     """
 
     def __init__(
@@ -60,6 +61,7 @@ class Scheduler(Generic[E]):
         *,
         workers: int,
         blocked: Callable[[], bool] = lambda: False,
+        on_error: Callable[[BaseException], None] | None = None,
         name: str = "scheduler",
     ) -> None:
         self.clock = clock
@@ -69,6 +71,7 @@ class Scheduler(Generic[E]):
         self._next_due = next_due
         self._max_workers = workers
         self._blocked = blocked
+        self._on_error = on_error
         self._name = name
         self._heap: list[E] = []
         self._ready: Channel[E] = Channel()
@@ -191,9 +194,15 @@ class Scheduler(Generic[E]):
                 if entry.removed:
                     continue
                 now = monotonic() + self._base
-                work = serve(entry, now)
-                if work is not None:
-                    await work
+                try:
+                    work = serve(entry, now)
+                    if work is not None:
+                        await work
+                except Exception as exc:  # not CancelledError: stopping goes on
+                    if self._on_error is None:
+                        raise
+                    self._on_error(exc)
+                    continue
                 if not entry.removed and not self._stopped:
                     when = next_due(entry, now)
                     if when is not None:

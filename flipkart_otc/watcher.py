@@ -141,6 +141,7 @@ class OtcWatcher:
             self._next_due,
             workers=max_concurrency,
             blocked=self._events.full,
+            on_error=self._fail,  # a sink that failed, or a bug: stop, and say why
             name="otc-watcher",
         )
         self._hold_until = -math.inf  # no poll before this: the API said so (429)
