@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import attrs
 import pytest
 
@@ -10,9 +12,11 @@ from flipkart_otc import (
     FeDeparted,
     LocationStatus,
     LocationStatusChanged,
+    LocationView,
     ManualClock,
     OtcWatcher,
     Picture,
+    ReliableSink,
     RetryPolicy,
     Sequenced,
     SubscriberLagged,
@@ -133,3 +137,55 @@ async def test_subscriptions_end_when_the_watcher_closes() -> None:
         assert len(items) >= 1 and isinstance(items[0], Picture)
         with pytest.raises(RuntimeError, match="closed"):
             watcher.subscribe()
+
+
+class Recorder:
+    """A sink that keeps what it is handed, and what the main iterator had read by then."""
+
+    def __init__(self, watcher_reads: list[WatchEvent], fail_on: int | None = None) -> None:
+        self.writes: list[tuple[list[WatchEvent], LocationView, int]] = []
+        self.reads = watcher_reads
+        self.fail_on = fail_on
+
+    async def write(self, events: Sequence[WatchEvent], view: LocationView) -> None:
+        if self.fail_on is not None and len(self.writes) == self.fail_on:
+            raise OSError("the store is gone")
+        self.writes.append((list(events), view, len(self.reads)))
+
+
+async def test_a_sink_gets_each_poll_with_its_state_before_any_reader() -> None:
+    clock = ManualClock()
+    main: list[WatchEvent] = []
+    sink = Recorder(main)
+    async with Simulator(clock=clock) as sim, sim.client() as client:
+        sim.world.open_task("LOC1")
+        sim.world.arrive("LOC1", fe_id="fe1", fe_name="Ram", ttl=300)
+        watcher = OtcWatcher(client, ["LOC1"], interval=10, jitter=0, clock=clock, sink=sink)
+        assert isinstance(sink, ReliableSink)
+        async with watcher:
+            for _ in range(25):
+                await watcher.wait_idle()
+                main += [await anext(watcher) for _ in range(watcher.queued)]
+                clock.advance(1)
+                if clock.time() == 1_767_225_600.0 + 12:
+                    sim.world.leave("LOC1", "fe1")
+    handed = [event for events, _, _ in sink.writes for event in events]
+    assert handed == main  # every event, in order, through the sink
+    _, first_view, read_before = sink.writes[0]
+    assert read_before == 0  # written before the main iterator could read it
+    assert first_view.status is LocationStatus.ACTIVE
+    assert first_view.snapshot is not None and set(first_view.snapshot.details) == {"fe1"}
+    last_view = sink.writes[-1][1]
+    assert last_view.snapshot is not None and dict(last_view.snapshot.details) == {}
+
+
+async def test_a_failing_sink_stops_the_watcher_with_its_error() -> None:
+    clock = ManualClock()
+    main: list[WatchEvent] = []
+    async with Simulator(clock=clock) as sim, sim.client() as client:
+        sim.world.open_task("LOC1")
+        sink = Recorder(main, fail_on=0)
+        async with OtcWatcher(client, ["LOC1"], interval=10, clock=clock, sink=sink) as watcher:
+            with pytest.raises(OSError, match="store is gone"):
+                await anext(watcher)
+    assert main == [] and sink.writes == []
