@@ -45,6 +45,7 @@ __all__ = [
     "mask_body",
     "retry_after_seconds",
     "scrub",
+    "success_document",
 ]
 
 MASK = "***"
@@ -270,6 +271,30 @@ def error_in_success(
         document = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None  # the endpoint's parser names what is wrong with it
+    return _carried(document, success_key, 200, location_id, tuple(secrets))
+
+
+def _carried(
+    document: Any, success_key: str, status: int, location_id: str | None, secrets: tuple[str, ...]
+) -> FlipkartOtcError | None:
+    """The error a success answer's document carries in place of ``success_key``."""
     if isinstance(document, dict) and success_key not in document and "errorCode" in document:
-        return error_from_document(200, document, location_id, secrets=secrets)
+        return error_from_document(status, document, location_id, secrets=secrets)
     return None
+
+
+def success_document(
+    body: bytes,
+    endpoint: str,
+    success_key: str,
+    *,
+    location_id: str | None = None,
+    status: int = 200,
+) -> Any:
+    """A success answer's JSON document; a ResponseFormatError for one that is not JSON,
+    or the ApiError a 200 carrying an ``errorCode`` (and no ``success_key``) means."""
+    document = load_json(body, endpoint, location_id=location_id, status=status)
+    error = _carried(document, success_key, status, location_id, ())
+    if error is not None:
+        raise error
+    return document

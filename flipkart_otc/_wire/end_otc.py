@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from ..models import EndOtc
-from .common import error_from_document, format_error, load_json
+from .common import format_error, success_document
 from .kinds import FieldError, count, field, obj, strict_str
 
 __all__ = ["ENDPOINT", "PATH", "SUCCESS_KEY", "parse_end_otc", "request_body"]
@@ -28,9 +28,7 @@ def request_body(fe_id: str, task_id: str) -> bytes:
 def parse_end_otc(body: bytes, fe_id: str, task_id: str) -> EndOtc:
     """A 200 answer as an :class:`EndOtc`, the ApiError a 200 carrying an ``errorCode``
     means, or a ResponseFormatError naming the bad field (the body kept, OTC masked)."""
-    document = load_json(body, ENDPOINT, status=200)
-    if isinstance(document, dict) and SUCCESS_KEY not in document and "errorCode" in document:
-        raise error_from_document(200, document, None)
+    document = success_document(body, ENDPOINT, SUCCESS_KEY)
     try:
         top = obj(document, "answer")
         return EndOtc(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from ..models import InitialLoad, VisitFe
-from .common import error_from_document, format_error, load_json
+from .common import format_error, success_document
 from .kinds import FieldError, epoch, field, lob, lob_raw, obj, shared_str, strict_str
 from .start_otc import request_body
 
@@ -43,9 +43,7 @@ def parse_initial_load(body: bytes, location_id: str, fetched_at: datetime) -> I
     """A 200 answer as an :class:`InitialLoad` (``feDetails`` null or empty: no FE), or
     the ApiError a 200 carrying an ``errorCode`` means, or a ResponseFormatError naming
     the bad field."""
-    document = load_json(body, ENDPOINT, location_id=location_id, status=200)
-    if isinstance(document, dict) and SUCCESS_KEY not in document and "errorCode" in document:
-        raise error_from_document(200, document, location_id)
+    document = success_document(body, ENDPOINT, SUCCESS_KEY, location_id=location_id)
     try:
         top = obj(document, "answer")
         if SUCCESS_KEY not in top:

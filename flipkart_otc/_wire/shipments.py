@@ -19,7 +19,7 @@ from urllib.parse import urljoin, urlsplit
 from .._checks import safe_url
 from ..errors import ResponseFormatError
 from ..models import FlyerCheck, ObdCheck, ScannedShipment, ShipmentStatus
-from .common import error_from_document, format_error, load_json
+from .common import format_error, success_document
 from .kinds import FieldError, epoch, field, obj, strict_str
 
 __all__ = ["ENDPOINT", "PATH", "SUCCESS_KEY", "Page", "first_body", "next_target", "parse_page"]
@@ -108,9 +108,7 @@ def _shipment(raw: object, path: str) -> ScannedShipment:
 def parse_page(body: bytes) -> Page:
     """A 200 page, the ApiError a 200 carrying an ``errorCode`` means, or a
     ResponseFormatError naming the bad field."""
-    document = load_json(body, ENDPOINT, status=200)
-    if isinstance(document, dict) and SUCCESS_KEY not in document and "errorCode" in document:
-        raise error_from_document(200, document, None)
+    document = success_document(body, ENDPOINT, SUCCESS_KEY)
     try:
         top = obj(document, "answer")
         raw = field(top, SUCCESS_KEY, lambda v, _: v, "")

@@ -20,7 +20,7 @@ from cattrs.gen import make_dict_structure_fn, override
 
 from ..errors import ResponseFormatError
 from ..models import Lob, OtcDetail, OtcSnapshot
-from .common import error_from_document, format_error, load_json
+from .common import format_error, success_document
 from .kinds import (
     FLOAT_EXACT_MS,
     LOBS,
@@ -232,9 +232,9 @@ def otc_details(document: Any, body: bytes, location_id: str, status: int) -> Ma
 def success_details(body: bytes, location_id: str, status: int) -> Mapping[str, Any]:
     """The raw ``otcDetails`` of a success answer; a 200 carrying an ``errorCode`` raises
     that error, anything else malformed a ResponseFormatError."""
-    document = load_json(body, ENDPOINT, location_id=location_id, status=status)
-    if isinstance(document, dict) and SUCCESS_KEY not in document and "errorCode" in document:
-        raise error_from_document(status, document, location_id, None)
+    document = success_document(
+        body, ENDPOINT, SUCCESS_KEY, location_id=location_id, status=status
+    )
     return otc_details(document, body, location_id, status)
 
 
