@@ -191,16 +191,8 @@ class OtcClient:
         what is left raises a :class:`~flipkart_otc.FlipkartOtcError`.
         """
         location_id = check_location_id(location_id)
-        if task_type != TASK_TYPE:
-            raise ValueError(f"task_type must be {TASK_TYPE!r}, got {task_type!r}")
-        return await self._call(
-            "POST",
-            START_OTC_PATH,
-            start_otc.request_body(location_id),
-            lambda body: start_otc.parse_snapshot(body, location_id, datetime.now(UTC)),
-            success_key=start_otc.SUCCESS_KEY,
-            location_id=location_id,
-        )
+        body = await self.fetch_body(location_id, task_type=task_type)
+        return start_otc.parse_snapshot(body, location_id, datetime.now(UTC))
 
     async def initial_load(self, location_id: str) -> InitialLoad:
         """The FEs now at ``location_id`` on any page of the visit (Start OTC, scanning,
