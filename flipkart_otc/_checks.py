@@ -94,9 +94,8 @@ def check_credential(name: str, value: object) -> str:
     return stripped
 
 
-def check_url(name: str, url: object, *, query: bool = False) -> str:
-    """An absolute http(s) URL without credentials or a fragment (and, unless ``query``,
-    without a query string)."""
+def check_url(name: str, url: object) -> str:
+    """An absolute http(s) URL without credentials, a query string or a fragment."""
     if not isinstance(url, str):
         raise TypeError(f"{name} must be a str, got {type(url).__name__}")
     url = url.strip()
@@ -115,7 +114,7 @@ def check_url(name: str, url: object, *, query: bool = False) -> str:
         raise ValueError(
             f"{name} must not hold credentials (pass them as auth), got {quote(safe_url(url))}"
         )
-    if parts.fragment or (parts.query and not query):
+    if parts.fragment or parts.query:
         what = "a fragment" if parts.fragment else "a query string"
         raise ValueError(f"{name} must not have {what}, got {quote(safe_url(url))}")
     return url
