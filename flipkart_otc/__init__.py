@@ -194,6 +194,12 @@ if TYPE_CHECKING:
     from .models import (
         VisitFe as VisitFe,
     )
+    from .policy import (
+        PollPolicy as PollPolicy,
+    )
+    from .policy import (
+        Urgency as Urgency,
+    )
     from .ratelimit import (
         RateLimit as RateLimit,
     )
@@ -221,6 +227,8 @@ _EXPORTS = {
     "NotOnEndOtcPageError": ".errors",
     "FeOtcBadRequestError": ".errors",
     "RateLimit": ".ratelimit",
+    "PollPolicy": ".policy",
+    "Urgency": ".policy",
     "LocationView": "._fanout",
     "Picture": "._fanout",
     "ReliableSink": "._fanout",

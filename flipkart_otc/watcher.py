@@ -37,6 +37,7 @@ from .clock import Clock, SystemClock
 from .errors import FlipkartOtcError, RateLimitedError, classify
 from .events import OtcEvent, WatchEvent
 from .models import LocationStatus, OtcSnapshot
+from .policy import PollPolicy
 from .source import OtcSource
 
 __all__ = ["OtcWatcher"]
@@ -49,11 +50,12 @@ _WAKE: Final = object()  # put in the event queue to wake a waiting consumer
 class _Location(LocationState):
     """A location's state, and when it is next polled (a scheduler ``Entry``)."""
 
-    __slots__ = ("due", "next_poll", "removed")
+    __slots__ = ("due", "failures", "next_poll", "removed")
 
     def __init__(self, location_id: str) -> None:
         super().__init__(location_id)
         self.next_poll = 0.0
+        self.failures = 0  # failed polls in a row
         self.due = math.inf
         self.removed = False
 
@@ -73,12 +75,17 @@ class OtcWatcher:
     ...                 print(f"the code of {fe} at {loc} expired")
 
     Each location is first polled at a staggered offset within one
-    ``interval``, then every ``interval`` seconds (``jitter`` spreads that by
-    up to ±10 % by default); a poll slower than the interval is followed at
-    once by the next. ``interval=0`` polls each location again as soon as its
-    last poll ends. At most ``max_concurrency`` requests are in flight. Events
-    go through a queue of ``queue_size``: a consumer that stops reading slows
-    the pollers down, and no event is lost. ``clock`` (a
+    ``interval``; then ``policy`` (a :class:`~flipkart_otc.PollPolicy`) says when
+    from what the poll found: by default ``interval`` seconds while a task waits
+    for its FE, faster while an FE is there, once just after each code's expiry,
+    every two minutes where there is no task, backing off while failing;
+    ``policy=PollPolicy.fixed()`` polls every location every ``interval``.
+    ``jitter`` spreads each interval by up to ±10 % by default; a poll slower
+    than its interval is followed at once by the next. ``interval=0`` polls
+    each location with a task again as soon as its last poll ends. At most
+    ``max_concurrency`` requests are in flight. Events go through a queue of
+    ``queue_size``: a consumer that stops reading slows the pollers down, and
+    no event is lost. ``clock`` (a
     :class:`~flipkart_otc.clock.Clock`) lets tests move time by hand.
     ``emit_initial=False`` leaves out the ``FeArrived(initial=True)`` events of
     each location's first successful poll.
@@ -104,6 +111,7 @@ class OtcWatcher:
         emit_initial: bool = True,
         seed: int | None = None,
         sink: ReliableSink | None = None,
+        policy: PollPolicy | None = None,
     ) -> None:
         if not isinstance(client, OtcSource):
             raise TypeError(
@@ -117,6 +125,9 @@ class OtcWatcher:
             raise ValueError(f"jitter must be in [0, 1), got {jitter!r}")
         check_int("max_concurrency", max_concurrency)
         check_int("queue_size", queue_size)
+        if policy is not None and not isinstance(policy, PollPolicy):
+            raise TypeError(f"policy must be a PollPolicy, got {type(policy).__name__}")
+        self._policy = policy if policy is not None else PollPolicy()
         self._client = client
         self._interval = float(interval)
         self._jitter = float(jitter)
@@ -364,12 +375,22 @@ class OtcWatcher:
         # codes' milliseconds) is looked at again in 1 ms
         return min(loc.next_poll, max(loc.next_expiry, now + 1e-3))
 
-    def _next_poll(self, started: float, now: float) -> float:
-        interval = self._interval
-        if self._jitter and interval:
-            interval *= 1 + self._jitter * (2 * self._random.random() - 1)
-        # never earlier than now: a slow poll is followed at once, not by a burst
-        return max(started + interval, now)
+    def _next_poll(self, loc: _Location, started: float, now: float) -> float:
+        status = loc.status
+        loc.failures = loc.failures + 1 if status is LocationStatus.FAILING else 0
+        spread = 1.0
+        if self._jitter:
+            spread += self._jitter * (2 * self._random.random() - 1)
+        return self._policy.next_poll(
+            self._interval,
+            status,
+            fes=bool(loc.details),
+            failures=loc.failures,
+            started=started,
+            now=now,
+            next_expiry=loc.next_expiry,
+            spread=spread,
+        )
 
     # -- one location ----------------------------------------------------------
 
@@ -475,7 +496,7 @@ class OtcWatcher:
             await waiting
         if loc.removed:
             return
-        loc.next_poll = max(self._next_poll(started, now), now + wait)
+        loc.next_poll = max(self._next_poll(loc, started, now), now + wait)
 
     def _fail(self, exc: BaseException) -> None:
         """A fatal error: stop every poller; the iterator raises ``exc`` after the

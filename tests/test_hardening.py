@@ -25,6 +25,7 @@ from flipkart_otc import (
     OtcClient,
     OtcExpired,
     OtcWatcher,
+    PollPolicy,
     ResponseFormatError,
     RetryPolicy,
     StaticToken,
@@ -404,7 +405,9 @@ async def test_a_stepped_wall_clock_neither_stops_polls_nor_fires_expiries_early
         sim.world.open_task("LOC1")
         sim.world.arrive("LOC1", fe_id="fe1", ttl=300)
         async with sim.client() as client:
-            watcher = OtcWatcher(client, ["LOC1"], interval=10, jitter=0, clock=clock)
+            watcher = OtcWatcher(
+                client, ["LOC1"], interval=10, jitter=0, clock=clock, policy=PollPolicy.fixed()
+            )
             async with watcher:
                 await watcher.wait_idle()
                 first = [await anext(watcher) for _ in range(watcher.queued)]

@@ -23,6 +23,7 @@ from flipkart_otc import (
     OtcExpired,
     OtcRenewed,
     OtcWatcher,
+    PollPolicy,
     RetryPolicy,
     ServiceUnavailableError,
     WatchEvent,
@@ -44,6 +45,7 @@ class Env:
     ) -> OtcWatcher:
         kw.setdefault("interval", INTERVAL)
         kw.setdefault("jitter", 0)
+        kw.setdefault("policy", PollPolicy.fixed())  # these tests count polls at one interval
         return OtcWatcher(self.client, locations, clock=self.clock, **kw)  # type: ignore[arg-type]
 
     def at(self, offset: float) -> datetime:

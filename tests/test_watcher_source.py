@@ -18,6 +18,7 @@ from flipkart_otc import (
     OtcExpired,
     OtcSource,
     OtcWatcher,
+    PollPolicy,
     ServiceUnavailableError,
     TaskNotFoundError,
     TripsheetClosedError,
@@ -25,6 +26,7 @@ from flipkart_otc import (
 )
 
 T0 = 1_767_225_600
+FIXED = PollPolicy.fixed()  # these tests count polls at one interval
 
 
 def body(**fes: int) -> bytes:
@@ -63,7 +65,9 @@ async def watch(script: Script, seconds: int) -> list[WatchEvent]:
     clock = ManualClock(start=T0)
     assert isinstance(script, OtcSource)
     events: list[WatchEvent] = []
-    async with OtcWatcher(script, ["LOC1"], interval=10, jitter=0, clock=clock) as watcher:
+    async with OtcWatcher(
+        script, ["LOC1"], interval=10, jitter=0, clock=clock, policy=FIXED
+    ) as watcher:
         for _ in range(seconds):
             await watcher.wait_idle()
             events += [await anext(watcher) for _ in range(watcher.queued)]
@@ -136,7 +140,9 @@ async def test_fatal_errors_stop_the_watcher_and_are_raised(fatal: Exception) ->
                 events.append(await anext(watcher))
             clock.advance(1)
 
-    async with OtcWatcher(script, ["LOC1"], interval=10, jitter=0, clock=clock) as watcher:
+    async with OtcWatcher(
+        script, ["LOC1"], interval=10, jitter=0, clock=clock, policy=FIXED
+    ) as watcher:
         with pytest.raises(type(fatal)):
             await read(watcher)
     assert [type(e) for e in events] == [LocationStatusChanged, FeArrived]
@@ -164,7 +170,7 @@ class WallOnlyClock:
 async def test_a_clock_without_monotonic_still_drives_the_watcher() -> None:
     script, clock = Script(body(fe1=25)), WallOnlyClock()
     events: list[WatchEvent] = []
-    watcher = OtcWatcher(script, ["LOC1"], interval=10, jitter=0, clock=clock)  # type: ignore[arg-type]
+    watcher = OtcWatcher(script, ["LOC1"], interval=10, jitter=0, clock=clock, policy=FIXED)  # type: ignore[arg-type]
     async with watcher:
         for _ in range(30):
             await watcher.wait_idle()

@@ -1,0 +1,139 @@
+"""How often each location is polled, from what its last poll said. Pure: no asyncio, no
+I/O, no clock (callers pass the times).
+
+Most of a seller's locations are idle most of the day, so polling them all at one
+interval spends nearly every call on nothing. :class:`PollPolicy` spends them where
+the desk needs them: slowly where there is no task, at the base interval where a task
+waits for an FE, faster while an FE is at the door, once just after each code's expiry
+instant (when a renewal comes), and backing off while a location fails.
+
+>>> policy = PollPolicy()
+>>> policy.interval(10.0, LocationStatus.NO_TASK, fes=False, failures=0)
+120.0
+>>> policy.interval(10.0, LocationStatus.ACTIVE, fes=True, failures=0)
+5.0
+>>> PollPolicy.fixed().interval(10.0, LocationStatus.NO_TASK, fes=False, failures=0)
+10.0
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from typing import Any
+
+import attrs
+
+from ._checks import check_number
+from .models import LocationStatus
+
+__all__ = ["PollPolicy", "Urgency"]
+
+
+class Urgency(enum.IntEnum):
+    """Which polls go first when a rate limit binds (lower first)."""
+
+    FE_PRESENT = 0  # an FE at the door: renewals and departures are what the desk needs
+    ACTIVE = 1  # a task waiting for its FE (or a location not yet polled, or failing)
+    IDLE = 2  # no task, or a closed one
+
+
+def _seconds_or_none(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None:
+        check_number(attribute.name, value, minimum=0.0)
+
+
+@attrs.frozen
+class PollPolicy:
+    """When each watched location is polled next. ``OtcWatcher(policy=...)``.
+
+    Seconds, each None to use the watcher's base ``interval`` instead:
+
+    - ``idle``: a location with no task or a closed one (never faster than the base);
+    - ``fe_present``: a location with an FE on the Start OTC page (never slower than
+      the base);
+    - ``after_expiry``: one poll this long after each code's expiry instant, to see
+      its renewal at once;
+    - ``failing_max``: a failing location's interval doubles from the base at each
+      failure, up to this.
+
+    A task that waits for its FE is polled at the base interval. When the client's
+    rate limit binds, a poll waits behind more urgent ones queued up to ``patience``
+    seconds after it (``active`` for a task with no FE, ``idle`` for no task; an FE's
+    location yields to none), so none starves: a poll is sent at most its patience
+    plus ``locations / rate`` seconds after it is due (plus any 429 pause).
+
+    The defaults come from ``benchmarks/bench_budget.py`` (the README's "Polling
+    budget"). :meth:`fixed` polls every location at the base interval, as the watcher
+    did before it had a policy.
+
+    >>> OtcWatcher(client, locations, interval=10, policy=PollPolicy.fixed())  # doctest: +SKIP
+    """
+
+    idle: float | None = attrs.field(default=120.0, validator=_seconds_or_none)
+    fe_present: float | None = attrs.field(default=5.0, validator=_seconds_or_none)
+    after_expiry: float | None = attrs.field(default=1.0, validator=_seconds_or_none)
+    failing_max: float | None = attrs.field(default=300.0, validator=_seconds_or_none)
+    patience_active: float = attrs.field(default=10.0, validator=_seconds_or_none)
+    patience_idle: float = attrs.field(default=60.0, validator=_seconds_or_none)
+
+    @classmethod
+    def fixed(cls) -> PollPolicy:
+        """Every location at the base interval, whatever its state; no expiry polls."""
+        return cls(idle=None, fe_present=None, after_expiry=None, failing_max=None)
+
+    def interval(
+        self, base: float, status: LocationStatus | None, *, fes: bool, failures: int
+    ) -> float:
+        """Seconds from a poll's start to the next, for a location whose last poll said
+        ``status`` (with FEs present or not), after ``failures`` failures in a row."""
+        if status is LocationStatus.ACTIVE:
+            if fes and self.fe_present is not None:
+                return min(base, self.fe_present)
+            return base
+        if status is LocationStatus.FAILING:
+            if self.failing_max is None or failures <= 1:
+                return base
+            # doubling from the base; the exponent is capped so that it cannot overflow
+            return max(base, min(self.failing_max, base * 2.0 ** min(failures - 1, 64)))
+        if status is None or self.idle is None:  # not polled yet
+            return base
+        return max(base, self.idle)  # NO_TASK or CLOSED
+
+    def next_poll(
+        self,
+        base: float,
+        status: LocationStatus | None,
+        *,
+        fes: bool,
+        failures: int,
+        started: float,
+        now: float,
+        next_expiry: float,
+        spread: float = 1.0,
+    ) -> float:
+        """When to poll a location next: its :meth:`interval` (times ``spread``, the
+        jitter) from the poll's start, never before ``now`` (a slow poll is followed at
+        once, not by a burst), or sooner, just after its next code expires
+        (``next_expiry``, the earliest expiry not yet reported; inf: none)."""
+        interval = self.interval(base, status, fes=fes, failures=failures) * spread
+        when = started + interval if started + interval > now else now
+        if self.after_expiry is not None and next_expiry != math.inf:
+            renewal = next_expiry + self.after_expiry
+            if now < renewal < when:
+                return renewal
+        return when
+
+    def urgency(self, status: LocationStatus | None, *, fes: bool) -> Urgency:
+        """The class of a location's next poll."""
+        if status is LocationStatus.ACTIVE and fes:
+            return Urgency.FE_PRESENT
+        if status is LocationStatus.NO_TASK or status is LocationStatus.CLOSED:
+            return Urgency.IDLE
+        return Urgency.ACTIVE
+
+    def patience(self, urgency: Urgency) -> float:
+        """How long a poll of this class yields to more urgent ones under a rate limit."""
+        if urgency is Urgency.FE_PRESENT:
+            return 0.0
+        return self.patience_active if urgency is Urgency.ACTIVE else self.patience_idle
