@@ -363,8 +363,9 @@ class OtcWatcher:
         """What a due location needs now: a poll, or only its expiries."""
         if now < loc.next_poll:
             return self._expire(loc, now)
-        if now < self._hold_until:  # throttled: expiries only, poll once allowed
-            loc.next_poll = self._hold_until
+        if now < self._hold_until:  # throttled: expiries only, then poll once allowed,
+            # spread over one interval as at start: no burst of every held poll at once
+            loc.next_poll = self._hold_until + self._random.random() * self._interval
             return self._expire(loc, now)
         return self._poll(loc, now)
 

@@ -13,8 +13,16 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from test_hardening import serve
 
-from flipkart_otc import OtcClient, RateLimit, RateLimitedError, RetryPolicy
+from flipkart_otc import (
+    ManualClock,
+    OtcClient,
+    OtcWatcher,
+    RateLimit,
+    RateLimitedError,
+    RetryPolicy,
+)
 from flipkart_otc.ratelimit import Bucket
+from flipkart_otc.simulator import Fault, FaultKind, Simulator
 
 steps = st.lists(
     st.tuples(
@@ -133,3 +141,31 @@ async def test_a_pause_longer_than_the_policy_waits_raises_without_sending() -> 
                 await client.start_otc_details("LOC1")
             assert info.value.retry_after is not None and info.value.retry_after > 99000
     assert len(sent) == 1  # the two calls after the 429 sent nothing
+
+
+async def test_a_429_holds_every_location_then_their_polls_resume_spread_out() -> None:
+    clock = ManualClock()
+    locations = [f"LOC{i}" for i in range(40)]
+    async with Simulator(clock=clock) as sim:
+        for loc in locations:
+            sim.world.open_task(loc)
+        sim.faults.script(Fault(FaultKind.RATE_LIMITED, retry_after=60), location="LOC0")
+        async with (
+            sim.client(retry=RetryPolicy(max_tries=1)) as client,
+            OtcWatcher(client, locations, interval=10, jitter=0, clock=clock) as watcher,
+        ):
+            await watcher.wait_idle()  # t=0: LOC0's poll, the 429
+            assert sum(sim.requests.values()) == 1
+            per_second: list[int] = []
+            for _ in range(80):
+                before = sum(sim.requests.values())
+                clock.advance(1)
+                await watcher.wait_idle()
+                while watcher.queued:
+                    await anext(watcher)
+                per_second.append(sum(sim.requests.values()) - before)
+    # nothing is sent until t=60, then the 40 held polls spread over the next
+    # interval: about 4 a second, not 40 at once
+    assert sum(per_second[:59]) == 0
+    assert sum(per_second[59:70]) >= 40  # every location once (LOC0 maybe twice)
+    assert max(per_second) <= 10
