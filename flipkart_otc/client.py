@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 import math
 import time
@@ -15,7 +17,14 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from ._channel import Gate
-from ._checks import check_credential, check_id, check_int, check_location_id, check_url
+from ._checks import (
+    check_credential,
+    check_id,
+    check_int,
+    check_location_id,
+    check_number,
+    check_url,
+)
 from ._transport import (
     MAX_BODY,
     read_body,
@@ -104,8 +113,13 @@ class OtcClient:
         if rate_limit is not None and not isinstance(rate_limit, RateLimit):
             raise TypeError(f"rate_limit must be a RateLimit, got {type(rate_limit).__name__}")
         # With a rate limit, every request books its turn; a 429 pauses them all.
+        self._rate_limit = rate_limit
         self._bucket = Bucket(rate_limit) if rate_limit is not None else None
         self._max_pause = retry.max_retry_after
+        # Requests waiting for their turn: (queued + patience, order, turn, location).
+        self._waiting: list[tuple[float, int, asyncio.Future[None], str | None]] = []
+        self._queued = itertools.count()
+        self._release: asyncio.TimerHandle | None = None
         self._auth = auth
         # read as is on each request: one coroutine fewer than auth.token()
         self._static = auth.value if type(auth) is StaticToken else None
@@ -134,6 +148,11 @@ class OtcClient:
     def url(self) -> str:
         """The full Start OTC URL requests go to."""
         return self._url
+
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        """The cap on requests per second, if any."""
+        return self._rate_limit
 
     @property
     def max_connections(self) -> int:
@@ -178,6 +197,9 @@ class OtcClient:
     async def aclose(self) -> None:
         """Close the session if the client created it. Safe to call twice."""
         self._closed = True
+        if self._release is not None:
+            self._release.cancel()
+            self._release = None
         session, self._session = self._session, None
         if session is not None and self._owns_session:
             await session.close()
@@ -257,9 +279,15 @@ class OtcClient:
             followed.add(target)
             method, payload = "GET", None
 
-    def fetch_body(self, location_id: str, *, task_type: str = TASK_TYPE) -> Awaitable[bytes]:
+    def fetch_body(
+        self, location_id: str, *, task_type: str = TASK_TYPE, patience: float = 0.0
+    ) -> Awaitable[bytes]:
         """The raw body of a successful (HTTP 200) answer, retried like any call:
         ``body = await client.fetch_body("LOC1")``.
+
+        Under a binding ``rate_limit``, the request yields its turn to requests
+        queued up to ``patience`` seconds after it (the watcher's idle locations
+        yield to those with an FE at the door), and no longer.
 
         For callers that parse incrementally (the watcher does); most code
         wants :meth:`start_otc_details`. Bad arguments raise at the call. It
@@ -269,12 +297,15 @@ class OtcClient:
         location_id = check_location_id(location_id)
         if task_type != TASK_TYPE:
             raise ValueError(f"task_type must be {TASK_TYPE!r}, got {task_type!r}")
+        if patience:
+            check_number("patience", patience, minimum=0.0)
         return self._send(
             "POST",
             self._url,
             start_otc.request_body(location_id),
             start_otc.SUCCESS_KEY,
             location_id,
+            patience,
         )
 
     async def _call(
@@ -304,27 +335,61 @@ class OtcClient:
         body = await send(method, url, payload, success_key, location_id)
         return parse(body)
 
-    async def _pace(self, location_id: str | None) -> None:
-        """Wait for this request's turn under the rate limit (a 429's pause included);
-        a pause longer than the retry policy waits for raises at once, nothing sent."""
+    async def _pace(self, location_id: str | None, patience: float) -> None:
+        """Wait for this request's turn under the rate limit (a 429's pause included).
+
+        While the limit binds, waiting requests go earliest ``queued + patience``
+        first: a request yields to those queued up to ``patience`` seconds after it,
+        and never longer. A pause longer than the retry policy waits for raises at
+        once, nothing sent."""
         bucket = self._bucket
         assert bucket is not None
-        while True:
-            now = time.monotonic()
-            if bucket.resume_at - now > self._max_pause:
-                left = bucket.resume_at - now
-                raise RateLimitedError(
-                    429,
-                    None,
-                    f"not sent: the API asked for no request for {left:.0f}s more",
-                    location_id=location_id,
-                    retry_after=left,
-                )
-            at = bucket.book(now)
-            if at > now:
-                await asyncio.sleep(at - now)
-            if time.monotonic() >= bucket.resume_at:  # no pause came while it waited
-                return
+        now = time.monotonic()
+        if bucket.resume_at - now > self._max_pause:
+            raise self._paused(location_id, bucket.resume_at - now)
+        if not self._waiting and bucket.free_at(now) <= now:
+            bucket.book(now)
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (now + patience, next(self._queued), turn, location_id))
+        if self._release is None:
+            self._release_turns()
+        await turn  # cancelled: _release_turns skips it
+
+    def _release_turns(self) -> None:
+        """Give the turns that are due to the most urgent waiters; wake up again at the
+        next one."""
+        bucket, waiting = self._bucket, self._waiting
+        assert bucket is not None
+        if self._release is not None:
+            self._release.cancel()
+            self._release = None
+        now = time.monotonic()
+        if bucket.resume_at - now > self._max_pause:  # a 429 asked for too long a pause
+            while waiting:
+                _, _, turn, location_id = heapq.heappop(waiting)
+                if not turn.done():
+                    turn.set_exception(self._paused(location_id, bucket.resume_at - now))
+            return
+        while waiting and bucket.free_at(now) <= now:
+            _, _, turn, _ = heapq.heappop(waiting)
+            if not turn.done():
+                bucket.book(now)
+                turn.set_result(None)
+        if waiting:
+            self._release = asyncio.get_running_loop().call_later(
+                bucket.free_at(now) - now, self._release_turns
+            )
+
+    @staticmethod
+    def _paused(location_id: str | None, left: float) -> RateLimitedError:
+        return RateLimitedError(
+            429,
+            None,
+            f"not sent: the API asked for no request for {left:.0f}s more",
+            location_id=location_id,
+            retry_after=left,
+        )
 
     def _usable(self, token: str) -> str:
         """A provider's token, checked once: a header cannot carry a control character."""
@@ -343,12 +408,13 @@ class OtcClient:
         payload: bytes | None,
         success_key: str,
         location_id: str | None,
+        patience: float = 0.0,
     ) -> bytes:
         # One coroutine for the request and its 401 refresh, the request written out here:
         # every frame between the caller and aiohttp is resumed again at each of a
         # request's waits, so a helper coroutine for it would cost every poll.
         if self._bucket is not None:
-            await self._pace(location_id)
+            await self._pace(location_id, patience)
         session = self._session if self._session is not None else self._get_session()
         token = self._static
         if token is None:
@@ -435,6 +501,8 @@ class OtcClient:
             wait = retry_after_seconds(headers.get("Retry-After"), datetime.now(UTC))
             if wait and self._bucket is not None:  # the throttle is the application's
                 self._bucket.pause(time.monotonic() + wait)
+                if self._waiting:
+                    self._release_turns()  # later turns, or none if the pause is too long
         raise error_from_answer(status, body, location_id, wait, secrets=(token,), url=url)
 
 

@@ -65,6 +65,10 @@ class Bucket:
         #: No request before this (the end of the last pause).
         self.resume_at = -math.inf
 
+    def free_at(self, now: float) -> float:
+        """The earliest instant (``>= now``) a request booked at ``now`` may be sent."""
+        return max(now, self.resume_at, self._tat - self._tolerance)
+
     def book(self, now: float) -> float:
         """Book the next request: the instant (``>= now``) it may be sent."""
         start = now if now >= self.resume_at else self.resume_at

@@ -139,8 +139,11 @@ class OtcWatcher:
         for location_id in locations:  # stripped; a repeated id is watched once
             location_id = check_location_id(location_id)
             self._locations.setdefault(location_id, _Location(location_id))
+        # Under a rate cap, each poll says how long it may yield to more urgent ones.
+        self._paced = False
         if isinstance(client, OtcClient):
             client.ensure_connections(max_concurrency)
+            self._paced = client.rate_limit is not None
 
         self._events: Channel[object] = Channel(queue_size)
         # The watcher's "now" is the scheduler's: the monotonic clock, in epoch seconds
@@ -464,7 +467,14 @@ class OtcWatcher:
         location_id = loc.location_id
         wait = 0.0
         try:
-            body = await self._client.fetch_body(location_id)
+            if self._paced:
+                policy = self._policy
+                urgency = policy.urgency(loc.status, fes=bool(loc.details))
+                body = await self._client.fetch_body(  # type: ignore[call-arg]
+                    location_id, patience=policy.patience(urgency)
+                )
+            else:
+                body = await self._client.fetch_body(location_id)
             details, memo = parse_incremental(body, location_id, loc.details, loc.memo)
         except asyncio.CancelledError:
             raise
