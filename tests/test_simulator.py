@@ -33,7 +33,9 @@ from flipkart_otc import (
 from flipkart_otc.clock import ManualClock
 from flipkart_otc.simulator import (
     TRANSIENT,
+    Change,
     ChangeKind,
+    DayScenario,
     Fault,
     FaultKind,
     Scenario,
@@ -233,6 +235,43 @@ def test_same_seed_same_scenario_and_ground_truth() -> None:
     assert first == _scenario_history(seed=3)
     assert first != _scenario_history(seed=4)
     kinds = {c.kind for c in first}  # type: ignore[attr-defined]
+    assert {ChangeKind.ARRIVED, ChangeKind.RENEWED, ChangeKind.LEFT} <= kinds
+
+
+def _day(seed: int, steps: list[float]) -> list[Change]:
+    clock = ManualClock()
+    world = World(clock, seed=seed)
+    driver = DayScenario(locations=200, seed=seed).driver(world, clock.time())
+    for step in steps:
+        clock.advance(step)
+        driver.advance_to(clock.time())
+    return world.history
+
+
+def test_the_day_scenario_is_a_plausible_day_and_the_same_for_a_seed() -> None:
+    day = _day(5, [86_400.0])
+    assert day == _day(5, [1.0, 3599.0, 0.5, 40_000.0, 42_799.5])  # however stepped
+    assert day != _day(6, [86_400.0])
+    start = ManualClock().time()
+    by_location: dict[str, list[Change]] = {}
+    for change in day:
+        by_location.setdefault(change.location_id, []).append(change)
+    idle = 200 - len(by_location)
+    assert 40 <= idle <= 80  # about 30 % never have a task
+    for changes in by_location.values():
+        assert changes[0].kind is ChangeKind.TASK_OPENED
+        assert changes[-1].kind is ChangeKind.TASK_CLOSED  # closed by the end of the day
+        for change in changes:
+            assert start <= change.at < start + 86_400
+            if change.kind is ChangeKind.ARRIVED:  # a task opened 10 minutes before, at least
+                opened = max(
+                    c.at for c in changes if c.kind is ChangeKind.TASK_OPENED and c.at <= change.at
+                )
+                assert change.at - opened >= 600 - 1
+    arrivals = sorted((c.at - start) / 3600 for c in day if c.kind is ChangeKind.ARRIVED)
+    business = [h for h in arrivals if 8 <= h <= 19]
+    assert len(business) >= 0.9 * len(arrivals)  # clustered on business hours
+    kinds = {c.kind for c in day}
     assert {ChangeKind.ARRIVED, ChangeKind.RENEWED, ChangeKind.LEFT} <= kinds
 
 

@@ -12,6 +12,7 @@ ground-truth log of every change.
 ...         snap = await client.start_otc_details("LOC1")
 """
 
+from ._day import DayDriver, DayScenario
 from ._faults import TRANSIENT, Fault, FaultKind, FaultPlan
 from ._scenario import Scenario, ScenarioDriver
 from ._server import API_PATH, DEFAULT_TOKEN_LIFETIME, TOKEN_PATH, Simulator
@@ -24,6 +25,8 @@ __all__ = [
     "TRANSIENT",
     "Change",
     "ChangeKind",
+    "DayDriver",
+    "DayScenario",
     "Fault",
     "FaultKind",
     "FaultPlan",

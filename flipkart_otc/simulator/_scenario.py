@@ -64,6 +64,10 @@ class Scenario:
         """``LOC1`` .. ``LOC<n>``."""
         return [f"{self.prefix}{i + 1}" for i in range(self.locations)]
 
+    def driver(self, world: World, start: float) -> ScenarioDriver:
+        """Play this scenario on ``world`` from ``start``."""
+        return ScenarioDriver(world, self, start)
+
 
 class ScenarioDriver:
     """Plays a :class:`Scenario` on a :class:`World` as its clock moves."""

@@ -17,6 +17,7 @@ from aiohttp import web
 from ..client import START_OTC_PATH, OtcClient
 from ..clock import Clock, SystemClock, sleep_until
 from ..retry import RetryPolicy
+from ._day import DayDriver, DayScenario
 from ._faults import Fault, FaultKind, FaultPlan
 from ._scenario import Scenario, ScenarioDriver
 from ._world import World
@@ -52,13 +53,15 @@ class Simulator:
     ...     async with sim.client() as client:
     ...         snap = await client.start_otc_details("LOC1")
 
-    ``scenario`` plays a seeded random story on the world as ``clock`` moves.
+    ``scenario`` plays a seeded random story on the world as ``clock`` moves: a
+    :class:`Scenario` (FEs coming and going all the time) or a :class:`DayScenario`
+    (a realistic day at a network of warehouses).
     """
 
     def __init__(
         self,
         *,
-        scenario: Scenario | None = None,
+        scenario: Scenario | DayScenario | None = None,
         clock: Clock | None = None,
         seconds: bool = False,
         seed: int | None = 0,
@@ -89,7 +92,7 @@ class Simulator:
         self._host, self._port = host, port
         self._tokens: dict[str, float] = {}
         self._runner: web.AppRunner | None = None
-        self._driver: ScenarioDriver | None = None
+        self._driver: ScenarioDriver | DayDriver | None = None
         self._driver_task: asyncio.Task[None] | None = None
         self._closing = asyncio.Event()
         self.token = self.issue_token()
@@ -175,10 +178,10 @@ class Simulator:
         await site.start()
         self._port = self._runner.addresses[0][1]
         if self.scenario is not None:
-            self._driver = ScenarioDriver(self.world, self.scenario, self.clock.time())
+            self._driver = self.scenario.driver(self.world, self.clock.time())
             self._driver_task = asyncio.create_task(self._drive(self._driver))
 
-    async def _drive(self, driver: ScenarioDriver) -> None:
+    async def _drive(self, driver: ScenarioDriver | DayDriver) -> None:
         while (when := driver.next_at) is not None:
             await sleep_until(self.clock, when)
             driver.advance_to(self.clock.time())
