@@ -158,7 +158,16 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     )
     _api_options(watch)
     watch.add_argument(
-        "--interval", type=_number(0, strict=False), default=10.0, help="seconds between polls"
+        "--interval",
+        type=_number(0, strict=False),
+        default=10.0,
+        help="seconds between polls of a task waiting for its FE (default 10); faster with "
+        "an FE there, every 2 minutes with no task",
+    )
+    watch.add_argument(
+        "--fixed-interval",
+        action="store_true",
+        help="poll every location every --interval seconds, whatever its state",
     )
     watch.add_argument("--format", choices=("text", "json"), default="text")
     watch.add_argument(

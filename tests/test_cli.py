@@ -401,3 +401,31 @@ async def test_a_name_the_terminal_cannot_encode_is_escaped(sim: Simulator) -> N
     )
     assert code == 0 and "Traceback" not in err
     assert "R\\u0101m" in out
+
+
+async def test_watch_fixed_interval_polls_a_location_with_no_task_at_the_interval(
+    sim: Simulator,
+) -> None:
+    # adaptive, a location with no task is polled every two minutes, past the deadline
+    proc = await spawn(
+        "watch",
+        "LOC9",
+        "--base-url",
+        sim.base_url,
+        "--interval",
+        "0.2",
+        "--fixed-interval",
+        "--format",
+        "json",
+        environ=token_env(sim),
+    )
+    assert proc.stdout is not None
+    try:
+        (first,) = await read_json_events(proc.stdout, 1)
+        assert first["status"] == "NO_TASK"
+        sim.world.open_task("LOC9")
+        (second,) = await read_json_events(proc.stdout, 1)
+        assert (second["location_id"], second["status"]) == ("LOC9", "ACTIVE")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(proc.wait(), DEADLINE) == 130
