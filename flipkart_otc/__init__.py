@@ -212,6 +212,9 @@ if TYPE_CHECKING:
     from .watcher import (
         OtcWatcher as OtcWatcher,
     )
+    from .watcher import (
+        WatcherHealth as WatcherHealth,
+    )
 
 #: Each public name and the module that defines it.
 _EXPORTS = {
@@ -228,6 +231,7 @@ _EXPORTS = {
     "FeOtcBadRequestError": ".errors",
     "RateLimit": ".ratelimit",
     "PollPolicy": ".policy",
+    "WatcherHealth": ".watcher",
     "Urgency": ".policy",
     "LocationView": "._fanout",
     "Picture": "._fanout",

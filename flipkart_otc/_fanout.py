@@ -64,6 +64,8 @@ class LocationView:
     location_id: str
     status: LocationStatus | None
     snapshot: OtcSnapshot | None
+    #: Why it is ``FAILING`` (the last failure's text, secrets scrubbed), else None.
+    error: str | None = None
 
 
 @attrs.frozen(slots=True)
@@ -119,6 +121,10 @@ class Subscription:
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
+
+    def take_nowait(self) -> Sequenced | None:
+        """The next unread event without waiting, or None (the picture is not one)."""
+        return self._items.popleft() if self._items else None
 
     def push(self, item: Sequenced) -> bool:
         """Hand on one event (the watcher calls this); False once it is dropped."""

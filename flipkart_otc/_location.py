@@ -32,10 +32,17 @@ __all__ = ["LocationState", "Step", "answered", "commit", "elapsed", "failed"]
 _NO_KEYS: frozenset[ExpiryKey] = frozenset()
 _NONE: Details = {}
 
-#: (events, details after, status after, expiry keys after, next expiry, parser memo).
-#: ``details`` is None when the step keeps the last good ones (a failure, an expiry).
+#: (events, details after, status after, expiry keys after, next expiry, parser memo,
+#: error after). ``details`` is None when the step keeps the last good ones (a failure, an
+#: expiry); the error is the text of the failure behind ``FAILING``, else None.
 Step: TypeAlias = tuple[
-    list[OtcEvent], Details | None, LocationStatus | None, frozenset[ExpiryKey], float, Memo | None
+    list[OtcEvent],
+    Details | None,
+    LocationStatus | None,
+    frozenset[ExpiryKey],
+    float,
+    Memo | None,
+    str | None,
 ]
 
 
@@ -44,6 +51,7 @@ class LocationState:
 
     __slots__ = (
         "details",
+        "error",
         "expired",
         "fetched_at",
         "location_id",
@@ -62,6 +70,7 @@ class LocationState:
         self.expired: frozenset[ExpiryKey] = _NO_KEYS  # codes already reported expired
         self.next_expiry = math.inf  # when the earliest code not yet reported expires
         self.memo: Memo | None = None  # what the incremental parser keeps
+        self.error: str | None = None  # why it is FAILING
 
     def last(self) -> OtcSnapshot | None:
         """The last good snapshot."""
@@ -90,7 +99,7 @@ def answered(
     )
     if state.status is not LocationStatus.ACTIVE:
         events = [_status_changed(state, LocationStatus.ACTIVE, None, now), *events]
-    return events, details, LocationStatus.ACTIVE, expired, due, memo
+    return events, details, LocationStatus.ACTIVE, expired, due, memo, None
 
 
 def failed(
@@ -107,12 +116,12 @@ def failed(
             owed, expired = expiry_events(state.location_id, last, expired, _at(now))
             events += owed
             due = earliest_due(last, expired)
-        return events, None, status, expired, due, None
+        return events, None, status, expired, due, None, str(error)
     # NO_TASK or CLOSED: the FEs are gone (and stay gone while it lasts)
     details = last if status is state.status and last is not None else _NONE
     batch, expired, due = advance(state.location_id, last, details, expired, due, now)
     events += batch
-    return events, details, status, expired, due, None
+    return events, details, status, expired, due, None, None
 
 
 def elapsed(state: LocationState, now: float) -> Step | None:
@@ -123,18 +132,19 @@ def elapsed(state: LocationState, now: float) -> Step | None:
     if not events:
         return None
     due = earliest_due(state.details, expired)
-    return events, None, state.status, expired, due, state.memo  # type: ignore[return-value]
+    return events, None, state.status, expired, due, state.memo, state.error  # type: ignore[return-value]
 
 
 def commit(state: LocationState, step: Step, now: float) -> None:
     """Make ``step`` the location's state, once its events are queued."""
-    _, details, status, expired, due, memo = step
+    _, details, status, expired, due, memo, error = step
     if details is not None:  # a success (or a task that ended): this state, as of now
         state.details, state.fetched_at = details, now
     state.status = status
     state.expired = expired
     state.next_expiry = due
     state.memo = memo
+    state.error = error
 
 
 def _status_changed(

@@ -15,10 +15,13 @@ import asyncio
 import logging
 import math
 import random
+from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Final
+
+import attrs
 
 from ._channel import Channel
 from ._checks import check_int, check_location_id, check_number
@@ -40,11 +43,24 @@ from .models import LocationStatus, OtcSnapshot
 from .policy import PollPolicy
 from .source import OtcSource
 
-__all__ = ["OtcWatcher"]
+__all__ = ["OtcWatcher", "WatcherHealth"]
 
 logger = logging.getLogger("flipkart_otc")
 
 _WAKE: Final = object()  # put in the event queue to wake a waiting consumer
+
+
+@attrs.frozen
+class WatcherHealth:
+    """A watcher's health (:meth:`OtcWatcher.health`), for a probe or a dashboard."""
+
+    running: bool
+    #: Locations by status (``PENDING``: not polled yet).
+    by_status: dict[str, int]
+    #: When the last poll that Flipkart answered (with FEs, none, or no task) ended.
+    last_success: datetime | None
+    #: Seconds since then, on the watcher's clock.
+    last_success_age: float | None
 
 
 class _Location(LocationState):
@@ -182,6 +198,11 @@ class OtcWatcher:
         """The watched location ids, in the order they were added."""
         return list(self._locations)
 
+    @property
+    def clock(self) -> Clock:
+        """The clock the watcher runs on."""
+        return self._clock
+
     def now(self) -> float:
         """The watcher's time in epoch seconds: the wall clock at start, moved on by the
         monotonic clock since (events' ``observed_at`` come from it)."""
@@ -238,11 +259,35 @@ class OtcWatcher:
         check_int("maxsize", maxsize)
         if self._closed:
             raise RuntimeError("this OtcWatcher is closed")
-        locations = {loc_id: self._view(loc) for loc_id, loc in self._locations.items()}
-        picture = Picture(self._seq, datetime.fromtimestamp(self.now(), UTC), locations)
-        subscription = Subscription(picture, maxsize, self._subscribers.discard)
+        subscription = Subscription(self.picture(), maxsize, self._subscribers.discard)
         self._subscribers.add(subscription)
         return subscription
+
+    def picture(self) -> Picture:
+        """Every watched location now: the state after exactly the events numbered up to
+        its ``seq`` (what :meth:`subscribe` starts with)."""
+        locations = {loc_id: self._view(loc) for loc_id, loc in self._locations.items()}
+        return Picture(self._seq, datetime.fromtimestamp(self.now(), UTC), locations)
+
+    @property
+    def running(self) -> bool:
+        """Started, not closed, and not stopped by a fatal error."""
+        return self._started and not self._closed and self._fatal is None
+
+    def health(self) -> WatcherHealth:
+        """What a probe asks: running, locations by status, the last successful poll."""
+        by_status: Counter[str] = Counter()
+        last = None
+        for loc in self._locations.values():
+            by_status[loc.status.value if loc.status is not None else "PENDING"] += 1
+            if loc.fetched_at is not None and (last is None or loc.fetched_at > last):
+                last = loc.fetched_at
+        return WatcherHealth(
+            self.running,
+            dict(by_status),
+            datetime.fromtimestamp(last, UTC) if last is not None else None,
+            None if last is None else max(0.0, self.now() - last),
+        )
 
     @property
     def last_seq(self) -> int:
@@ -422,7 +467,7 @@ class OtcWatcher:
                         break
 
     def _view(self, loc: LocationState) -> LocationView:
-        return LocationView(loc.location_id, loc.status, loc.last())
+        return LocationView(loc.location_id, loc.status, loc.last(), loc.error)
 
     async def _expire(self, loc: _Location, now: float) -> None:
         step = elapsed(loc, now)
@@ -460,6 +505,7 @@ class OtcWatcher:
         assert self._sink is not None
         ahead = LocationState(loc.location_id)  # the state the step leads to, for the sink
         ahead.details, ahead.fetched_at, ahead.status = loc.details, loc.fetched_at, loc.status
+        ahead.error = loc.error
         commit(ahead, step, now)
         await self._sink.write(step[0], self._view(ahead))  # type: ignore[arg-type]
 

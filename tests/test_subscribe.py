@@ -23,7 +23,7 @@ from flipkart_otc import (
     Subscription,
     WatchEvent,
 )
-from flipkart_otc.simulator import Scenario, Simulator
+from flipkart_otc.simulator import Fault, FaultKind, Scenario, Simulator
 
 
 async def drain(subscription: Subscription) -> list[object]:
@@ -189,3 +189,40 @@ async def test_a_failing_sink_stops_the_watcher_with_its_error() -> None:
             with pytest.raises(OSError, match="store is gone"):
                 await anext(watcher)
     assert main == [] and sink.writes == []
+
+
+async def test_a_picture_tells_why_a_location_fails_and_health_sums_it_up() -> None:
+    clock = ManualClock()
+    async with (
+        Simulator(clock=clock) as sim,
+        sim.client(retry=RetryPolicy(max_tries=1)) as client,
+    ):
+        sim.world.open_task("LOC1")
+        sim.world.arrive("LOC1", ttl=300)
+        sim.faults.script(Fault(FaultKind.SERVICE_UNAVAILABLE), location="LOC2")
+        watcher = OtcWatcher(client, ["LOC1", "LOC2", "LOC3"], interval=9, jitter=0, clock=clock)
+        assert not watcher.running
+        health = watcher.health()
+        assert health.by_status == {"PENDING": 3} and health.last_success is None
+        async with watcher:
+            assert watcher.running and watcher.clock is clock
+            await watcher.wait_idle()  # LOC1 at 0
+            clock.advance(3)
+            await watcher.wait_idle()  # LOC2 at 3: 503
+            clock.advance(4)
+            await watcher.wait_idle()  # LOC3 at 6: no task; 1 s later
+            clock.advance(1)
+            picture = watcher.picture()
+            assert picture.seq == watcher.last_seq
+            views = picture.locations
+            assert views["LOC2"].status is LocationStatus.FAILING
+            assert views["LOC2"].error is not None and "SERVICE_UNAVAILABLE" in views["LOC2"].error
+            assert views["LOC1"].error is None and views["LOC3"].error is None
+            health = watcher.health()
+            assert health.running
+            assert health.by_status == {"ACTIVE": 1, "FAILING": 1, "NO_TASK": 1}
+            assert health.last_success_age == 1.0  # LOC3's answer (no task) is a success
+            clock.advance(9)  # LOC2 again, answered: the error goes
+            await watcher.wait_idle()
+            assert watcher.picture().locations["LOC2"].error is None
+        assert not watcher.running
