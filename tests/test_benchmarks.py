@@ -26,6 +26,7 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
             ["--speedups", "off"],
             ["(a) saturation", "(b) scheduled", "(c) memory", "| ratio (median) |"],
         ),
+        ("bench_budget.py", [], ["| policy | requests |", "| fixed 10 s |", "| default |"]),
     ],
 )
 def test_benchmark_runs_and_prints_its_table(
