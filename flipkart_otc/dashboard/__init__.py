@@ -1,0 +1,289 @@
+"""A live dashboard of a watcher: which FEs are where, their OTCs and how long each has
+left, pushed to browsers over Server-Sent Events.
+
+``create_app(watcher)`` is an ``aiohttp.web.Application``: run it, or mount it in your
+own service. The page is served by the package itself (plain HTML, CSS and JavaScript:
+no CDN, no build step), so it works on an offline warehouse LAN::
+
+    import attrs
+import attrs
+from aiohttp import web
+    from flipkart_otc.dashboard import create_app
+
+    app = web.Application()
+    app.add_subapp("/otc/", create_app(watcher))  # the watcher started beside it
+
+Routes, relative to where it is mounted: ``/`` the page, ``/events`` the event stream,
+``/healthz`` a JSON probe, ``/login`` where the access key is entered. Needs the
+``dashboard`` extra: ``pip install 'flipkart-otc[dashboard]'``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from importlib import resources
+
+import attrs
+from aiohttp import web
+
+try:
+    from aiohttp_sse import EventSourceResponse
+except ImportError as exc:  # pragma: no cover - the extra is missing
+    raise ImportError(
+        "the dashboard needs aiohttp-sse: pip install 'flipkart-otc[dashboard]'"
+    ) from exc
+
+from .._checks import check_int, check_number
+from .._serialize import iso_utc
+from ..clock import monotonic_of
+from ..watcher import OtcWatcher
+from ._access import COOKIE, check_key, key_matches, session_value, valid_session
+from ._hub import Hub, Lagged
+
+__all__ = ["create_app"]
+
+
+@attrs.frozen
+class _Settings:
+    key: str | None  # the access key, if any
+    session: str | None  # the cookie value that proves it was entered
+    heartbeat: float
+    send_timeout: float
+
+
+_HUB = web.AppKey("flipkart_otc_hub", Hub)
+_SETTINGS = web.AppKey("flipkart_otc_settings", _Settings)
+_STATIC = {"app.js": "text/javascript", "app.css": "text/css", "icon.svg": "image/svg+xml"}
+# No inline script or style, nothing from elsewhere: the page is the package's own files.
+_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+def _asset(name: str) -> bytes:
+    return resources.files(__name__).joinpath("static", name).read_bytes()
+
+
+def create_app(
+    watcher: OtcWatcher,
+    *,
+    show_otc: bool = False,
+    access_key: str | None = None,
+    replay: int = 4096,
+    heartbeat: float = 10.0,
+    send_timeout: float = 30.0,
+) -> web.Application:
+    """The dashboard of ``watcher`` (started and closed by its owner, not by the app).
+
+    - ``show_otc``: put the OTCs in the page and its event stream (masked otherwise:
+      the digits never leave the server).
+    - ``access_key``: when set (16 characters or more), the page and its data need it,
+      entered once and kept in an ``HttpOnly``, ``SameSite=Strict`` cookie; bind to a
+      non-loopback address only with one.
+    - ``replay``: how many recent events the server keeps (serialized once, shared by
+      every browser): a browser that reconnects with ``Last-Event-ID`` gets those it
+      missed, and one that falls further behind (it stopped reading) is told to
+      resync and starts again from a fresh picture; a stalled browser never slows
+      polling or other browsers.
+    - ``heartbeat``: seconds between messages carrying the server's time when nothing
+      happens (the page counts down against it and shows "stale" without them).
+    - ``send_timeout``: a browser that takes longer than this to take a message is
+      disconnected.
+
+    >>> app = create_app(watcher, show_otc=True)  # doctest: +SKIP
+    >>> web.run_app(app, host="127.0.0.1", port=8080)  # doctest: +SKIP
+    """
+    if not isinstance(watcher, OtcWatcher):
+        raise TypeError(f"watcher must be an OtcWatcher, got {type(watcher).__name__}")
+    if not isinstance(show_otc, bool):
+        raise TypeError(f"show_otc must be a bool, got {type(show_otc).__name__}")
+    check_int("replay", replay)
+    check_number("heartbeat", heartbeat, minimum=0.01)
+    check_number("send_timeout", send_timeout, minimum=0.01)
+    key = check_key(access_key) if access_key is not None else None
+    app = web.Application(middlewares=[_security_headers])
+    app[_HUB] = Hub(watcher, show_otc=show_otc, replay=replay)
+    app[_SETTINGS] = _Settings(
+        key, session_value(key) if key else None, float(heartbeat), float(send_timeout)
+    )
+    app.router.add_get("/", _index)
+    app.router.add_get("/static/{name}", _static)
+    app.router.add_get("/events", _events)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_post("/login", _login)
+    app.cleanup_ctx.append(_run_hub)
+    return app
+
+
+async def _run_hub(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(app[_HUB].run(), name="flipkart-otc-dashboard-hub")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+@web.middleware
+async def _security_headers(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        response = exc
+    if not response.prepared:  # the event stream sets its own before it starts
+        _harden(response)
+    if isinstance(response, web.HTTPException):
+        raise response
+    return response
+
+
+def _harden(response: web.StreamResponse) -> None:
+    headers = response.headers
+    headers["Content-Security-Policy"] = _CSP
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "no-referrer"
+    headers["Cache-Control"] = "no-store"
+
+
+def _allowed(request: web.Request) -> bool:
+    session = request.app[_SETTINGS].session
+    return session is None or valid_session(session, request.cookies.get(COOKIE))
+
+
+def _login_page(status: int, message: str) -> web.Response:
+    page = _asset("login.html").decode().replace("{message}", message)
+    return web.Response(status=status, text=page, content_type="text/html")
+
+
+async def _index(request: web.Request) -> web.StreamResponse:
+    if not _allowed(request):
+        return _login_page(401, "Enter the dashboard's access key.")
+    return web.Response(body=_asset("index.html"), content_type="text/html", charset="utf-8")
+
+
+async def _static(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    kind = _STATIC.get(name)
+    if kind is None:
+        raise web.HTTPNotFound()
+    return web.Response(body=_asset(name), content_type=kind, charset="utf-8")
+
+
+async def _login(request: web.Request) -> web.StreamResponse:
+    key = request.app[_SETTINGS].key
+    if key is None:
+        raise web.HTTPSeeOther("./")
+    form = await request.post()
+    offered = form.get("key")
+    if not isinstance(offered, str) or not key_matches(key, offered.strip()):
+        return _login_page(401, "That key is not right. Try again.")
+    response = web.HTTPSeeOther("./")
+    response.set_cookie(
+        COOKIE,
+        session_value(key),
+        httponly=True,
+        samesite="Strict",
+        secure=request.secure,
+        path=request.path.rsplit("/", 1)[0] + "/",
+    )
+    return response
+
+
+async def _healthz(request: web.Request) -> web.StreamResponse:
+    hub = request.app[_HUB]
+    health = hub.watcher.health()
+    body = {
+        "running": health.running and not hub.done,
+        "locations": health.by_status,
+        "last_success": iso_utc(health.last_success) if health.last_success else None,
+        "last_success_age_s": None
+        if health.last_success_age is None
+        else round(health.last_success_age, 3),
+        "clients": hub.clients,
+    }
+    return web.json_response(body, status=200 if body["running"] else 503)
+
+
+def _json(data: object) -> str:
+    return json.dumps(data, separators=(",", ":"))
+
+
+async def _events(request: web.Request) -> web.StreamResponse:
+    if not _allowed(request):
+        raise web.HTTPUnauthorized(text="the dashboard's access key is needed")
+    hub = request.app[_HUB]
+    settings = request.app[_SETTINGS]
+    try:
+        picture, cursor = hub.attach(request.headers.get("Last-Event-ID"))
+    except RuntimeError:
+        raise web.HTTPServiceUnavailable(text="the watcher has stopped") from None
+    response = EventSourceResponse(
+        send_timeout=settings.send_timeout, ping_interval=10 * settings.heartbeat
+    )
+    _harden(response)
+    hub.clients += 1
+    try:
+        await response.prepare(request)
+        hello = {
+            "instance": hub.instance,
+            "server_time": hub.now_ms(),
+            "show_otc": hub.show_otc,
+            "seq": cursor,
+            "resumed": picture is None,
+        }
+        await response.send(_json(hello), event="hello", retry=1000)
+        if picture is not None:
+            await response.send(
+                _json(hub.picture_dict(picture)), id=str(picture.seq), event="snapshot"
+            )
+        await _stream(response, hub, cursor, settings.heartbeat)
+    except (ConnectionResetError, TimeoutError, RuntimeError):
+        pass  # the browser went away, or stalled past the send timeout
+    finally:
+        hub.clients -= 1
+    return response
+
+
+async def _stream(response: EventSourceResponse, hub: Hub, cursor: int, heartbeat: float) -> None:
+    """Send every event after ``cursor`` as it comes, and the time when nothing does."""
+    clock = hub.watcher.clock
+    monotonic = monotonic_of(clock)
+    loop = asyncio.get_running_loop()
+    while True:
+        arrived = hub.signal()
+        try:
+            batch = hub.since(cursor)
+        except Lagged:  # it fell a whole ring behind: what it holds is stale
+            await response.send(_json({"reason": "lagged"}), event="resync")
+            return
+        for seq, payload in batch:
+            await response.send(payload, id=str(seq), event="otc")
+            cursor = seq
+        if batch:
+            continue
+        if hub.done:
+            error = hub.stopped
+            await response.send(_json({"error": str(error) if error else None}), event="stopped")
+            return
+        # the heartbeat runs on the watcher's clock: the page counts down against it
+        beat: asyncio.Future[None] = loop.create_future()
+        timer = clock.call_at(monotonic() + heartbeat, functools.partial(_resolve, beat))
+        waiter = asyncio.ensure_future(arrived.wait())
+        try:
+            await asyncio.wait((waiter, beat), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+            waiter.cancel()
+        if not arrived.is_set():
+            await response.send(_json({"server_time": hub.now_ms()}), event="time")
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -1,0 +1,319 @@
+// The flipkart-otc dashboard: a picture of every location, then one event at a time,
+// from the server's event stream (Server-Sent Events). No framework, no build step.
+"use strict";
+
+(() => {
+  const URGENT_MS = 60 * 1000; // a code with less than this left needs attention
+  const STALE_MS = 25 * 1000; // no message for this long: the data may be old
+  const RETRY_MS = 2000; // after the stream closed for good, open a new one
+  const LOG_SIZE = 50;
+
+  const STATUS = {
+    ACTIVE: ["✓", "Active"],
+    NO_TASK: ["–", "No task"],
+    CLOSED: ["■", "Task closed"],
+    FAILING: ["⚠", "Failing"],
+    null: ["…", "Waiting for the first poll"],
+  };
+  const KINDS = {
+    fe_arrived: "arrived",
+    otc_renewed: "got a new code",
+    otc_expired: "code expired",
+    fe_departed: "left",
+  };
+
+  const view = {
+    locations: document.getElementById("locations"),
+    log: document.getElementById("log"),
+    filter: document.getElementById("filter"),
+    connection: document.getElementById("connection"),
+    counts: document.getElementById("counts"),
+    empty: document.getElementById("empty"),
+  };
+
+  const state = {
+    instance: null, // which run of the server the data comes from
+    offset: 0, // server time minus this browser's time, ms
+    seq: 0, // the last event applied
+    locations: new Map(), // id -> {id, status, error, fes: Map(fe_id -> fe)}
+    cards: new Map(), // id -> <li>
+    order: [],
+    lastMessage: 0, // this browser's time of the last message
+    showOtc: false,
+  };
+  let source = null;
+  let retry = null;
+
+  const serverNow = () => Date.now() + state.offset;
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function clock(ms) {
+    const d = new Date(ms);
+    return [d.getHours(), d.getMinutes(), d.getSeconds()]
+      .map((n) => String(n).padStart(2, "0"))
+      .join(":");
+  }
+
+  function left(ms) {
+    const s = Math.max(0, Math.ceil(ms / 1000));
+    return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+  }
+
+  // -- the connection ---------------------------------------------------------------
+
+  function setConnection(kind, text) {
+    view.connection.className = `connection ${kind}`;
+    view.connection.textContent = text;
+    view.connection.dataset.state = kind;
+  }
+
+  function touch() {
+    state.lastMessage = Date.now();
+  }
+
+  function connect() {
+    if (source) source.close();
+    clearTimeout(retry);
+    // a new EventSource sends no Last-Event-ID: the server starts it with a picture
+    source = new EventSource("events");
+    source.addEventListener("hello", onHello);
+    source.addEventListener("snapshot", onSnapshot);
+    source.addEventListener("otc", onEvent);
+    source.addEventListener("time", (e) => {
+      touch();
+      state.offset = JSON.parse(e.data).server_time - Date.now();
+    });
+    source.addEventListener("resync", () => connect());
+    source.addEventListener("stopped", (e) => {
+      const error = JSON.parse(e.data).error;
+      stale(error ? `Watcher stopped: ${error}` : "Watcher stopped");
+    });
+    source.onerror = () => {
+      if (source.readyState === EventSource.CLOSED) stale();
+      else setConnection("reconnecting", "Reconnecting…");
+    };
+  }
+
+  function stale(why) {
+    if (source) source.close();
+    source = null;
+    const since = state.lastMessage ? ` since ${clock(state.lastMessage)}` : "";
+    setConnection("stale", `${why ? why + " · " : ""}Stale${since}`);
+    clearTimeout(retry);
+    retry = setTimeout(connect, RETRY_MS);
+  }
+
+  function onHello(e) {
+    touch();
+    const hello = JSON.parse(e.data);
+    state.offset = hello.server_time - Date.now();
+    state.showOtc = hello.show_otc;
+    if (hello.resumed && hello.instance !== state.instance) {
+      connect(); // resumed against another run of the server: start from a picture
+      return;
+    }
+    state.instance = hello.instance;
+    setConnection("live", "Live");
+  }
+
+  // -- the data ---------------------------------------------------------------------
+
+  function fe(d) {
+    return {
+      fe_id: d.fe_id,
+      fe_name: d.fe_name,
+      logistic_partner: d.logistic_partner,
+      lob: d.lob_raw || d.lob,
+      otc: d.otc,
+      expires: Date.parse(d.expires_at),
+    };
+  }
+
+  function location(id) {
+    let loc = state.locations.get(id);
+    if (!loc) {
+      loc = { id, status: null, error: null, fes: new Map() };
+      state.locations.set(id, loc);
+    }
+    return loc;
+  }
+
+  function onSnapshot(e) {
+    touch();
+    const picture = JSON.parse(e.data);
+    state.offset = picture.server_time - Date.now();
+    state.seq = picture.seq;
+    state.locations = new Map();
+    for (const item of picture.locations) {
+      const loc = location(item.location_id);
+      loc.status = item.status;
+      loc.error = item.error;
+      for (const d of item.details) loc.fes.set(d.fe_id, fe(d));
+    }
+    view.locations.replaceChildren();
+    state.cards = new Map();
+    state.order = [];
+    for (const id of state.locations.keys()) drawCard(id);
+    arrange();
+  }
+
+  function onEvent(e) {
+    touch();
+    const d = JSON.parse(e.data);
+    if (d.seq <= state.seq) return; // seen already
+    state.seq = d.seq;
+    // the server's time moved on at least to this event's (between heartbeats)
+    state.offset = Math.max(state.offset, Date.parse(d.observed_at) - Date.now());
+    const loc = location(d.location_id);
+    switch (d.event) {
+      case "fe_arrived":
+      case "otc_renewed":
+        loc.fes.set(d.fe_id, fe(d));
+        break;
+      case "otc_expired":
+        break; // the countdown says so from the expiry instant
+      case "fe_departed":
+        loc.fes.delete(d.fe_id);
+        break;
+      case "location_status_changed":
+        loc.status = d.status;
+        loc.error = d.error;
+        break;
+    }
+    log(d);
+    drawCard(d.location_id);
+    arrange();
+  }
+
+  function log(d) {
+    const when = clock(Date.parse(d.observed_at) - state.offset);
+    let what;
+    if (d.event === "location_status_changed") {
+      what = `is now ${STATUS[d.status][1]}${d.error ? ` (${d.error})` : ""}`;
+    } else {
+      what = `${d.fe_name} (${d.logistic_partner}) ${KINDS[d.event]}`;
+    }
+    const item = el("li", `entry ${d.event}`);
+    item.append(el("time", "", when), " ", el("strong", "", d.location_id), ` ${what}`);
+    view.log.prepend(item);
+    while (view.log.children.length > LOG_SIZE) view.log.lastElementChild.remove();
+  }
+
+  // -- drawing ----------------------------------------------------------------------
+
+  // Needs attention first: failing, then codes about to expire (or expired), then FEs
+  // at the door, tasks waiting, locations not polled yet, and idle ones last.
+  function rank(loc, now) {
+    if (loc.status === "FAILING") return 0;
+    let soonest = Infinity;
+    for (const f of loc.fes.values()) soonest = Math.min(soonest, f.expires - now);
+    if (soonest < URGENT_MS) return 1;
+    if (loc.fes.size) return 2;
+    if (loc.status === "ACTIVE") return 3;
+    if (loc.status === null) return 4;
+    return 5;
+  }
+
+  function countdown(f, now) {
+    const ms = f.expires - now;
+    if (ms <= 0) return ["expired", "EXPIRED"];
+    if (ms < URGENT_MS) return ["urgent", `URGENT · expires in ${left(ms)}`];
+    return ["ok", `expires in ${left(ms)}`];
+  }
+
+  function drawCard(id) {
+    const loc = state.locations.get(id);
+    let card = state.cards.get(id);
+    if (!card) {
+      card = el("li");
+      state.cards.set(id, card);
+    }
+    const now = serverNow();
+    const [icon, label] = STATUS[loc.status] || ["?", loc.status];
+    card.className = `card status-${loc.status || "PENDING"}`;
+    card.dataset.location = id;
+    card.dataset.status = loc.status || "PENDING";
+    const head = el("div", "card-head");
+    head.append(el("span", "loc", id), el("span", "status", `${icon} ${label}`));
+    const parts = [head];
+    if (loc.status === "FAILING" && loc.error) parts.push(el("p", "error", loc.error));
+    if (loc.fes.size) {
+      const list = el("ul", "fes");
+      for (const f of [...loc.fes.values()].sort((a, b) => a.fe_id.localeCompare(b.fe_id))) {
+        const item = el("li", "fe");
+        item.dataset.fe = f.fe_id;
+        const name = el("div", "fe-name", f.fe_name);
+        name.append(" ", el("span", "fe-id", f.fe_id));
+        const meta = el("div", "fe-meta", `${f.logistic_partner} · ${f.lob}`);
+        const otc = state.showOtc
+          ? el("div", "otc", f.otc)
+          : el("div", "otc masked", "••••••");
+        otc.setAttribute("aria-label", state.showOtc ? `OTC ${f.otc.split("").join(" ")}` : "OTC hidden");
+        const [kind, text] = countdown(f, now);
+        const time = el("div", `countdown ${kind}`, text);
+        item.className = `fe ${kind}`;
+        item.append(name, meta, otc, time);
+        list.append(item);
+      }
+      parts.push(list);
+    } else if (loc.status === "ACTIVE") {
+      parts.push(el("p", "none", "No FE at the door"));
+    }
+    card.replaceChildren(...parts);
+  }
+
+  function matches(loc, needle) {
+    if (!needle) return true;
+    if (loc.id.toLowerCase().includes(needle)) return true;
+    for (const f of loc.fes.values()) {
+      if (f.fe_name.toLowerCase().includes(needle)) return true;
+    }
+    return false;
+  }
+
+  function arrange() {
+    const now = serverNow();
+    const ranked = [...state.locations.values()].map((loc) => [rank(loc, now), loc.id, loc]);
+    ranked.sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+    const order = ranked.map((r) => r[1]);
+    if (order.join("\n") !== state.order.join("\n")) {
+      view.locations.append(...order.map((id) => state.cards.get(id)));
+      state.order = order;
+    }
+    const needle = view.filter.value.trim().toLowerCase();
+    let shown = 0;
+    const counts = { FEs: 0, failing: 0 };
+    for (const [, id, loc] of ranked) {
+      const visible = matches(loc, needle);
+      state.cards.get(id).hidden = !visible;
+      shown += visible ? 1 : 0;
+      counts.FEs += loc.fes.size;
+      counts.failing += loc.status === "FAILING" ? 1 : 0;
+    }
+    view.empty.hidden = shown > 0 || state.locations.size === 0;
+    view.counts.textContent =
+      `(${state.locations.size}; ${counts.FEs} FE${counts.FEs === 1 ? "" : "s"} at the door` +
+      `${counts.failing ? `; ${counts.failing} failing` : ""})`;
+  }
+
+  // Every second: the countdowns move on, and an old connection is shown as stale.
+  function tick() {
+    for (const loc of state.locations.values()) {
+      if (loc.fes.size) drawCard(loc.id);
+    }
+    arrange();
+    if (source && state.lastMessage && Date.now() - state.lastMessage > STALE_MS) {
+      stale();
+    }
+  }
+
+  view.filter.addEventListener("input", arrange);
+  setInterval(tick, 1000);
+  connect();
+})();

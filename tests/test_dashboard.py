@@ -1,0 +1,393 @@
+"""The dashboard's server side over real HTTP (aiohttp's test server on 127.0.0.1): the
+event stream's protocol, replay, the drop rule, access keys, headers and the probe. The
+page itself is tested in a real browser in ``test_dashboard_browser.py``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import attrs
+import pytest
+from aiohttp import ClientResponse, ClientSession, web
+from aiohttp.test_utils import TestClient, TestServer
+
+from flipkart_otc import ManualClock, OtcWatcher, PollPolicy
+from flipkart_otc.dashboard import create_app
+from flipkart_otc.simulator import Simulator
+
+KEY = "correct horse battery staple"
+DIGITS = re.compile(r"\b\d{6}\b")
+
+
+@attrs.define
+class Env:
+    clock: ManualClock
+    sim: Simulator
+    watcher: OtcWatcher
+    http: TestClient[Any, Any]
+    app: web.Application
+
+    async def step(self, seconds: float = 10) -> None:
+        """Move time on; every due poll runs and its events reach the hub."""
+        self.clock.advance(seconds)
+        await self.watcher.wait_idle()
+
+
+async def _drain(watcher: OtcWatcher) -> None:
+    async for _ in watcher:  # the main iterator must be read, or the pollers wait
+        pass
+
+
+@pytest.fixture
+async def env(request: pytest.FixtureRequest) -> AsyncIterator[Env]:
+    options: dict[str, Any] = getattr(request, "param", {})
+    clock = ManualClock()
+    async with Simulator(clock=clock) as sim:
+        for loc in ("LOC1", "LOC2"):
+            sim.world.open_task(loc)
+        async with (
+            sim.client() as client,
+            OtcWatcher(
+                client,
+                ["LOC1", "LOC2"],
+                interval=10,
+                jitter=0,
+                clock=clock,
+                policy=PollPolicy.fixed(),
+                queue_size=1 << 14,
+            ) as watcher,
+        ):
+            drain = asyncio.create_task(_drain(watcher))
+            app = create_app(watcher, **options)
+            async with TestClient(TestServer(app, host="127.0.0.1")) as http:
+                yield Env(clock, sim, watcher, http, app)
+            drain.cancel()
+
+
+class Stream:
+    """The messages of one event stream, as a browser's EventSource parses them."""
+
+    def __init__(self, response: ClientResponse) -> None:
+        self.response = response
+        self.raw = bytearray()
+
+    async def next(self, *, skip: tuple[str, ...] = ("time",)) -> dict[str, Any]:
+        while True:
+            message: dict[str, Any] = {}
+            data: list[str] = []
+            while True:
+                line = await asyncio.wait_for(self.response.content.readline(), 10)
+                assert line, f"the stream ended; got so far {bytes(self.raw)!r}"
+                self.raw += line
+                text = line.decode().rstrip("\r\n")
+                if not text:
+                    if data or message:
+                        break
+                    continue
+                if text.startswith(":"):
+                    continue
+                name, _, value = text.partition(":")
+                value = value.removeprefix(" ")
+                if name == "data":
+                    data.append(value)
+                else:
+                    message[name] = value
+            message["data"] = json.loads("\n".join(data))
+            if message.get("event") not in skip:
+                return message
+
+    async def until_end(self) -> list[dict[str, Any]]:
+        messages = []
+        while True:
+            try:
+                messages.append(await self.next(skip=()))
+            except AssertionError:
+                return messages
+
+
+async def open_stream(env: Env, **headers: str) -> Stream:
+    response = await env.http.get("/events", headers=headers)
+    assert response.status == 200, await response.text()
+    assert response.headers["Content-Type"].startswith("text/event-stream")
+    return Stream(response)
+
+
+async def test_hello_and_snapshot_first_then_each_event_with_its_sequence_number(
+    env: Env,
+) -> None:
+    await env.watcher.wait_idle()  # LOC1's first poll (t=0): ACTIVE
+    stream = await open_stream(env)
+    hello = await stream.next()
+    assert hello["event"] == "hello" and "id" not in hello
+    assert hello["data"]["server_time"] == round(env.clock.time() * 1000)
+    assert hello["data"]["resumed"] is False and hello["data"]["show_otc"] is False
+    snapshot = await stream.next()
+    assert snapshot["event"] == "snapshot"
+    assert int(snapshot["id"]) == snapshot["data"]["seq"] == env.watcher.last_seq == 1
+    assert [loc["status"] for loc in snapshot["data"]["locations"]] == ["ACTIVE", None]
+
+    fe = env.sim.world.arrive("LOC1", fe_name="Ram", otc="123456", ttl=300)
+    await env.step()  # LOC2's first poll at 5, LOC1's second at 10
+    seen = [await stream.next() for _ in range(2)]
+    assert [m["event"] for m in seen] == ["otc", "otc"]
+    assert [int(m["id"]) for m in seen] == [2, 3]
+    assert [m["data"]["seq"] for m in seen] == [2, 3]
+    assert seen[0]["data"]["event"] == "location_status_changed"
+    arrival = seen[1]["data"]
+    assert (arrival["event"], arrival["fe_id"], arrival["otc"]) == ("fe_arrived", fe, "***")
+
+
+async def test_a_heartbeat_on_the_watchers_clock_carries_the_server_time(env: Env) -> None:
+    stream = await open_stream(env)
+    await stream.next()  # hello
+    await stream.next()  # snapshot
+    await env.watcher.wait_idle()
+    await env.step(10)
+    beat = await stream.next(skip=("otc",))
+    assert beat["event"] == "time"
+    assert beat["data"]["server_time"] == round(env.clock.time() * 1000)
+
+
+async def test_last_event_id_replays_exactly_the_events_missed(env: Env) -> None:
+    live = await open_stream(env)
+    await live.next()
+    await live.next()
+    env.sim.world.arrive("LOC1", fe_name="Ram", ttl=300)
+    await env.step()
+    first = [await live.next() for _ in range(3)]  # statuses of both, one arrival
+    env.sim.world.arrive("LOC2", fe_name="Shyam", ttl=300)
+    fe = next(iter(env.sim.world.fes("LOC1")))
+    env.sim.world.renew("LOC1", fe, ttl=600)
+    await env.step()
+    missed = [await live.next() for _ in range(2)]
+
+    resumed = await open_stream(env, **{"Last-Event-ID": first[-1]["id"]})
+    hello = await resumed.next()
+    assert hello["data"]["resumed"] is True
+    replayed = [await resumed.next() for _ in range(2)]
+    assert [(m["id"], m["data"]) for m in replayed] == [(m["id"], m["data"]) for m in missed]
+    # then live, with no gap
+    env.sim.world.leave("LOC2", next(iter(env.sim.world.fes("LOC2"))))
+    await env.step()
+    assert (await resumed.next())["id"] == (await live.next())["id"] == str(env.watcher.last_seq)
+
+
+@pytest.mark.parametrize("env", [{"replay": 2}], indirect=True)
+async def test_a_browser_too_far_behind_or_from_another_run_gets_a_fresh_snapshot(
+    env: Env,
+) -> None:
+    for i in range(3):
+        env.sim.world.arrive("LOC1", fe_name=f"FE{i}", ttl=300)
+    await env.step()  # 2 statuses + 3 arrivals: more than the replay buffer holds
+    last = env.watcher.last_seq
+    for last_id in ("1", str(last + 50), "not-a-number", ""):
+        stream = await open_stream(env, **{"Last-Event-ID": last_id})
+        assert (await stream.next())["data"]["resumed"] is False, last_id
+        snapshot = await stream.next()
+        assert snapshot["event"] == "snapshot" and snapshot["id"] == str(last)
+    # within the buffer: replayed
+    stream = await open_stream(env, **{"Last-Event-ID": str(last - 1)})
+    assert (await stream.next())["data"]["resumed"] is True
+    assert (await stream.next())["id"] == str(last)
+
+
+@asynccontextmanager
+async def small_buffered(app: web.Application) -> AsyncIterator[tuple[str, int]]:
+    """Serve ``app`` from a socket whose connections have small send buffers (Linux
+    copies them from the listening socket), so that a browser that stops reading blocks
+    the server's writes after a few kB, not after the megabytes autotuning allows."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+    listener.bind(("127.0.0.1", 0))
+    runner = web.AppRunner(app, shutdown_timeout=1)
+    await runner.setup()
+    await web.SockSite(runner, listener).start()
+    try:
+        yield listener.getsockname()
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_stalled_browser_is_dropped_and_told_to_resync_without_slowing_anyone(
+    env: Env,
+) -> None:
+    loop = asyncio.get_running_loop()
+    app = create_app(env.watcher, replay=512, send_timeout=30)
+    async with (
+        small_buffered(app) as (host, port),
+        ClientSession() as session,
+    ):
+        # a browser that stops reading: a raw socket with a tiny receive buffer
+        with socket.socket() as stalled:
+            stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            stalled.setblocking(False)
+            await loop.sock_connect(stalled, (host, port))
+            await loop.sock_sendall(stalled, b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+            received = bytearray()
+            while b"event: snapshot" not in received:  # attached; from now on, it stalls
+                received += await asyncio.wait_for(loop.sock_recv(stalled, 4096), 10)
+            live = Stream(await session.get(f"http://{host}:{port}/events"))
+            await live.next()
+            await live.next()
+            # 60 locations of 15 FEs: 960 events (about 300 kB), far more than the
+            # sockets hold, first polled over one interval
+            for i in range(60):
+                env.sim.world.open_task(f"BIG{i}")
+                for _ in range(15):
+                    env.sim.world.arrive(f"BIG{i}", ttl=3000)
+                env.watcher.add(f"BIG{i}")
+            planned = 2 + 60 * 16  # after LOC1's status: LOC2's, then each BIG's 16
+            seqs: list[int] = []
+
+            async def read_live() -> None:  # a browser that keeps reading
+                while not seqs or seqs[-1] < planned:
+                    seqs.append(int((await live.next())["id"]))
+
+            reader = asyncio.create_task(read_live())
+            for _ in range(10):
+                await env.step(1)  # the watcher goes on: wait_idle() returns
+            assert env.watcher.last_seq == planned
+            await asyncio.wait_for(reader, 30)
+            assert seqs == list(range(2, planned + 1))  # the reading one got every event
+            # once the stalled one reads again: what the sockets held, then "resync"
+            while b"event: resync" not in received:
+                try:
+                    chunk = await asyncio.wait_for(loop.sock_recv(stalled, 65536), 10)
+                except TimeoutError:
+                    raise AssertionError(
+                        bytes(received[:300] + b"..." + received[-300:])
+                    ) from None
+                assert chunk, bytes(received[-300:])
+                received += chunk
+    assert b'event: resync\r\ndata: {"reason":"lagged"}' in received
+    assert 0 < received.count(b"event: otc") < planned - 1
+
+
+@pytest.mark.parametrize("show", [False, True])
+async def test_otcs_leave_the_server_only_with_show_otc(
+    show: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    clock = ManualClock()
+    async with Simulator(clock=clock) as sim:
+        sim.world.open_task("LOC1")
+        sim.world.arrive("LOC1", fe_name="Ram", otc="987123", ttl=300)
+        async with (
+            sim.client() as client,
+            OtcWatcher(client, ["LOC1"], clock=clock, jitter=0) as watcher,
+        ):
+            drain = asyncio.create_task(_drain(watcher))
+            await watcher.wait_idle()
+            app = create_app(watcher, show_otc=show)
+            async with TestClient(TestServer(app, host="127.0.0.1")) as http:
+                stream = Stream(await http.get("/events"))
+                await stream.next()
+                snapshot = await stream.next()
+                sim.world.renew("LOC1", next(iter(sim.world.fes("LOC1"))), otc="555444")
+                clock.advance(5)
+                await watcher.wait_idle()
+                renewal = await stream.next()
+                page = await (await http.get("/")).text()
+                script = await (await http.get("/static/app.js")).text()
+            drain.cancel()
+    text = bytes(stream.raw).decode()
+    assert renewal["data"]["event"] == "otc_renewed"
+    assert ("987123" in text, "555444" in text) == (show, show)
+    assert snapshot["data"]["locations"][0]["details"][0]["otc"] == ("987123" if show else "***")
+    assert not DIGITS.search(page + script)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "987123" not in logged and "555444" not in logged
+
+
+@pytest.mark.parametrize("env", [{"access_key": KEY}], indirect=True)
+async def test_with_an_access_key_nothing_loads_without_the_cookie(env: Env) -> None:
+    page = await env.http.get("/")
+    assert page.status == 401
+    body = await page.text()
+    assert 'action="login"' in body and "LOC1" not in body
+    assert (await env.http.get("/events")).status == 401
+    wrong = await env.http.post("/login", data={"key": "x" * 20}, allow_redirects=False)
+    assert wrong.status == 401 and KEY not in await wrong.text()
+    assert (await env.http.get("/events")).status == 401
+
+    right = await env.http.post("/login", data={"key": KEY}, allow_redirects=False)
+    assert right.status == 303
+    cookie = right.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and KEY not in cookie
+    assert (await env.http.get("/")).status == 200
+    stream = await open_stream(env)
+    assert (await stream.next())["event"] == "hello"
+
+
+class _Source:
+    async def fetch_body(self, location_id: str) -> bytes:  # pragma: no cover - not polled
+        return b'{"otcDetails": {}}'
+
+
+def test_a_short_access_key_is_refused_without_echoing_it() -> None:
+    watcher = OtcWatcher(_Source(), [])
+    with pytest.raises(ValueError, match="at least 16") as info:
+        create_app(watcher, access_key="hunter2")
+    assert "hunter2" not in str(info.value)
+    with pytest.raises(TypeError, match="watcher must be an OtcWatcher"):
+        create_app(object())  # type: ignore[arg-type]
+
+
+async def test_the_page_is_the_packages_own_files_under_a_strict_policy(env: Env) -> None:
+    page = await env.http.get("/")
+    assert page.status == 200
+    html = await page.text()
+    policy = page.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    assert "default-src 'none'" in policy
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    assert not re.search(r"<script(?![^>]*\bsrc=)", html)  # no inline script
+    assert not re.search(r"\bstyle=", html)  # no inline style
+    assert "http://" not in html and "https://" not in html  # no CDN
+    for asset, kind in (("app.js", "text/javascript"), ("app.css", "text/css")):
+        response = await env.http.get(f"/static/{asset}")
+        assert response.status == 200 and response.content_type == kind
+    assert (await env.http.get("/static/../__init__.py")).status == 404
+    assert (await env.http.get("/static/login.html")).status == 404
+
+
+async def test_healthz_says_running_statuses_and_the_last_poll_age(env: Env) -> None:
+    await env.watcher.wait_idle()
+    await env.step(5)  # LOC2's first poll
+    await env.step(2)
+    health = await (await env.http.get("/healthz")).json()
+    assert health["running"] is True
+    assert health["locations"] == {"ACTIVE": 2}
+    assert health["last_success_age_s"] == 2.0
+    assert health["last_success"].endswith("Z")
+    await env.watcher.aclose()
+    response = await env.http.get("/healthz")
+    assert response.status == 503 and (await response.json())["running"] is False
+
+
+async def test_the_stream_says_when_the_watcher_stops(env: Env) -> None:
+    stream = await open_stream(env)
+    await stream.next()
+    await stream.next()
+    await env.watcher.aclose()
+    end = await stream.until_end()
+    assert end[-1]["event"] == "stopped"
+    assert end[-1]["data"] == {"error": None}
+    assert (await env.http.get("/events")).status == 503
+
+
+async def test_mounted_as_a_sub_app_under_a_prefix(env: Env) -> None:
+    outer = web.Application()
+    outer.add_subapp("/otc/", create_app(env.watcher))
+    async with TestClient(TestServer(outer, host="127.0.0.1")) as http:
+        assert (await http.get("/otc/")).status == 200
+        assert (await http.get("/otc/static/app.js")).status == 200
+        stream = Stream(await http.get("/otc/events"))
+        assert (await stream.next())["event"] == "hello"
