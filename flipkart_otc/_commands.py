@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import importlib
+import ipaddress
 import logging
 import os
 import signal
@@ -15,6 +16,8 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any, TextIO
 from urllib.parse import urlsplit
+
+from aiohttp import web
 
 from . import _render
 from ._checks import check_location_id
@@ -248,6 +251,99 @@ async def _watch(args: argparse.Namespace, out: TextIO, say: Callable[[str, str]
     return stopper.code
 
 
+# -- dashboard -------------------------------------------------------------------------
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+def _access_key(args: argparse.Namespace) -> str | None:
+    name = args.access_key_env
+    if name is None:
+        if not _loopback(args.host):
+            raise UsageError(
+                f"--host {args.host} is not a loopback address: anyone who can reach it would "
+                "see the page; pass --access-key-env NAME with a key of 16+ characters in $NAME"
+            )
+        return None
+    key = os.environ.get(name, "").strip()
+    if not key:
+        raise UsageError(f"--access-key-env {name}: ${name} is not set or empty")
+    if len(key) < 16:
+        raise UsageError(f"--access-key-env {name}: the key in ${name} is shorter than 16")
+    return key
+
+
+async def _serve_dashboard(
+    watcher: OtcWatcher, host: str, port: int, *, show_otc: bool, access_key: str | None
+) -> tuple[web.AppRunner, str]:
+    """The dashboard of ``watcher``, listening; and its URL."""
+    dashboard = importlib.import_module("flipkart_otc.dashboard")
+    app = dashboard.create_app(watcher, show_otc=show_otc, access_key=access_key)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    bound_host, bound_port = runner.addresses[0][:2]
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    return runner, f"http://{shown}:{bound_port}/"
+
+
+def _dashboard_module_missing() -> str | None:
+    try:
+        importlib.import_module("flipkart_otc.dashboard")
+    except ImportError as exc:
+        return str(exc)
+    return None
+
+
+async def _dashboard(
+    args: argparse.Namespace, out: TextIO, say: Callable[[str, str], None]
+) -> int:
+    access_key = _access_key(args)
+    missing = _dashboard_module_missing()
+    if missing:
+        raise UsageError(missing)
+    locations = _locations(args, say)
+    stopper = _Stopper(args.duration)
+    async with (
+        _client(args) as client,
+        OtcWatcher(
+            client,
+            locations,
+            interval=args.interval,
+            policy=PollPolicy.fixed() if args.fixed_interval else None,
+        ) as watcher,
+    ):
+        runner, url = await _serve_dashboard(
+            watcher, args.host, args.port, show_otc=args.show_otc, access_key=access_key
+        )
+        try:
+            _print(
+                out,
+                f"flipkart-otc dashboard: {url} (watching {len(locations)} locations; "
+                "Ctrl+C stops)",
+            )
+
+            async def consume() -> None:  # the page reads its own copy of the events
+                async for _ in watcher:
+                    pass
+
+            await stopper.run_until_stopped(consume())
+        finally:
+            await runner.cleanup()
+    return stopper.code
+
+
 # -- fetch ---------------------------------------------------------------------------
 
 
@@ -306,11 +402,7 @@ async def _demo(args: argparse.Namespace, out: TextIO, say: Callable[[str, str],
     sim = Simulator(scenario=scenario, seed=args.seed)
     sim.faults.random(0.05, TRANSIENT)  # an occasional fault, healed by retries
     retry = RetryPolicy(max_tries=5, base_delay=0.05, max_delay=0.5)
-    _print(
-        out,
-        f"flipkart-otc demo: watching {args.locations} simulated locations for "
-        f"{args.duration:g}s (Ctrl+C stops)",
-    )
+    missing = _dashboard_module_missing()
     async with (
         sim,
         sim.client(retry=retry, timeout=2.0) as client,
@@ -318,7 +410,20 @@ async def _demo(args: argparse.Namespace, out: TextIO, say: Callable[[str, str],
         OtcWatcher(
             client, scenario.location_ids, interval=1.0, policy=PollPolicy.fixed()
         ) as watcher,
+        contextlib.AsyncExitStack() as stack,
     ):
+        if missing:
+            page = f"not served ({missing})"
+        else:
+            runner, page = await _serve_dashboard(
+                watcher, "127.0.0.1", args.port, show_otc=True, access_key=None
+            )
+            stack.push_async_callback(runner.cleanup)
+        _print(
+            out,
+            f"flipkart-otc demo: watching {args.locations} simulated locations for "
+            f"{args.duration:g}s (Ctrl+C stops)\ndashboard: {page}",
+        )
 
         async def consume() -> None:
             async for event in watcher:

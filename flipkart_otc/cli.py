@@ -123,6 +123,24 @@ def _api_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _polling_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--interval",
+        type=_number(0, strict=False),
+        default=10.0,
+        help="seconds between polls of a task waiting for its FE (default 10); faster with "
+        "an FE there, every 2 minutes with no task",
+    )
+    parser.add_argument(
+        "--fixed-interval",
+        action="store_true",
+        help="poll every location every --interval seconds, whatever its state",
+    )
+    parser.add_argument(
+        "--duration", type=_number(0, strict=True), help="stop after this many seconds"
+    )
+
+
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     """The top-level parser, and each subcommand's parser by name."""
     parser = argparse.ArgumentParser(
@@ -138,7 +156,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "demo",
         "watch simulated locations live (no credentials, no network)",
         "Start the embedded Flipkart simulator with a lively scenario and watch it: one "
-        "line per event, OTCs shown (they are simulated).",
+        "line per event, OTCs shown (they are simulated), and the live dashboard on "
+        "127.0.0.1 (its URL is printed first).",
         "example: flipkart-otc demo --locations 8 --duration 60 --seed 3",
     )
     demo.add_argument("--locations", type=_count, default=6, help="how many (default 6)")
@@ -146,6 +165,9 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "--duration", type=_number(0, strict=True), default=30.0, help="seconds (default 30)"
     )
     demo.add_argument("--seed", type=int, default=1, help="scenario seed (default 1)")
+    demo.add_argument(
+        "--port", type=_port, default=0, help="the dashboard's port on 127.0.0.1 (0: any free)"
+    )
     demo.set_defaults(run="demo")
 
     watch = _subparser(
@@ -157,23 +179,30 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "example: FLIPKART_ACCESS_TOKEN=... flipkart-otc watch LOC1 LOC2 --format json | jq .",
     )
     _api_options(watch)
-    watch.add_argument(
-        "--interval",
-        type=_number(0, strict=False),
-        default=10.0,
-        help="seconds between polls of a task waiting for its FE (default 10); faster with "
-        "an FE there, every 2 minutes with no task",
-    )
-    watch.add_argument(
-        "--fixed-interval",
-        action="store_true",
-        help="poll every location every --interval seconds, whatever its state",
-    )
+    _polling_options(watch)
     watch.add_argument("--format", choices=("text", "json"), default="text")
-    watch.add_argument(
-        "--duration", type=_number(0, strict=True), help="stop after this many seconds"
-    )
     watch.set_defaults(run="watch")
+
+    dashboard = _subparser(
+        sub,
+        "dashboard",
+        "watch locations and serve a live page of FEs and their codes",
+        "Watch the locations and serve a live dashboard: each location's status, the FEs "
+        "at the door with their codes (masked unless --show-otc) and how long each has "
+        "left. It binds to 127.0.0.1; another address needs an access key.",
+        "example: FLIPKART_ACCESS_TOKEN=... flipkart-otc dashboard LOC1 LOC2 --port 8080",
+    )
+    _api_options(dashboard)
+    _polling_options(dashboard)
+    dashboard.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    dashboard.add_argument("--port", type=_port, default=8080, help="TCP port (default 8080)")
+    dashboard.add_argument(
+        "--access-key-env",
+        metavar="NAME",
+        help="environment variable holding the page's access key (16+ characters); "
+        "required to bind a non-loopback address",
+    )
+    dashboard.set_defaults(run="dashboard")
 
     fetch = _subparser(
         sub,
@@ -208,7 +237,13 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "--duration", type=_number(0, strict=True), help="stop after this many seconds"
     )
     simulate.set_defaults(run="simulate")
-    commands = {"demo": demo, "watch": watch, "fetch": fetch, "simulate": simulate}
+    commands = {
+        "demo": demo,
+        "watch": watch,
+        "dashboard": dashboard,
+        "fetch": fetch,
+        "simulate": simulate,
+    }
     return parser, commands
 
 

@@ -6,12 +6,14 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from flipkart_otc.simulator import ChangeKind, Fault, FaultKind, Simulator
@@ -71,6 +73,7 @@ async def test_demo_runs_for_its_duration_and_shows_the_story() -> None:
     assert any(" arrived " in line for line in lines)
     assert any(" expired " in line for line in lines)
     assert any(" departed " in line for line in lines)
+    assert lines[1].startswith("dashboard: http://127.0.0.1:")
     assert lines[-1].startswith("demo: ")
     assert "faults injected" in lines[-1]
     assert "Traceback" not in out + err
@@ -429,3 +432,84 @@ async def test_watch_fixed_interval_polls_a_location_with_no_task_at_the_interva
     finally:
         proc.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(proc.wait(), DEADLINE) == 130
+
+
+# -- dashboard ---------------------------------------------------------------------
+
+
+async def test_dashboard_serves_the_page_and_its_probe_then_stops_on_ctrl_c(
+    sim: Simulator,
+) -> None:
+    proc = await spawn(
+        "dashboard",
+        "LOC1",
+        "--base-url",
+        sim.base_url,
+        "--port",
+        "0",
+        "--interval",
+        "0.2",
+        environ=token_env(sim),
+    )
+    assert proc.stdout is not None
+    try:
+        line = (await asyncio.wait_for(proc.stdout.readline(), DEADLINE)).decode()
+        assert line.startswith("flipkart-otc dashboard: http://127.0.0.1:"), line
+        url = line.split()[2]
+        async with aiohttp.ClientSession() as http:
+            page = await http.get(url)
+            assert page.status == 200 and "static/app.js" in await page.text()
+            await sim.wait_for_requests(1)
+            health = await (await http.get(url + "healthz")).json()
+            assert health["running"] is True
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = await asyncio.wait_for(proc.wait(), DEADLINE)
+    assert code == 130
+    assert proc.stderr is not None
+    assert "Traceback" not in (await proc.stderr.read()).decode()
+
+
+@pytest.mark.parametrize(
+    ("extra", "environ", "message"),
+    [
+        ([], {}, "--host 0.0.0.0 is not a loopback address"),
+        (["--access-key-env", "KEY"], {}, "$KEY is not set or empty"),
+        (["--access-key-env", "KEY"], {"KEY": "hunter2"}, "shorter than 16"),
+    ],
+)
+async def test_dashboard_on_another_address_needs_an_access_key(
+    sim: Simulator, extra: list[str], environ: dict[str, str], message: str
+) -> None:
+    code, out, err = await run(
+        "dashboard",
+        "LOC1",
+        "--base-url",
+        sim.base_url,
+        "--host",
+        "0.0.0.0",
+        *extra,
+        environ=token_env(sim) | environ,
+    )
+    assert code == 2
+    assert message in err and out == ""
+    assert "hunter2" not in err and "Traceback" not in err
+    assert sum(sim.requests.values()) == 0  # refused before polling anything
+
+
+async def test_dashboard_with_a_busy_port_says_so(sim: Simulator) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = await run(
+            "dashboard",
+            "LOC1",
+            "--base-url",
+            sim.base_url,
+            "--port",
+            str(port),
+            environ=token_env(sim),
+        )
+    assert code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "Traceback" not in err
