@@ -30,8 +30,17 @@ def test_the_demo_block_runs_the_demo_the_tests_run() -> None:
     demo, _ = setup_blocks()
     setup, _, command = demo.rpartition(" && ")
     assert command == "flipkart-otc demo"  # test_cli runs `python -m flipkart_otc demo`
-    assert setup == "python3 -m venv .venv && . .venv/bin/activate && pip install -e ."
+    assert setup == (
+        "python3 -m venv .venv && . .venv/bin/activate && pip install -e '.[dashboard]'"
+    )
+    assert '"aiohttp-sse' in pyproject_extra("dashboard")
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     assert 'flipkart-otc = "flipkart_otc.cli:main"' in pyproject
     main = (ROOT / "flipkart_otc" / "__main__.py").read_text(encoding="utf-8")
     assert "from .cli import main" in main
+
+
+def pyproject_extra(name: str) -> str:
+    """The lines of one optional-dependency group of pyproject.toml."""
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    return pyproject.split(f"\n{name} = [", 1)[1].split("]", 1)[0]

@@ -168,8 +168,6 @@
     const d = JSON.parse(e.data);
     if (d.seq <= state.seq) return; // seen already
     state.seq = d.seq;
-    // the server's time moved on at least to this event's (between heartbeats)
-    state.offset = Math.max(state.offset, Date.parse(d.observed_at) - Date.now());
     const loc = location(d.location_id);
     switch (d.event) {
       case "fe_arrived":

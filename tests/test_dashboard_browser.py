@@ -1,0 +1,295 @@
+"""The dashboard page in a real headless Chromium (Debian's, driven by Playwright), fed by
+a watcher of the simulator. Time moves by hand on both sides: the simulator's and the
+watcher's ManualClock, and Playwright's clock for the page's countdowns.
+
+Without /usr/bin/chromium these tests are skipped, unless FLIPKART_OTC_REQUIRE_BROWSER
+is set (CI sets it, and installs Debian's chromium).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from aiohttp import web
+
+from flipkart_otc import ManualClock, OtcWatcher, PollPolicy
+from flipkart_otc.dashboard import create_app
+from flipkart_otc.simulator import Fault, FaultKind, Simulator
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists() and not os.environ.get("FLIPKART_OTC_REQUIRE_BROWSER"):
+    pytest.skip(f"no {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
+
+from playwright.async_api import Browser, Page, async_playwright, expect  # noqa: E402
+
+KEY = "a key for the warehouse desk"
+STEP = 5.0  # the watcher's interval, and how far each step moves time
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",  # CI runs as root
+                "--disable-gpu",
+                "--disable-background-networking",  # nothing but 127.0.0.1
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@attrs.define
+class Desk:
+    """A simulator, a watcher of it, its dashboard on 127.0.0.1, and a page open on it."""
+
+    clock: ManualClock
+    sim: Simulator
+    watcher: OtcWatcher
+    runner: web.AppRunner
+    url: str
+    page: Page
+
+    async def step(self, seconds: float = STEP) -> None:
+        """Time passes, in the page and on the server, by whole steps (the page first: what
+        the server then sends, it receives at the same time on its own clock)."""
+        while seconds > 0:
+            moved = min(seconds, STEP)
+            await self.page.clock.run_for(round(moved * 1000))
+            self.clock.advance(moved)
+            await self.watcher.wait_idle()
+            seconds -= moved
+
+    def card(self, location_id: str) -> Any:
+        return self.page.locator(f'li.card[data-location="{location_id}"]')
+
+
+async def serve(app: web.Application, port: int = 0) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(app, shutdown_timeout=1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}/"
+
+
+async def drain(watcher: OtcWatcher) -> None:
+    async for _ in watcher:
+        pass
+
+
+async def open_page(browser: Browser, clock: ManualClock, url: str, **options: Any) -> Page:
+    page = await browser.new_page(**options)
+    # the page's clock starts at the watcher's time and moves only when the test says
+    await page.clock.install(time=clock.time())
+    await page.clock.pause_at(clock.time())
+    await page.goto(url)
+    return page
+
+
+@asynccontextmanager
+async def desk(browser: Browser, **options: Any) -> AsyncIterator[Desk]:
+    clock = ManualClock()
+    async with Simulator(clock=clock) as sim:
+        for loc in ("LOC1", "LOC2", "LOC3"):
+            sim.world.open_task(loc)
+        sim.world.remove_task("LOC3")
+        async with (
+            sim.client() as client,
+            OtcWatcher(
+                client,
+                ["LOC1", "LOC2", "LOC3"],
+                interval=STEP,
+                jitter=0,
+                clock=clock,
+                policy=PollPolicy.fixed(),
+            ) as watcher,
+        ):
+            reader = asyncio.create_task(drain(watcher))
+            clock.advance(STEP)  # every location's first poll
+            await watcher.wait_idle()
+            runner, url = await serve(create_app(watcher, **options))
+            try:
+                page = await open_page(browser, clock, url)
+                yield Desk(clock, sim, watcher, runner, url, page)
+            finally:
+                await runner.cleanup()
+                reader.cancel()
+
+
+async def test_the_desk_sees_an_fe_come_renew_expire_and_go(
+    browser: Browser, tmp_path: Path
+) -> None:
+    async with desk(browser, show_otc=True) as d:
+        page = d.page
+        await expect(page.locator("#connection")).to_have_text("Live")
+        await expect(d.card("LOC1")).to_contain_text("No FE at the door")
+        await expect(d.card("LOC3")).to_contain_text("No task")
+
+        # an FE arrives: its card, its code in large digits, the countdown
+        fe = d.sim.world.arrive(
+            "LOC1", fe_name="Ram", otc="123456", ttl=300, logistic_partner="eKart", lob="LARGE"
+        )
+        await d.step()
+        fe_card = d.card("LOC1").locator(f'li.fe[data-fe="{fe}"]')
+        await expect(fe_card.locator(".fe-name")).to_contain_text("Ram")
+        await expect(fe_card.locator(".fe-meta")).to_have_text("eKart · LARGE")
+        await expect(fe_card.locator(".otc")).to_have_text("123456")
+        await expect(fe_card.locator(".countdown")).to_have_text("expires in 4:55")
+        await expect(page.locator("#log li").first).to_contain_text("LOC1 Ram (eKart) arrived")
+        # FEs at the door come before locations without one
+        await expect(page.locator("li.card").first).to_have_attribute("data-location", "LOC1")
+
+        # its code is renewed: the new code, the countdown reset
+        d.sim.world.renew("LOC1", fe, otc="654321", ttl=300)
+        await d.step()
+        await expect(fe_card.locator(".otc")).to_have_text("654321")
+        await expect(fe_card.locator(".countdown")).to_have_text("expires in 4:55")
+
+        # it counts down against the server's time, turns urgent under a minute ...
+        await d.step(240)
+        await expect(fe_card.locator(".countdown")).to_have_text("URGENT · expires in 0:55")
+        await expect(fe_card).to_have_class(re.compile(r"\burgent\b"))
+        await page.set_viewport_size({"width": 1366, "height": 768})
+        await page.screenshot(path=str(_artifacts(tmp_path) / "dashboard.png"))
+        # ... and says when it expired
+        await d.step(60)
+        await expect(fe_card.locator(".countdown")).to_have_text("EXPIRED")
+        await expect(page.locator("#log li").first).to_contain_text("code expired")
+
+        # the FE leaves: its card goes
+        d.sim.world.leave("LOC1", fe)
+        await d.step()
+        await expect(fe_card).to_have_count(0)
+        await expect(d.card("LOC1")).to_contain_text("No FE at the door")
+
+        # the task closes: the status changes
+        d.sim.world.close_task("LOC1")
+        await d.step()
+        await expect(d.card("LOC1").locator(".status")).to_have_text("■ Task closed")
+        await expect(page.locator("#connection")).to_have_text("Live")
+
+
+def _artifacts(tmp_path: Path) -> Path:
+    """Where screenshots go: $FLIPKART_OTC_ARTIFACTS (CI keeps it), else a temp dir."""
+    folder = Path(os.environ.get("FLIPKART_OTC_ARTIFACTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+async def test_a_failing_location_comes_first_and_says_why(browser: Browser) -> None:
+    async with desk(browser) as d:
+        d.sim.faults.script(*[Fault(FaultKind.SERVICE_UNAVAILABLE)] * 10, location="LOC2")
+        await d.step()
+        card = d.card("LOC2")
+        await expect(card.locator(".status")).to_have_text("⚠ Failing")
+        await expect(card.locator(".error")).to_contain_text("SERVICE_UNAVAILABLE")
+        await expect(d.page.locator("li.card").first).to_have_attribute("data-location", "LOC2")
+
+
+async def test_without_show_otc_no_code_reaches_the_page(browser: Browser) -> None:
+    async with desk(browser) as d:
+        fe = d.sim.world.arrive("LOC1", fe_name="Ram", otc="123456", ttl=300)
+        await d.step()
+        fe_card = d.card("LOC1").locator(f'li.fe[data-fe="{fe}"]')
+        await expect(fe_card.locator(".otc")).to_have_text("••••••")
+        await expect(fe_card.locator(".otc")).to_have_attribute("aria-label", "OTC hidden")
+        html = await d.page.content()
+        assert "123456" not in html
+        assert not re.search(r"\d{6}", await d.page.locator("#locations").inner_text())
+
+
+async def test_after_a_server_restart_the_page_shows_what_a_fresh_page_shows(
+    browser: Browser,
+) -> None:
+    async with desk(browser, show_otc=True) as d:
+        d.sim.world.arrive("LOC1", fe_name="Ram", otc="123456", ttl=300)
+        await d.step()
+        await expect(d.card("LOC1")).to_contain_text("Ram")
+        port = d.runner.addresses[0][1]
+        await d.runner.cleanup()  # the server goes away ...
+        await expect(d.page.locator("#connection")).not_to_have_text("Live")
+        # ... and comes back on the same port, with a new watcher, while the world moves on
+        d.sim.world.arrive("LOC2", fe_name="Shyam", otc="222333", ttl=300)
+        d.sim.world.close_task("LOC1")
+        async with (
+            d.sim.client() as client,
+            OtcWatcher(
+                client, ["LOC1", "LOC2", "LOC3"], interval=STEP, jitter=0, clock=d.clock
+            ) as watcher,
+        ):
+            reader = asyncio.create_task(drain(watcher))
+            await watcher.wait_idle()
+            d.clock.advance(STEP)
+            await watcher.wait_idle()
+            runner, url = await serve(create_app(watcher, show_otc=True), port)
+            try:
+                await expect(d.page.locator("#connection")).to_have_text("Live", timeout=15_000)
+                fresh = await open_page(browser, d.clock, url)
+                await expect(fresh.locator("#connection")).to_have_text("Live")
+                await expect(fresh.locator("#locations")).to_contain_text("Shyam")
+                expected = await fresh.locator("#locations").text_content() or ""
+                assert "Shyam" in expected and "Ram" not in expected
+                await expect(d.page.locator("#locations")).to_have_text(expected)
+            finally:
+                await runner.cleanup()
+                reader.cancel()
+
+
+async def test_with_an_access_key_the_page_needs_it_once(browser: Browser) -> None:
+    async with desk(browser, access_key=KEY) as d:
+        page = d.page
+        await expect(page.locator("form")).to_be_visible()
+        assert await page.locator("li.card").count() == 0  # no data before the key
+        await page.fill("#key", "not the key at all")
+        await page.click("button[type=submit]")
+        await expect(page.locator("form")).to_contain_text("not right")
+        await page.fill("#key", KEY)
+        await page.keyboard.press("Enter")
+        await expect(page.locator("#connection")).to_have_text("Live")
+        await expect(d.card("LOC1")).to_be_visible()
+        cookies = await page.context.cookies()
+        (session,) = [c for c in cookies if c["name"] == "flipkart_otc_session"]
+        assert session["httpOnly"] and session["sameSite"] == "Strict"
+        assert KEY not in session["value"]
+
+
+async def test_the_filter_is_keyboard_reachable_and_narrows_the_cards(browser: Browser) -> None:
+    async with desk(browser) as d:
+        d.sim.world.arrive("LOC2", fe_name="Shyam", ttl=300)
+        await d.step()
+        await expect(d.card("LOC2")).to_contain_text("Shyam")
+        await d.page.keyboard.press("Tab")
+        await expect(d.page.locator("#filter")).to_be_focused()
+        await d.page.keyboard.type("shy")
+        await expect(d.page.locator("li.card:visible")).to_have_count(1)
+        await expect(d.card("LOC2")).to_be_visible()
+        await d.page.fill("#filter", "loc3")
+        await expect(d.page.locator("li.card:visible")).to_have_count(1)
+        await d.page.fill("#filter", "nobody")
+        await expect(d.page.locator("#empty")).to_be_visible()
+
+
+async def test_on_a_phone_nothing_overflows_sideways(browser: Browser) -> None:
+    async with desk(browser, show_otc=True) as d:
+        d.sim.world.arrive("LOC1", fe_name="Ram", otc="123456", ttl=300)
+        await d.step()
+        await d.page.set_viewport_size({"width": 390, "height": 844})
+        await expect(d.card("LOC1")).to_contain_text("123456")
+        overflow = await d.page.evaluate(
+            "document.scrollingElement.scrollWidth - window.innerWidth"
+        )
+        assert overflow <= 0
