@@ -242,15 +242,20 @@ async def _events(request: web.Request) -> web.StreamResponse:
             await response.send(
                 _json(hub.picture_dict(picture)), id=str(picture.seq), event="snapshot"
             )
-        await _stream(response, hub, cursor, settings.heartbeat)
-    except (ConnectionResetError, TimeoutError, RuntimeError):
-        pass  # the browser went away, or stalled past the send timeout
+        await _stream(response, hub, cursor, settings.heartbeat, settings.send_timeout)
+    except TimeoutError:  # it stalled past the send timeout: a stalled peer never drains
+        if request.transport is not None:
+            request.transport.abort()
+    except (ConnectionResetError, RuntimeError):
+        pass  # the browser went away
     finally:
         hub.clients -= 1
     return response
 
 
-async def _stream(response: EventSourceResponse, hub: Hub, cursor: int, heartbeat: float) -> None:
+async def _stream(
+    response: EventSourceResponse, hub: Hub, cursor: int, heartbeat: float, send_timeout: float
+) -> None:
     """Send every event after ``cursor`` as it comes, and the time when nothing does."""
     clock = hub.watcher.clock
     monotonic = monotonic_of(clock)
@@ -258,14 +263,15 @@ async def _stream(response: EventSourceResponse, hub: Hub, cursor: int, heartbea
     while True:
         arrived = hub.signal()
         try:
-            batch = hub.since(cursor)
+            last, block = hub.since(cursor)
         except Lagged:  # it fell a whole ring behind: what it holds is stale
             await response.send(_json({"reason": "lagged"}), event="resync")
             return
-        for seq, payload in batch:
-            await response.send(payload, id=str(seq), event="otc")
-            cursor = seq
-        if batch:
+        if block:
+            # the ring holds each event as a whole SSE message: one write for many
+            async with asyncio.timeout(send_timeout):
+                await response.write(block)
+            cursor = last
             continue
         if hub.done:
             error = hub.stopped

@@ -50,7 +50,7 @@ class Hub:
         self.show_otc = show_otc
         #: Tells a browser that reconnects whether it talks to the same run of the server.
         self.instance = secrets.token_hex(8)
-        self._ring: deque[str] = deque(maxlen=replay)
+        self._ring: deque[bytes] = deque(maxlen=replay)  # each event as an SSE message
         self._last = 0  # the seq of the newest event in the ring
         self._source: Subscription | None = None
         self._arrived = asyncio.Event()  # set (and replaced) when events arrive
@@ -123,19 +123,23 @@ class Hub:
     def _take(self, item: Sequenced) -> None:
         data = item.event.to_dict(show_otc=self.show_otc)
         data["seq"] = item.seq
-        self._ring.append(json.dumps(data, separators=(",", ":")))
+        # framed once, here, for every browser: JSON has no raw line break to split on
+        text = json.dumps(data, separators=(",", ":"))
+        self._ring.append(f"id: {item.seq}\r\nevent: otc\r\ndata: {text}\r\n\r\n".encode())
         self._last = item.seq
 
-    def since(self, cursor: int, limit: int = 64) -> list[tuple[int, str]]:
-        """Up to ``limit`` events after ``cursor``, serialized; raises :class:`Lagged`
-        when the next is no longer in the ring (or the ring restarted). A small batch:
-        a browser that stalls while sending one is caught at the next."""
+    def since(self, cursor: int, limit: int = 64) -> tuple[int, bytes]:
+        """Up to ``limit`` events after ``cursor`` as SSE messages in one block, and the
+        seq of the last of them (``cursor``: none); raises :class:`Lagged` when the next
+        is no longer in the ring (or the ring restarted). A small block: a browser that
+        stalls while taking one is caught at the next."""
         self.catch_up()
         first = self.first
         if cursor + 1 < first or cursor > self._last:
             raise Lagged(cursor)
         end = min(self._last, cursor + limit)
-        return [(seq, self._ring[seq - first]) for seq in range(cursor + 1, end + 1)]
+        ring = self._ring
+        return end, b"".join([ring[seq - first] for seq in range(cursor + 1, end + 1)])
 
     def signal(self) -> asyncio.Event:
         """Set when the next events arrive (or the watcher stops)."""
