@@ -18,6 +18,11 @@ that first carries the new code) p50/p95, and how many were never seen. Target:
 the default policy makes at most a third of fixed 10 s polling's requests, with
 arrival and renewal p95 no worse.
 
+Part "cap" (``--only cap``): a watcher polling flat out through a client with
+``rate_limit=RateLimit(50, burst=5)``, at 100, 1,000 and 10,000 locations, against a
+server on 127.0.0.1 that stamps each request: the most requests it saw in any one-second
+window (never more than rate + burst).
+
 ``--policy`` adds a variant, e.g. ``--policy idle60=idle=60``; ``--lead`` changes
 how long before its FE a task opens (the one assumption the savings rest on).
 """
@@ -37,7 +42,17 @@ import attrs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from flipkart_otc import FeArrived, ManualClock, OtcRenewed, OtcWatcher, PollPolicy
+from aiohttp import web
+
+from flipkart_otc import (
+    FeArrived,
+    ManualClock,
+    OtcClient,
+    OtcRenewed,
+    OtcWatcher,
+    PollPolicy,
+    RateLimit,
+)
 from flipkart_otc._wire.common import error_from_answer
 from flipkart_otc.simulator import ChangeKind, DayScenario, World
 
@@ -130,6 +145,38 @@ def parse_variant(text: str) -> tuple[str, PollPolicy]:
     return name, PollPolicy(**fields)  # type: ignore[arg-type]
 
 
+async def cap(locations: int, limit: RateLimit, seconds: float) -> tuple[int, int, float]:
+    """A watcher of ``locations`` polling as fast as it can (demand far above the cap)
+    through a client with ``rate_limit=limit``, against a server on 127.0.0.1 that
+    stamps each request: (requests, the most in any one-second window, their rate)."""
+    arrivals: list[float] = []
+
+    async def api(request: web.Request) -> web.Response:
+        arrivals.append(time.monotonic())
+        return web.Response(body=b'{"otcDetails": {}}', content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post("/sellers/v3/returns/otc/start/details", api)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}/sellers"
+    ids = [f"LOC{i}" for i in range(locations)]
+    async with (
+        OtcClient("t", base_url=base, rate_limit=limit) as client,
+        OtcWatcher(client, ids, interval=0, policy=PollPolicy.fixed(), max_concurrency=256),
+    ):
+        await asyncio.sleep(seconds)  # the run's length, not a wait for an outcome
+    await runner.cleanup()
+    most, j = 0, 0
+    for i, start in enumerate(arrivals):  # every one-second window from a request on
+        while j < len(arrivals) and arrivals[j] < start + 1.0:
+            j += 1
+        most = max(most, j - i)
+    span = arrivals[-1] - arrivals[0] if len(arrivals) > 1 else 1.0
+    return len(arrivals), most, (len(arrivals) - 1) / span
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--locations", type=int, default=1000)
@@ -145,9 +192,30 @@ def main() -> None:
         metavar=("MIN", "MEAN"),
         help="from a task opening to its FE's arrival, seconds (the scenario's 600 3600)",
     )
+    parser.add_argument("--only", default="budget,cap", help="parts: budget, cap")
     args = parser.parse_args()
+    parts = set(args.only.split(","))
+    if parts - {"budget", "cap"}:
+        parser.error(f"no part {', '.join(sorted(parts - {'budget', 'cap'}))}")
     if args.quick:
         args.locations, args.step = 20, 1.0
+    if "budget" in parts:
+        budget(args)
+    if "cap" in parts:
+        limit = RateLimit(rate=50.0, burst=5)
+        print()
+        print(f"rate cap: RateLimit(rate={limit.rate:g}, burst={limit.burst}), polling flat out")
+        print("| locations | requests | most in any 1 s window | cap + burst | mean rate/s |")
+        print("|---:|---:|---:|---:|---:|")
+        for locations in (100, 1000) if args.quick else (100, 1000, 10_000):
+            sent, most, rate = asyncio.run(cap(locations, limit, 2.0 if args.quick else 10.0))
+            print(
+                f"| {locations:,} | {sent:,} | {most} | "
+                f"{int(limit.rate) + limit.burst} | {rate:.1f} |"
+            )
+
+
+def budget(args: argparse.Namespace) -> None:
     scenario = DayScenario(locations=args.locations, seed=args.seed)
     if args.lead:
         scenario = attrs.evolve(scenario, min_lead=args.lead[0], lead=max(args.lead[1], 1e-3))

@@ -26,7 +26,16 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
             ["--speedups", "off"],
             ["(a) saturation", "(b) scheduled", "(c) memory", "| ratio (median) |"],
         ),
-        ("bench_budget.py", [], ["| policy | requests |", "| fixed 10 s |", "| default |"]),
+        (
+            "bench_budget.py",
+            [],
+            ["| policy | requests |", "| fixed 10 s |", "| default |", "most in any 1 s window"],
+        ),
+        (
+            "bench_dashboard.py",
+            [],
+            ["latency beyond the poll", "ratio with / without", "memory per client"],
+        ),
     ],
 )
 def test_benchmark_runs_and_prints_its_table(

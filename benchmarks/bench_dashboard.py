@@ -1,0 +1,211 @@
+"""The dashboard under load: event latency to browsers, polling with browsers connected,
+and memory per browser.
+
+    python benchmarks/bench_dashboard.py [--quick] [--locations 1000] [--clients 50]
+                                         [--interval 10] [--seconds 30]
+
+The benchmark server (``_harness``, a bare asyncio protocol pinned to the other core)
+changes one FE's code at every answer, so every poll makes one event. This process runs
+an ``OtcWatcher`` over ``--locations`` at ``--interval`` and its dashboard; a child
+process holds ``--clients`` SSE connections, as browsers would, and stamps each event as
+it arrives.
+
+- latency: from the poll that saw the change (the event's ``observed_at``, the watcher's
+  clock) to its arrival at a client, p50/p99 over every event at the first five
+  clients (the others read and drop, so that the clients' process is not what is slow).
+  Target: p99 under 250 ms.
+- polling: polls per second with the clients connected against none, phases
+  alternating none, clients, none, clients; the median of the pairs' ratios. Target:
+  within 5 %.
+- memory: this process's RSS with the clients connected, less without, per client
+  (the first pair also counts the heap's growth for sending the first snapshots).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import statistics
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import aiohttp
+from _harness import (
+    CLIENT_CPU,
+    TOKEN,
+    machine,
+    percentile,
+    pin,
+    rss_bytes,
+    server,
+    server_count,
+    table,
+)
+from aiohttp import web
+
+from flipkart_otc import OtcClient, OtcWatcher, PollPolicy, RetryPolicy
+from flipkart_otc.dashboard import create_app
+
+STAMPED = 5  # clients that parse and time every event; the others only read
+
+
+def _clients(url: str, count: int, seconds: float, pipe: Any) -> None:
+    """A child process: ``count`` SSE clients for ``seconds``; sends back the latencies."""
+
+    connected = 0
+
+    async def one(session: aiohttp.ClientSession, latencies: list[float], stamp: bool) -> None:
+        nonlocal connected
+        async with session.get(url + "events") as response:
+            await response.content.readline()  # the hello: connected
+            connected += 1
+            if connected == count:
+                pipe.send("connected")
+            if not stamp:  # read and drop: this process must not be what is slow
+                while await response.content.readany():
+                    pass
+                return
+            event = b""
+            while True:
+                line = await response.content.readline()
+                if not line:
+                    return
+                if line.startswith(b"event: "):
+                    event = line[7:].strip()
+                elif line.startswith(b"data: ") and event == b"otc":
+                    now = time.time()
+                    observed = json.loads(line[6:])["observed_at"]
+                    at = datetime.fromisoformat(observed.replace("Z", "+00:00")).timestamp()
+                    latencies.append(now - at)
+
+    async def main() -> list[float]:
+        latencies: list[float] = []
+        connector = aiohttp.TCPConnector(limit=0)
+        # the snapshot is one line with every location: let a line be that long
+        async with aiohttp.ClientSession(connector=connector, read_bufsize=1 << 24) as session:
+            tasks = [
+                asyncio.create_task(one(session, latencies, stamp=i < STAMPED))
+                for i in range(count)
+            ]
+            await asyncio.sleep(seconds)  # the phase's length: a duration, not a wait
+            for task in tasks:
+                task.cancel()
+            for result in await asyncio.gather(*tasks, return_exceptions=True):
+                if not isinstance(result, (asyncio.CancelledError, type(None))):
+                    raise result
+        return latencies
+
+    pipe.send(asyncio.run(main()))
+
+
+async def run(args: argparse.Namespace) -> None:
+    ids = [f"LOC{i}" for i in range(args.locations)]
+    ctx = multiprocessing.get_context("spawn")
+    with server(2, "changing", kind="raw") as origin:
+        async with (
+            OtcClient(TOKEN, base_url=origin + "/sellers", retry=RetryPolicy(max_tries=1)) as c,
+            OtcWatcher(
+                c, ids, interval=args.interval, policy=PollPolicy.fixed(), queue_size=1 << 16
+            ) as watcher,
+        ):
+            drain = asyncio.create_task(_drain(watcher))
+            runner = web.AppRunner(create_app(watcher, replay=1 << 14), access_log=None)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", 0).start()
+            url = f"http://127.0.0.1:{runner.addresses[0][1]}/"
+            # one interval for every location's first poll
+            await asyncio.sleep(args.interval)
+            rates: list[tuple[float, float]] = []
+            latencies: list[float] = []
+            memory: list[float] = []
+            for _ in range(2):
+                alone = await _rate(origin, args.seconds)
+                before = rss_bytes()
+                parent, child = ctx.Pipe()
+                proc = ctx.Process(
+                    target=_clients,
+                    args=(url, args.clients, args.interval + args.seconds + 5, child),
+                )
+                proc.start()
+                await asyncio.to_thread(parent.recv)  # every client is connected
+                # one interval for the snapshots to go out and the polls they delayed to
+                # catch up, so that the phase measures the steady state
+                await asyncio.sleep(args.interval)
+                crowded = await _rate(origin, args.seconds)
+                memory.append((rss_bytes() - before) / args.clients)
+                latencies += await asyncio.to_thread(parent.recv)
+                proc.join(30)
+                rates.append((alone, crowded))
+            drain.cancel()
+            await runner.cleanup()
+    print(machine())
+    print(
+        f"{args.locations} locations every {args.interval:g} s (one event per poll), "
+        f"{args.clients} SSE clients in another process, phases of {args.seconds:g} s"
+    )
+    print(
+        table(
+            ["measure", "value", "target"],
+            [
+                [
+                    "latency beyond the poll, p50 / p90 / p99 / max (ms)",
+                    f"{statistics.median(latencies) * 1000:.1f} / "
+                    f"{percentile(latencies, 0.90) * 1000:.1f} / "
+                    f"{percentile(latencies, 0.99) * 1000:.1f} / "
+                    f"{max(latencies) * 1000:.0f} ({len(latencies):,} events)",
+                    "p99 < 250",
+                ],
+                [
+                    "polls/s without / with clients",
+                    ", ".join(f"{a:.1f} / {b:.1f}" for a, b in rates),
+                    "",
+                ],
+                [
+                    "ratio with / without (median)",
+                    f"{statistics.median(b / a for a, b in rates):.3f}",
+                    ">= 0.95",
+                ],
+                [
+                    "server memory per client (KiB)",
+                    ", ".join(f"{m / 1024:.1f}" for m in memory),
+                    "",
+                ],
+            ],
+        )
+    )
+
+
+async def _drain(watcher: OtcWatcher) -> None:
+    async for _ in watcher:
+        pass
+
+
+async def _rate(origin: str, seconds: float) -> float:
+    start, began = await server_count(origin), time.monotonic()
+    await asyncio.sleep(seconds)  # the phase's length: a duration, not a wait for an outcome
+    return (await server_count(origin) - start) / (time.monotonic() - began)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--locations", type=int, default=1000)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--interval", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--quick", action="store_true", help="100 locations, 5 clients, 3 s")
+    args = parser.parse_args()
+    if args.quick:
+        args.locations, args.clients, args.interval, args.seconds = 100, 5, 1.0, 3.0
+    pin(CLIENT_CPU)  # the watcher and the dashboard on one core, the server on the other
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
