@@ -14,13 +14,16 @@ from typing import Any
 
 from aiohttp import web
 
+from .._wire.end_otc import PATH as END_OTC_PATH
+from .._wire.initial_load import PATH as INITIAL_LOAD_PATH
+from .._wire.shipments import PATH as SHIPMENTS_PATH
 from ..client import START_OTC_PATH, OtcClient
 from ..clock import Clock, SystemClock, sleep_until
 from ..retry import RetryPolicy
 from ._day import DayDriver, DayScenario
 from ._faults import Fault, FaultKind, FaultPlan
 from ._scenario import Scenario, ScenarioDriver
-from ._world import World
+from ._world import SHIPMENTS_PAGE_PATH, World
 
 __all__ = ["Simulator"]
 
@@ -33,6 +36,24 @@ _HTML_502 = (
     b"<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n"
 )
 _JSON = "application/json"
+
+
+def _json_body(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _ids(body: Any) -> tuple[str, str]:
+    """The ``taskId`` and ``feId`` of a request body or page cursor ("" when missing)."""
+    if not isinstance(body, dict):
+        return "", ""
+    task_id, fe_id = body.get("taskId"), body.get("feId")
+    return (
+        task_id if isinstance(task_id, str) else "",
+        fe_id if isinstance(fe_id, str) else "",
+    )
 
 
 def _error(status: int, code: str, message: str, **headers: str) -> web.Response:
@@ -87,6 +108,11 @@ class Simulator:
         self.peak_in_flight = 0
         self._requests_seen = 0
         self._request_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        #: Requests to the rest of the visit's endpoints, by endpoint.
+        self.visit_requests: Counter[str] = Counter()
+        #: Make the scanning endpoint give the same next URL again and again.
+        self.repeat_cursor = False
+        self._first_next_url: str | None = None
         #: Token requests answered with a token.
         self.tokens_issued = 0
         self._host, self._port = host, port
@@ -171,6 +197,10 @@ class Simulator:
         """Listen on the host and port (port 0: a free one) and start the scenario."""
         app = web.Application()
         app.router.add_post(API_PATH, self._start_otc)
+        app.router.add_post("/sellers" + INITIAL_LOAD_PATH, self._initial_load)
+        app.router.add_post("/sellers" + SHIPMENTS_PATH, self._shipments)
+        app.router.add_get(SHIPMENTS_PAGE_PATH + "{token:.+}", self._shipments_next)
+        app.router.add_post("/sellers" + END_OTC_PATH, self._end_otc)
         app.router.add_get(TOKEN_PATH, self._token)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -228,34 +258,114 @@ class Simulator:
             self.in_flight -= 1
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
-        raw = await request.read()
-        try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            body = None
+        body = _json_body(await request.read())
         location_id = body.get("sellerLocationId") if isinstance(body, dict) else None
         if not isinstance(location_id, str) or not location_id.strip():
             location_id = None
         self.requests[location_id] += 1
-
-        fault = self.faults.take(location_id)
-        if fault is not None:
-            answer = await self._fault(request, fault, location_id)
-            if answer is not None:
-                return answer
-
-        if request.content_type != _JSON:
-            return _error(415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json")
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not self._token_valid(token.strip()):
-            return _error(401, "UNAUTHORIZED_ERROR", "Authentication failed")
-        if not isinstance(body, dict):
-            return _error(400, "BAD_REQUEST", "Request body must be a JSON object")
+        refused = await self._check(request, body, location_id)
+        if refused is not None:
+            return refused
         if location_id is None:
             return _error(400, "BAD_REQUEST", "sellerLocationId is mandatory")
         if body.get("taskType") != "RETURN":
             return _error(400, "INVALID_TASK_TYPE_ERROR", "Task type is not Return")
         status, payload = self.world.answer(location_id)
+        return web.Response(status=status, body=payload, content_type=_JSON)
+
+    async def _check(
+        self, request: web.Request, body: Any, location_id: str | None, *, get: bool = False
+    ) -> web.StreamResponse | None:
+        """What every endpoint checks first: a fault planned for the location, then
+        the content type, the bearer token and a JSON object body (an error answer),
+        or None when the request may go on."""
+        fault = self.faults.take(location_id)
+        if fault is not None:
+            answer = await self._fault(request, fault, location_id)
+            if answer is not None:
+                return answer
+        if request.content_type != _JSON:
+            return _error(415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json")
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not self._token_valid(token.strip()):
+            return _error(401, "UNAUTHORIZED_ERROR", "Authentication failed")
+        if not get and not isinstance(body, dict):
+            return _error(400, "BAD_REQUEST", "Request body must be a JSON object")
+        return None
+
+    # -- the rest of the visit ---------------------------------------------------
+
+    async def _initial_load(self, request: web.Request) -> web.StreamResponse:
+        self.visit_requests["initial-load"] += 1
+        body = _json_body(await request.read())
+        location_id = body.get("sellerLocationId") if isinstance(body, dict) else None
+        if not isinstance(location_id, str) or not location_id.strip():
+            location_id = None
+        refused = await self._check(request, body, location_id)
+        if refused is not None:
+            return refused
+        if location_id is None:
+            return _error(400, "BAD_REQUEST", "sellerLocationId is mandatory")
+        if body.get("taskType") != "RETURN":
+            return _error(400, "INVALID_TASK_TYPE_ERROR", "Task type is not Return")
+        status, payload = self.world.initial_load(location_id)
+        return web.Response(status=status, body=payload, content_type=_JSON)
+
+    async def _shipments(self, request: web.Request) -> web.StreamResponse:
+        self.visit_requests["shipments"] += 1
+        body = _json_body(await request.read())
+        task_id, fe_id = _ids(body)
+        location_id = self.world.location_of(task_id, fe_id) if task_id and fe_id else None
+        refused = await self._check(request, body, location_id)
+        if refused is not None:
+            return refused
+        if not task_id or not fe_id:
+            return _error(400, "BAD_REQUEST", "taskId and feId are mandatory")
+        page_size = body.get("pageSize", 25)
+        if type(page_size) is not int or not 1 <= page_size <= 1000:
+            return _error(400, "BAD_REQUEST", "pageSize must be a whole number 1..1000")
+        return self._page(task_id, fe_id, page_size, None)
+
+    async def _shipments_next(self, request: web.Request) -> web.StreamResponse:
+        self.visit_requests["shipments-next"] += 1
+        try:
+            cursor = json.loads(base64.b64decode(request.match_info["token"], validate=True))
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            cursor = None
+        task_id, fe_id = _ids(cursor)
+        location_id = self.world.location_of(task_id, fe_id) if task_id and fe_id else None
+        refused = await self._check(request, None, location_id, get=True)
+        if refused is not None:
+            return refused
+        etag, page_size = (cursor or {}).get("etag"), (cursor or {}).get("pageSize")
+        if not task_id or not fe_id or type(etag) is not str or type(page_size) is not int:
+            return _error(400, "BAD_REQUEST", "the page token is not one this server gave")
+        return self._page(task_id, fe_id, page_size, etag)
+
+    def _page(self, task_id: str, fe_id: str, page_size: int, after: str | None) -> web.Response:
+        status, payload = self.world.shipments_page(task_id, fe_id, page_size, after)
+        if status == 200 and self.repeat_cursor:  # a server that hands out one page again
+            document = json.loads(payload)
+            key = "nextUrl" if "nextUrl" in document else "next_url"
+            if document[key] is not None:
+                self._first_next_url = self._first_next_url or document[key]
+                document[key] = self._first_next_url
+                payload = json.dumps(document).encode()
+        return web.Response(status=status, body=payload, content_type=_JSON)
+
+    async def _end_otc(self, request: web.Request) -> web.StreamResponse:
+        self.visit_requests["end-otc"] += 1
+        body = _json_body(await request.read())
+        task_id, fe_id = _ids(body)
+        location_id = self.world.location_of(task_id, fe_id) if task_id and fe_id else None
+        refused = await self._check(request, body, location_id)
+        if refused is not None:
+            return refused
+        if not task_id or not fe_id:
+            return _error(400, "BAD_REQUEST", "feId and taskId are mandatory")
+        if body.get("taskType") != "RETURN":
+            return _error(400, "INVALID_TASK_TYPE_ERROR", "Task type is not Return")
+        status, payload = self.world.end_otc(fe_id, task_id)
         return web.Response(status=status, body=payload, content_type=_JSON)
 
     async def _fault(
