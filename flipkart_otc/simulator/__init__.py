@@ -16,7 +16,7 @@ from ._day import DayDriver, DayScenario
 from ._faults import TRANSIENT, Fault, FaultKind, FaultPlan
 from ._scenario import Scenario, ScenarioDriver
 from ._server import API_PATH, DEFAULT_TOKEN_LIFETIME, TOKEN_PATH, Simulator
-from ._world import Change, ChangeKind, FeVisit, TaskState, World
+from ._world import Change, ChangeKind, FeVisit, Shipment, Stage, TaskState, World
 
 __all__ = [
     "API_PATH",
@@ -33,7 +33,9 @@ __all__ = [
     "FeVisit",
     "Scenario",
     "ScenarioDriver",
+    "Shipment",
     "Simulator",
+    "Stage",
     "TaskState",
     "World",
 ]
