@@ -229,19 +229,17 @@ def _emitter(args: argparse.Namespace, out: TextIO) -> Callable[[WatchEvent], No
     return lambda e: _print(out, _render.event_line(e, show_otc=args.show_otc))
 
 
+def _watcher(args: argparse.Namespace, client: OtcClient, locations: list[str]) -> OtcWatcher:
+    """The watcher ``watch`` and ``dashboard`` run, with their polling options."""
+    policy = PollPolicy.fixed() if args.fixed_interval else None
+    return OtcWatcher(client, locations, interval=args.interval, policy=policy)
+
+
 async def _watch(args: argparse.Namespace, out: TextIO, say: Callable[[str, str], None]) -> int:
     locations = _locations(args, say)
     stopper = _Stopper(args.duration)
     emit = _emitter(args, out)
-    async with (
-        _client(args) as client,
-        OtcWatcher(
-            client,
-            locations,
-            interval=args.interval,
-            policy=PollPolicy.fixed() if args.fixed_interval else None,
-        ) as watcher,
-    ):
+    async with _client(args) as client, _watcher(args, client, locations) as watcher:
 
         async def consume() -> None:
             async for event in watcher:
@@ -315,15 +313,7 @@ async def _dashboard(
         raise UsageError(missing)
     locations = _locations(args, say)
     stopper = _Stopper(args.duration)
-    async with (
-        _client(args) as client,
-        OtcWatcher(
-            client,
-            locations,
-            interval=args.interval,
-            policy=PollPolicy.fixed() if args.fixed_interval else None,
-        ) as watcher,
-    ):
+    async with _client(args) as client, _watcher(args, client, locations) as watcher:
         runner, url = await _serve_dashboard(
             watcher, args.host, args.port, show_otc=args.show_otc, access_key=access_key
         )

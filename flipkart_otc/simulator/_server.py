@@ -9,6 +9,7 @@ import contextlib
 import json
 import secrets
 from collections import Counter
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -43,6 +44,15 @@ def _json_body(raw: bytes) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         return None
+
+
+def _location_body(raw: bytes) -> tuple[Any, str | None]:
+    """A request's JSON body, and its ``sellerLocationId`` (None when there is none)."""
+    body = _json_body(raw)
+    location_id = body.get("sellerLocationId") if isinstance(body, dict) else None
+    if not isinstance(location_id, str) or not location_id.strip():
+        location_id = None
+    return body, location_id
 
 
 def _ids(body: Any) -> tuple[str, str]:
@@ -258,11 +268,19 @@ class Simulator:
             self.in_flight -= 1
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
-        body = _json_body(await request.read())
-        location_id = body.get("sellerLocationId") if isinstance(body, dict) else None
-        if not isinstance(location_id, str) or not location_id.strip():
-            location_id = None
+        body, location_id = _location_body(await request.read())
         self.requests[location_id] += 1
+        return await self._for_location(request, body, location_id, self.world.answer)
+
+    async def _for_location(
+        self,
+        request: web.Request,
+        body: Any,
+        location_id: str | None,
+        answer: Callable[[str], tuple[int, bytes]],
+    ) -> web.StreamResponse:
+        """An endpoint that takes ``{"sellerLocationId", "taskType"}``: the checks, then
+        the world's ``answer`` for the location."""
         refused = await self._check(request, body, location_id)
         if refused is not None:
             return refused
@@ -270,7 +288,7 @@ class Simulator:
             return _error(400, "BAD_REQUEST", "sellerLocationId is mandatory")
         if body.get("taskType") != "RETURN":
             return _error(400, "INVALID_TASK_TYPE_ERROR", "Task type is not Return")
-        status, payload = self.world.answer(location_id)
+        status, payload = answer(location_id)
         return web.Response(status=status, body=payload, content_type=_JSON)
 
     async def _check(
@@ -297,19 +315,8 @@ class Simulator:
 
     async def _initial_load(self, request: web.Request) -> web.StreamResponse:
         self.visit_requests["initial-load"] += 1
-        body = _json_body(await request.read())
-        location_id = body.get("sellerLocationId") if isinstance(body, dict) else None
-        if not isinstance(location_id, str) or not location_id.strip():
-            location_id = None
-        refused = await self._check(request, body, location_id)
-        if refused is not None:
-            return refused
-        if location_id is None:
-            return _error(400, "BAD_REQUEST", "sellerLocationId is mandatory")
-        if body.get("taskType") != "RETURN":
-            return _error(400, "INVALID_TASK_TYPE_ERROR", "Task type is not Return")
-        status, payload = self.world.initial_load(location_id)
-        return web.Response(status=status, body=payload, content_type=_JSON)
+        body, location_id = _location_body(await request.read())
+        return await self._for_location(request, body, location_id, self.world.initial_load)
 
     async def _shipments(self, request: web.Request) -> web.StreamResponse:
         self.visit_requests["shipments"] += 1
