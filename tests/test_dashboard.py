@@ -128,6 +128,7 @@ async def test_hello_and_snapshot_first_then_each_event_with_its_sequence_number
     assert hello["event"] == "hello" and "id" not in hello
     assert hello["data"]["server_time"] == round(env.clock.time() * 1000)
     assert hello["data"]["resumed"] is False and hello["data"]["show_otc"] is False
+    assert hello["data"]["heartbeat_ms"] == 10_000
     snapshot = await stream.next()
     assert snapshot["event"] == "snapshot"
     assert int(snapshot["id"]) == snapshot["data"]["seq"] == env.watcher.last_seq == 1

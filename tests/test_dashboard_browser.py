@@ -93,9 +93,11 @@ async def drain(watcher: OtcWatcher) -> None:
 
 async def open_page(browser: Browser, clock: ManualClock, url: str, **options: Any) -> Page:
     page = await browser.new_page(**options)
-    # the page's clock starts at the watcher's time and moves only when the test says
+    # the page's clock moves only when the test says. It need not agree with the
+    # server's: the page counts down against the server's time (so this one is a minute
+    # ahead, and the countdowns must still be right)
     await page.clock.install(time=clock.time())
-    await page.clock.pause_at(clock.time())
+    await page.clock.pause_at(clock.time() + 60)
     await page.goto(url)
     return page
 
@@ -293,3 +295,16 @@ async def test_on_a_phone_nothing_overflows_sideways(browser: Browser) -> None:
             "document.scrollingElement.scrollWidth - window.innerWidth"
         )
         assert overflow <= 0
+
+
+async def test_a_silent_stream_shows_stale_since_when_then_reconnects(browser: Browser) -> None:
+    async with desk(browser) as d:
+        connection = d.page.locator("#connection")
+        await expect(connection).to_have_text("Live")
+        # no message for 26 s of the page's time (the server's clock does not move, so
+        # no heartbeat comes): more than two heartbeats missed
+        await d.page.clock.run_for(26_000)
+        await expect(connection).to_have_text(re.compile(r"^Stale since \d\d:\d\d:\d\d$"))
+        await expect(connection).to_have_attribute("data-state", "stale")
+        await d.page.clock.run_for(2_000)  # then it opens a new stream
+        await expect(connection).to_have_text("Live")

@@ -234,6 +234,7 @@ async def _events(request: web.Request) -> web.StreamResponse:
             "instance": hub.instance,
             "server_time": hub.now_ms(),
             "show_otc": hub.show_otc,
+            "heartbeat_ms": round(settings.heartbeat * 1000),
             "seq": cursor,
             "resumed": picture is None,
         }

@@ -4,7 +4,6 @@
 
 (() => {
   const URGENT_MS = 60 * 1000; // a code with less than this left needs attention
-  const STALE_MS = 25 * 1000; // no message for this long: the data may be old
   const RETRY_MS = 2000; // after the stream closed for good, open a new one
   const LOG_SIZE = 50;
 
@@ -39,6 +38,7 @@
     cards: new Map(), // id -> <li>
     order: [],
     lastMessage: 0, // this browser's time of the last message
+    staleMs: 25 * 1000, // no message for this long: the data may be old
     showOtc: false,
   };
   let source = null;
@@ -114,6 +114,7 @@
     const hello = JSON.parse(e.data);
     state.offset = hello.server_time - Date.now();
     state.showOtc = hello.show_otc;
+    state.staleMs = 2.5 * hello.heartbeat_ms; // two heartbeats missed, and some
     if (hello.resumed && hello.instance !== state.instance) {
       connect(); // resumed against another run of the server: start from a picture
       return;
@@ -306,7 +307,7 @@
       if (loc.fes.size) drawCard(loc.id);
     }
     arrange();
-    if (source && state.lastMessage && Date.now() - state.lastMessage > STALE_MS) {
+    if (source && state.lastMessage && Date.now() - state.lastMessage > state.staleMs) {
       stale();
     }
   }
