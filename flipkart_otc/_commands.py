@@ -21,7 +21,7 @@ from aiohttp import web
 
 from . import _render
 from ._checks import check_location_id
-from ._serialize import snapshot_dict
+from ._serialize import snapshot_dict, visit_dict
 from .auth import PRODUCTION_TOKEN_URL, SANDBOX_TOKEN_URL, ClientCredentials, TokenProvider
 from .cli import (
     ENV_APP_ID,
@@ -38,7 +38,7 @@ from .cli import (
 from .client import PRODUCTION_BASE_URL, SANDBOX_BASE_URL, OtcClient
 from .errors import AuthenticationError, FlipkartOtcError, classify
 from .events import WatchEvent
-from .models import LocationStatus
+from .models import EndOtc, LocationStatus, ScannedShipment
 from .policy import PollPolicy
 from .retry import RetryPolicy
 from .watcher import OtcWatcher
@@ -338,6 +338,10 @@ async def _dashboard(
 
 
 async def _fetch(args: argparse.Namespace, out: TextIO, say: Callable[[str, str], None]) -> int:
+    if args.end_otc and not args.visit:
+        raise UsageError("--end-otc goes with --visit")
+    if args.visit:
+        return await _fetch_visit(args, out, say)
     locations = _locations(args, say)
     failed = False
     rows: list[list[str]] = []
@@ -369,6 +373,49 @@ async def _fetch(args: argparse.Namespace, out: TextIO, say: Callable[[str, str]
         header = ["LOCATION", "STATUS", "FE", "NAME", "PARTNER", "LOB", "OTC", "CODE"]
         _print(out, _render.table(header, rows))
     return EXIT_FAILED if failed else EXIT_OK
+
+
+async def _fetch_visit(
+    args: argparse.Namespace, out: TextIO, say: Callable[[str, str], None]
+) -> int:
+    locations = _locations(args, say)
+    async with _client(args) as client:
+        rows = await asyncio.gather(*(_visit(client, loc, args) for loc in locations))
+    if args.format == "json":
+        for data in rows:
+            _print(out, _render.json_line(data))
+    else:
+        header = ["LOCATION", "STATUS", "FE", "NAME", "PARTNER", "PAGE", "SCANNED", "END OTC"]
+        table = [row for data in rows for row in _render.visit_rows(data)]
+        _print(out, _render.table(header, table))
+    return EXIT_FAILED if any(data["status"] == "ERROR" for data in rows) else EXIT_OK
+
+
+async def _visit(client: OtcClient, location_id: str, args: argparse.Namespace) -> dict[str, Any]:
+    """One location's visit as ``visit_dict`` gives it; a failure is its status."""
+    load = None
+    status: LocationStatus | str = LocationStatus.ACTIVE
+    error = None
+    scanned: dict[str, list[ScannedShipment]] = {}
+    ends: dict[str, EndOtc] = {}
+    try:
+        load = await client.initial_load(location_id)
+        for fe_id, fe in load.fes.items():
+            # the values are not documented beyond "Scanning": compared on letters alone
+            page = "".join(c for c in fe.task_status.lower() if c.isalpha())
+            if page != "startotc":  # past the Start OTC page
+                shipments = client.scanned_shipments(fe.task_id, fe_id)
+                scanned[fe_id] = [shipment async for shipment in shipments]
+            if args.end_otc and page == "endotc":
+                ends[fe_id] = await client.end_otc_details(fe_id, fe.task_id)
+    except FlipkartOtcError as exc:
+        verdict = classify(exc)
+        if verdict.fatal:
+            raise
+        status = verdict.status
+        if status is LocationStatus.FAILING:
+            status, error = "ERROR", str(exc)
+    return visit_dict(location_id, load, status, error, scanned, ends, show_otc=args.show_otc)
 
 
 # -- demo -------------------------------------------------------------------------

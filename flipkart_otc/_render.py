@@ -129,6 +129,30 @@ def snapshot_rows(
     ]
 
 
+def visit_rows(data: dict[str, Any]) -> list[list[str]]:
+    """Table rows for one location's visit (``visit_dict``): one row per FE, or one for
+    its status."""
+    location_id, status = data["location_id"], data["status"]
+    if not data["visit"]:
+        return [[location_id, status, "", "", "", "", "", data["error"] or ""]]
+    rows = []
+    for fe in data["visit"]:
+        scanned = "" if fe["scanned"] is None else f"{fe['scanned']}"
+        if fe["rejected"]:
+            scanned += f" ({fe['rejected']} rejected)"
+        end = fe["end_otc"]
+        if end is not None:
+            code = (
+                f"OTC {end['otc']} ({end['total_scanned']} scanned, {end['obd_failed']} OBD "
+                f"and {end['flyer_failed']} flyer checks failed)"
+            )
+        else:
+            code = ""
+        row = [location_id, status, fe["fe_id"], fe["fe_name"], fe["logistic_partner"]]
+        rows.append([*row, fe["page"], scanned, code])
+    return rows
+
+
 def table(header: list[str], rows: list[list[str]]) -> str:
     """Rows aligned under a header; control characters escaped."""
     rows = [[escape(cell) for cell in row] for row in rows]

@@ -15,9 +15,25 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from .models import LocationStatus, OtcDetail, OtcSnapshot
+from .models import (
+    EndOtc,
+    InitialLoad,
+    LocationStatus,
+    OtcDetail,
+    OtcSnapshot,
+    ScannedShipment,
+    ShipmentStatus,
+)
 
-__all__ = ["MASK", "SCHEMA_VERSION", "detail_dict", "iso_utc", "json_schema", "snapshot_dict"]
+__all__ = [
+    "MASK",
+    "SCHEMA_VERSION",
+    "detail_dict",
+    "iso_utc",
+    "json_schema",
+    "snapshot_dict",
+    "visit_dict",
+]
 
 #: The version of the JSON view, and of ``schema/flipkart-otc-v<N>.schema.json``.
 SCHEMA_VERSION = 1
@@ -61,6 +77,58 @@ def snapshot_dict(
         "details": [detail_dict(d, show_otc=show_otc) for _, d in sorted(snapshot.details.items())]
         if snapshot is not None
         else [],
+        "error": error,
+    }
+
+
+def visit_dict(
+    location_id: str,
+    load: InitialLoad | None,
+    status: LocationStatus | str,
+    error: str | None,
+    scanned: dict[str, list[ScannedShipment]],
+    ends: dict[str, EndOtc],
+    *,
+    show_otc: bool,
+) -> dict[str, Any]:
+    """One location's visit (``fetch --visit``): each FE's page, what it scanned (for
+    FEs past the Start OTC page) and its End OTC (when asked for)."""
+    fes = []
+    for fe_id, fe in sorted(load.fes.items()) if load is not None else []:
+        shipments = scanned.get(fe_id)
+        end = ends.get(fe_id)
+        fes.append(
+            {
+                "fe_id": fe_id,
+                "fe_name": fe.fe_name,
+                "logistic_partner": fe.logistic_partner,
+                "lob": fe.lob.value,
+                "lob_raw": fe.lob_raw,
+                "task_id": fe.task_id,
+                "page": fe.task_status,
+                "task_created_at": iso_utc(fe.task_created_at),
+                "scanned": None if shipments is None else len(shipments),
+                "rejected": None
+                if shipments is None
+                else sum(s.status is ShipmentStatus.REJECTED for s in shipments),
+                "end_otc": None
+                if end is None
+                else {
+                    "otc": end.otc if show_otc else MASK,
+                    "total_scanned": end.total_scanned,
+                    "obd_eligible": end.obd_eligible,
+                    "obd_failed": end.obd_failed,
+                    "flyer_eligible": end.flyer_eligible,
+                    "flyer_failed": end.flyer_failed,
+                },
+            }
+        )
+    return {
+        "location_id": location_id,
+        "status": status.value if isinstance(status, LocationStatus) else status,
+        "fetched_at": iso_utc(load.fetched_at) if load is not None else None,
+        "enabled_for": load.enabled_for if load is not None else None,
+        "visit": fes,
         "error": error,
     }
 

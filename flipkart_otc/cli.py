@@ -213,6 +213,17 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     )
     _api_options(fetch)
     fetch.add_argument("--format", choices=("table", "json"), default="table")
+    fetch.add_argument(
+        "--visit",
+        action="store_true",
+        help="each FE's page of the visit (initial-load) and how many shipments it scanned",
+    )
+    fetch.add_argument(
+        "--end-otc",
+        action="store_true",
+        help="with --visit: also get the End OTC of each FE on the End OTC page (this "
+        "makes a new code each time)",
+    )
     fetch.set_defaults(run="fetch")
 
     simulate = _subparser(

@@ -14,8 +14,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
+import jsonschema
 import pytest
 
+from flipkart_otc import json_schema
 from flipkart_otc.simulator import ChangeKind, Fault, FaultKind, Simulator
 
 DEADLINE = 60  # a guard against a hung subprocess, never a wait for an outcome
@@ -513,3 +515,67 @@ async def test_dashboard_with_a_busy_port_says_so(sim: Simulator) -> None:
         )
     assert code == 1
     assert f"cannot listen on 127.0.0.1:{port}" in err and "Traceback" not in err
+
+
+# -- fetch --visit -----------------------------------------------------------------
+
+
+@pytest.fixture
+async def visit() -> AsyncIterator[Simulator]:
+    """LOC1 with an FE on each page of the visit; LOC2 without a task."""
+    async with Simulator() as s:
+        world = s.world
+        world.open_task("LOC1")
+        world.arrive("LOC1", fe_id="fe1", fe_name="Ram", ttl=300)
+        world.arrive("LOC1", fe_id="fe2", fe_name="Asha", ttl=300)
+        world.start_scanning("LOC1", "fe2")
+        world.scan("LOC1", "fe2")
+        world.scan("LOC1", "fe2", accepted=False)
+        world.arrive("LOC1", fe_id="fe3", fe_name="Ravi", ttl=300)
+        world.start_scanning("LOC1", "fe3")
+        for _ in range(3):
+            world.scan("LOC1", "fe3", obd_eligible=True, obd_ok=False)
+        world.to_end_otc("LOC1", "fe3")
+        yield s
+
+
+async def test_fetch_visit_shows_each_fes_page_and_scans_as_json(visit: Simulator) -> None:
+    args = ["fetch", "LOC1", "LOC2", "--visit", "--format", "json", "--base-url"]
+    code, out, err = await run(*args, visit.base_url, environ=token_env(visit))
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    for row in rows:
+        jsonschema.validate(row, json_schema())
+    loc1, loc2 = rows
+    assert (loc2["status"], loc2["visit"]) == ("NO_TASK", [])
+    fes = {fe["fe_id"]: fe for fe in loc1["visit"]}
+    assert {k: (v["page"], v["scanned"], v["rejected"]) for k, v in fes.items()} == {
+        "fe1": ("StartOtc", None, None),
+        "fe2": ("Scanning", 2, 1),
+        "fe3": ("EndOtc", 3, 0),
+    }
+    assert all(fe["end_otc"] is None for fe in fes.values())  # not asked for: none made
+    assert not [c for c in visit.history if c.kind is ChangeKind.END_OTC_ISSUED]
+
+
+async def test_fetch_visit_end_otc_only_when_asked_and_masked_unless_shown(
+    visit: Simulator,
+) -> None:
+    args = ["fetch", "LOC1", "--visit", "--end-otc", "--base-url", visit.base_url]
+    code, out, err = await run(*args, environ=token_env(visit))
+    assert code == 0, err
+    assert "Scanning  2 (1 rejected)" in out
+    assert "OTC *** (3 scanned, 3 OBD and 0 flyer checks failed)" in out
+    code, out, err = await run(*args, "--show-otc", "--format", "json", environ=token_env(visit))
+    assert code == 0, err
+    (row,) = [json.loads(line) for line in out.splitlines()]
+    (fe3,) = [fe for fe in row["visit"] if fe["fe_id"] == "fe3"]
+    issued = [c.otc for c in visit.history if c.kind is ChangeKind.END_OTC_ISSUED]
+    assert len(issued) == 2 and fe3["end_otc"]["otc"] == issued[-1]
+
+
+async def test_fetch_end_otc_needs_visit(visit: Simulator) -> None:
+    code, out, err = await run(
+        "fetch", "LOC1", "--end-otc", "--base-url", visit.base_url, environ=token_env(visit)
+    )
+    assert code == 2 and "--end-otc goes with --visit" in err and out == ""
