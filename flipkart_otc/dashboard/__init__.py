@@ -230,19 +230,17 @@ async def _events(request: web.Request) -> web.StreamResponse:
     hub.clients += 1
     try:
         await response.prepare(request)
-        hello = {
+        about = {
             "instance": hub.instance,
             "server_time": hub.now_ms(),
             "show_otc": hub.show_otc,
             "heartbeat_ms": round(settings.heartbeat * 1000),
-            "seq": cursor,
-            "resumed": picture is None,
         }
-        await response.send(_json(hello), event="hello", retry=1000)
-        if picture is not None:
-            await response.send(
-                _json(hub.picture_dict(picture)), id=str(picture.seq), event="snapshot"
-            )
+        if picture is not None:  # a fresh start: every location, then the events after it
+            snapshot = about | hub.picture_dict(picture)
+            await response.send(_json(snapshot), id=str(picture.seq), event="snapshot", retry=1000)
+        else:  # Last-Event-ID still in the ring: what it missed follows
+            await response.send(_json(about | {"seq": cursor}), event="resume", retry=1000)
         await _stream(response, hub, cursor, settings.heartbeat, settings.send_timeout)
     except TimeoutError:  # it stalled past the send timeout: a stalled peer never drains
         if request.transport is not None:

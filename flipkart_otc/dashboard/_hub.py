@@ -123,9 +123,10 @@ class Hub:
     def _take(self, item: Sequenced) -> None:
         data = item.event.to_dict(show_otc=self.show_otc)
         data["seq"] = item.seq
-        # framed once, here, for every browser: JSON has no raw line break to split on
+        # framed once, here, for every browser: JSON has no raw line break to split on.
+        # No event name: a plain message, what EventSource's onmessage gets
         text = json.dumps(data, separators=(",", ":"))
-        self._ring.append(f"id: {item.seq}\r\nevent: otc\r\ndata: {text}\r\n\r\n".encode())
+        self._ring.append(f"id: {item.seq}\r\ndata: {text}\r\n\r\n".encode())
         self._last = item.seq
 
     def since(self, cursor: int, limit: int = 64) -> tuple[int, bytes]:

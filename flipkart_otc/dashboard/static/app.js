@@ -82,9 +82,9 @@
     clearTimeout(retry);
     // a new EventSource sends no Last-Event-ID: the server starts it with a picture
     source = new EventSource("events");
-    source.addEventListener("hello", onHello);
     source.addEventListener("snapshot", onSnapshot);
-    source.addEventListener("otc", onEvent);
+    source.addEventListener("resume", onResume);
+    source.onmessage = onEvent;
     source.addEventListener("time", (e) => {
       touch();
       state.offset = JSON.parse(e.data).server_time - Date.now();
@@ -109,17 +109,21 @@
     retry = setTimeout(connect, RETRY_MS);
   }
 
-  function onHello(e) {
+  // What the first message of a stream says about the server.
+  function about(message) {
     touch();
-    const hello = JSON.parse(e.data);
-    state.offset = hello.server_time - Date.now();
-    state.showOtc = hello.show_otc;
-    state.staleMs = 2.5 * hello.heartbeat_ms; // two heartbeats missed, and some
-    if (hello.resumed && hello.instance !== state.instance) {
+    state.offset = message.server_time - Date.now();
+    state.showOtc = message.show_otc;
+    state.staleMs = 2.5 * message.heartbeat_ms; // two heartbeats missed, and some
+  }
+
+  function onResume(e) {
+    const message = JSON.parse(e.data);
+    if (message.instance !== state.instance) {
       connect(); // resumed against another run of the server: start from a picture
       return;
     }
-    state.instance = hello.instance;
+    about(message);
     setConnection("live", "Live");
   }
 
@@ -146,9 +150,10 @@
   }
 
   function onSnapshot(e) {
-    touch();
     const picture = JSON.parse(e.data);
-    state.offset = picture.server_time - Date.now();
+    about(picture);
+    state.instance = picture.instance;
+    setConnection("live", "Live");
     state.seq = picture.seq;
     state.locations = new Map();
     for (const item of picture.locations) {
