@@ -138,6 +138,9 @@ if TYPE_CHECKING:
         classify as classify,
     )
     from .events import (
+        EndOtcReady as EndOtcReady,
+    )
+    from .events import (
         FeArrived as FeArrived,
     )
     from .events import (
@@ -157,6 +160,21 @@ if TYPE_CHECKING:
     )
     from .events import (
         OtcRenewed as OtcRenewed,
+    )
+    from .events import (
+        ScanningStarted as ScanningStarted,
+    )
+    from .events import (
+        ShipmentScanned as ShipmentScanned,
+    )
+    from .events import (
+        VisitCompleted as VisitCompleted,
+    )
+    from .events import (
+        VisitEvent as VisitEvent,
+    )
+    from .events import (
+        VisitWatchEvent as VisitWatchEvent,
     )
     from .events import (
         WatchEvent as WatchEvent,
@@ -209,6 +227,9 @@ if TYPE_CHECKING:
     from .source import (
         OtcSource as OtcSource,
     )
+    from .visit import (
+        VisitWatcher as VisitWatcher,
+    )
     from .watcher import (
         OtcWatcher as OtcWatcher,
     )
@@ -231,6 +252,13 @@ _EXPORTS = {
     "FeOtcBadRequestError": ".errors",
     "RateLimit": ".ratelimit",
     "PollPolicy": ".policy",
+    "VisitWatcher": ".visit",
+    "VisitEvent": ".events",
+    "ScanningStarted": ".events",
+    "ShipmentScanned": ".events",
+    "EndOtcReady": ".events",
+    "VisitCompleted": ".events",
+    "VisitWatchEvent": ".events",
     "WatcherHealth": ".watcher",
     "Urgency": ".policy",
     "LocationView": "._fanout",

@@ -26,11 +26,12 @@ from typing import Any, ClassVar
 
 import attrs
 
-from ._serialize import detail_dict, iso_utc
+from ._serialize import MASK, detail_dict, iso_utc
 from .errors import FlipkartOtcError
-from .models import LocationStatus, OtcDetail
+from .models import EndOtc, LocationStatus, OtcDetail, ScannedShipment
 
 __all__ = [
+    "EndOtcReady",
     "FeArrived",
     "FeDeparted",
     "FeEvent",
@@ -38,6 +39,11 @@ __all__ = [
     "OtcEvent",
     "OtcExpired",
     "OtcRenewed",
+    "ScanningStarted",
+    "ShipmentScanned",
+    "VisitCompleted",
+    "VisitEvent",
+    "VisitWatchEvent",
     "WatchEvent",
 ]
 
@@ -153,3 +159,86 @@ class LocationStatusChanged(OtcEvent):
 
 #: Any event the watcher yields.
 WatchEvent = FeArrived | OtcRenewed | OtcExpired | FeDeparted | LocationStatusChanged
+
+
+@attrs.frozen(slots=True)
+class VisitEvent(OtcEvent):
+    """An event of an FE's visit past the Start OTC page (a ``VisitWatcher`` yields them)."""
+
+    fe_id: str
+    task_id: str
+
+    def to_dict(self, *, show_otc: bool = False) -> dict[str, Any]:
+        data = OtcEvent.to_dict(self)
+        data["fe_id"], data["task_id"] = self.fe_id, self.task_id
+        return data
+
+
+@attrs.frozen(slots=True)
+class ScanningStarted(VisitEvent):
+    """The FE's Start OTC was used: it is scanning shipments."""
+
+    kind: ClassVar[str] = "scanning_started"
+
+
+@attrs.frozen(slots=True)
+class ShipmentScanned(VisitEvent):
+    """The FE scanned a shipment (once per shipment)."""
+
+    kind: ClassVar[str] = "shipment_scanned"
+
+    shipment: ScannedShipment
+
+    def to_dict(self, *, show_otc: bool = False) -> dict[str, Any]:
+        data = VisitEvent.to_dict(self)
+        shipment = self.shipment
+        data.update(
+            tracking_id=shipment.tracking_id,
+            shipment_id=shipment.shipment_id,
+            status=shipment.status_raw,
+            reason=shipment.reason,
+            scanned_at=iso_utc(shipment.scanned_at),
+            flyer_failed=None if shipment.flyer is None else shipment.flyer.status != "FlyerMatch",
+            obd_eligible=None if shipment.obd is None else shipment.obd.eligible,
+        )
+        return data
+
+
+@attrs.frozen(slots=True)
+class EndOtcReady(VisitEvent):
+    """The FE is on the End OTC page: here is its End OTC and the scan summary."""
+
+    kind: ClassVar[str] = "end_otc_ready"
+
+    end: EndOtc
+
+    def to_dict(self, *, show_otc: bool = False) -> dict[str, Any]:
+        data = VisitEvent.to_dict(self)
+        end = self.end
+        data.update(
+            otc=end.otc if show_otc else MASK,
+            total_scanned=end.total_scanned,
+            obd_eligible=end.obd_eligible,
+            obd_failed=end.obd_failed,
+            flyer_eligible=end.flyer_eligible,
+            flyer_failed=end.flyer_failed,
+        )
+        return data
+
+
+@attrs.frozen(slots=True)
+class VisitCompleted(VisitEvent):
+    """The FE left the End OTC page: the visit is over. ``scanned``: shipments seen."""
+
+    kind: ClassVar[str] = "visit_completed"
+
+    scanned: int
+
+    def to_dict(self, *, show_otc: bool = False) -> dict[str, Any]:
+        data = VisitEvent.to_dict(self)
+        data["scanned"] = self.scanned
+        return data
+
+
+#: Any event a ``VisitWatcher`` yields: the Start OTC events and the visit's.
+VisitWatchEvent = WatchEvent | ScanningStarted | ShipmentScanned | EndOtcReady | VisitCompleted

@@ -1,0 +1,119 @@
+"""One FE's visit past the Start OTC page, as a state machine. Pure: no asyncio, no I/O.
+
+The visit watcher starts following an FE when it leaves the Start OTC page, and asks
+initial-load what page it is on now; each answer goes through :func:`on_page`, which
+says what the FE's move means (events) and what to ask next (the scanned shipments,
+the End OTC), and each page of shipments through :func:`on_shipments`, which reports
+each shipment once. The pages (the spec note's flow)::
+
+    START_OTC --code used--> SCANNING --scanning done--> END_OTC --code verified--> gone
+
+An FE that is gone before the End OTC page left without finishing: no event.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from datetime import datetime
+
+from .events import EndOtcReady, ScanningStarted, ShipmentScanned, VisitCompleted, VisitEvent
+from .models import EndOtc, ScannedShipment
+
+__all__ = ["Ask", "FeVisit", "Page", "on_end_otc", "on_page", "on_shipments", "page_of"]
+
+
+class Page(enum.Enum):
+    """Where an FE is in the visit."""
+
+    START_OTC = "start_otc"
+    SCANNING = "scanning"
+    END_OTC = "end_otc"
+    GONE = "gone"
+    UNKNOWN = "unknown"  # a task status the docs do not name
+
+
+def page_of(task_status: str | None) -> Page:
+    """The page an initial-load ``task.status`` means (None: the FE is not listed).
+
+    Only "Scanning" is documented; the others are compared on their letters alone."""
+    if task_status is None:
+        return Page.GONE
+    letters = "".join(c for c in task_status.lower() if c.isalpha())
+    if letters in ("startotc", "start"):
+        return Page.START_OTC
+    if letters == "scanning":
+        return Page.SCANNING
+    if letters in ("endotc", "end"):
+        return Page.END_OTC
+    return Page.UNKNOWN
+
+
+class Ask(enum.Flag):
+    """What to ask Flipkart next about the FE."""
+
+    NOTHING = 0
+    SHIPMENTS = enum.auto()
+    END_OTC = enum.auto()
+    STOP = enum.auto()  # stop following the FE
+
+
+class FeVisit:
+    """What is known of one FE's visit (slots: there may be many)."""
+
+    __slots__ = ("end_otc", "fe_id", "location_id", "page", "seen", "task_id")
+
+    def __init__(self, location_id: str, fe_id: str, task_id: str) -> None:
+        self.location_id = location_id
+        self.fe_id = fe_id
+        self.task_id = task_id
+        self.page = Page.START_OTC
+        self.seen: set[str] = set()  # tracking ids reported
+        self.end_otc: EndOtc | None = None
+
+
+def on_page(visit: FeVisit, page: Page, now: datetime) -> tuple[list[VisitEvent], Ask]:
+    """initial-load says the FE is on ``page`` at ``now``."""
+    key = (visit.location_id, now, visit.fe_id, visit.task_id)
+    events: list[VisitEvent] = []
+    if page is Page.GONE:
+        if visit.page is Page.END_OTC:
+            events.append(VisitCompleted(*key, scanned=len(visit.seen)))
+        return events, Ask.STOP
+    if page is Page.START_OTC:
+        if visit.page is Page.START_OTC:
+            return events, Ask.STOP  # it never left: the Start OTC watcher follows it
+        return events, Ask.NOTHING  # [inferred] not a way back the docs draw: wait
+    if page is Page.UNKNOWN:
+        return events, Ask.SHIPMENTS if visit.page is not Page.START_OTC else Ask.NOTHING
+    if visit.page is Page.START_OTC:
+        events.append(ScanningStarted(*key))
+    if page is Page.END_OTC:
+        visit.page = Page.END_OTC
+        # the last scans first, then the code, once it is got
+        return events, Ask.SHIPMENTS | (Ask.END_OTC if visit.end_otc is None else Ask.NOTHING)
+    if visit.page is Page.START_OTC:
+        visit.page = Page.SCANNING
+    return events, Ask.SHIPMENTS
+
+
+def on_shipments(
+    visit: FeVisit, shipments: Iterable[ScannedShipment], now: datetime
+) -> list[VisitEvent]:
+    """The FE's scanned shipments (all pages): each not reported before, once."""
+    events: list[VisitEvent] = []
+    seen = visit.seen
+    for shipment in shipments:
+        if shipment.tracking_id not in seen:
+            seen.add(shipment.tracking_id)
+            key = (visit.location_id, now, visit.fe_id, visit.task_id)
+            events.append(ShipmentScanned(*key, shipment=shipment))
+    return events
+
+
+def on_end_otc(visit: FeVisit, end: EndOtc, now: datetime) -> list[VisitEvent]:
+    """The End OTC, got: reported once."""
+    if visit.end_otc is not None:
+        return []
+    visit.end_otc = end
+    return [EndOtcReady(visit.location_id, now, visit.fe_id, visit.task_id, end=end)]

@@ -1,0 +1,196 @@
+"""The visit watcher against the simulator over real HTTP, on a manual clock: each FE
+followed through the visit, its events against the simulator's ground truth."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import attrs
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from flipkart_otc import (
+    EndOtcReady,
+    FeDeparted,
+    ManualClock,
+    PollPolicy,
+    RetryPolicy,
+    ScanningStarted,
+    ShipmentScanned,
+    VisitCompleted,
+    VisitWatcher,
+)
+from flipkart_otc.simulator import TRANSIENT, ChangeKind, Simulator
+
+SCAN = 30.0
+
+
+@attrs.define
+class Desk:
+    clock: ManualClock
+    sim: Simulator
+    watcher: VisitWatcher
+    events: list[object]
+
+    async def step(self, seconds: float) -> list[object]:
+        """Time passes a second at a time; the events that came meanwhile."""
+        before = len(self.events)
+        for _ in range(round(seconds)):
+            self.clock.advance(1)
+            await self.watcher.wait_idle()
+            self.events += [await anext(self.watcher) for _ in range(self.watcher.queued)]
+        return self.events[before:]
+
+
+@pytest.fixture
+async def desk() -> AsyncIterator[Desk]:
+    clock = ManualClock()
+    async with Simulator(clock=clock) as sim:
+        sim.world.open_task("LOC1")
+        async with (
+            sim.client(retry=RetryPolicy(max_tries=3, base_delay=0)) as client,
+            VisitWatcher(
+                client,
+                ["LOC1"],
+                scan_interval=SCAN,
+                interval=5,
+                jitter=0,
+                clock=clock,
+                policy=PollPolicy.fixed(),
+            ) as watcher,
+        ):
+            await watcher.wait_idle()
+            yield Desk(clock, sim, watcher, [])
+
+
+def visit_events(events: list[object]) -> list[tuple[str, ...]]:
+    out: list[tuple[str, ...]] = []
+    for e in events:
+        if isinstance(e, ScanningStarted):
+            out.append(("scanning", e.fe_id))
+        elif isinstance(e, ShipmentScanned):
+            out.append(("scanned", e.fe_id, e.shipment.tracking_id))
+        elif isinstance(e, EndOtcReady):
+            out.append(("end_otc", e.fe_id, e.end.otc, str(e.end.total_scanned)))
+        elif isinstance(e, VisitCompleted):
+            out.append(("completed", e.fe_id, str(e.scanned)))
+    return out
+
+
+async def test_an_fe_is_followed_through_the_visit(desk: Desk) -> None:
+    world = desk.sim.world
+    fe = world.arrive("LOC1", fe_name="Ram", ttl=300)
+    await desk.step(5)
+    world.start_scanning("LOC1", fe)  # the code was used
+    got = await desk.step(5)
+    assert any(isinstance(e, FeDeparted) for e in got)  # the Start OTC contract holds
+    assert visit_events(got) == [("scanning", fe)]
+    scans = [world.scan("LOC1", fe) for _ in range(3)]
+    got = await desk.step(SCAN)
+    assert visit_events(got) == [("scanned", fe, t) for t in scans]
+    scans.append(world.scan("LOC1", fe, accepted=False))
+    world.to_end_otc("LOC1", fe)
+    got = await desk.step(SCAN)
+    issued = [c.otc for c in world.history if c.kind is ChangeKind.END_OTC_ISSUED]
+    assert len(issued) == 1  # asked once
+    assert visit_events(got) == [("scanned", fe, scans[-1]), ("end_otc", fe, issued[0], "4")]
+    await desk.step(SCAN)
+    assert len([c for c in world.history if c.kind is ChangeKind.END_OTC_ISSUED]) == 1
+    world.complete("LOC1", fe)
+    got = await desk.step(SCAN)
+    assert visit_events(got) == [("completed", fe, "4")]
+    assert desk.watcher.following("LOC1") == []
+    # nothing more is asked once no FE is past the Start OTC page
+    asked = sum(desk.sim.visit_requests.values())
+    await desk.step(3 * SCAN)
+    assert sum(desk.sim.visit_requests.values()) == asked
+
+
+async def test_an_fe_that_leaves_without_its_code_is_asked_about_once(desk: Desk) -> None:
+    world = desk.sim.world
+    fe = world.arrive("LOC1", ttl=300)
+    await desk.step(5)
+    world.leave("LOC1", fe)
+    got = await desk.step(3 * SCAN)
+    assert visit_events(got) == []
+    assert desk.sim.visit_requests == {"initial-load": 1}
+
+
+#: One FE's visit: how many shipments it scans (None: it leaves the Start OTC page
+#: without using its code), and after how many seconds it arrives.
+visits = st.lists(
+    st.tuples(st.one_of(st.none(), st.integers(0, 6)), st.integers(0, 20)),
+    min_size=1,
+    max_size=3,
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plan=visits, faulty=st.booleans(), seed=st.integers(0, 1000))
+async def test_the_visit_events_are_the_ground_truth(
+    plan: list[tuple[int | None, int]], faulty: bool, seed: int
+) -> None:
+    clock = ManualClock()
+    async with Simulator(clock=clock, seed=seed) as sim:
+        world = sim.world
+        world.open_task("LOC1")
+        if faulty:
+            sim.faults.random(0.2, TRANSIENT)
+        async with (
+            sim.client(retry=RetryPolicy(max_tries=4, base_delay=0)) as client,
+            VisitWatcher(
+                client,
+                ["LOC1"],
+                scan_interval=SCAN,
+                interval=5,
+                jitter=0,
+                clock=clock,
+                policy=PollPolicy.fixed(),
+            ) as watcher,
+        ):
+            desk = Desk(clock, sim, watcher, [])
+            await watcher.wait_idle()
+            fes = []
+            for scans, delay in plan:
+                await desk.step(delay)
+                fes.append((world.arrive("LOC1", ttl=600), scans))
+            # each stage lasts long enough for two rounds, so that all of it is seen
+            await desk.step(2 * SCAN)
+            for fe, scans in fes:
+                if scans is None:
+                    world.leave("LOC1", fe)
+                else:
+                    world.start_scanning("LOC1", fe)
+            await desk.step(2 * SCAN)
+            for fe, scans in fes:
+                for _ in range(scans or 0):
+                    world.scan("LOC1", fe, accepted=bool(scans and scans % 2))
+            await desk.step(2 * SCAN)
+            for fe, scans in fes:
+                if scans is not None:
+                    world.to_end_otc("LOC1", fe)
+            await desk.step(2 * SCAN)
+            for fe, scans in fes:
+                if scans is not None:
+                    world.complete("LOC1", fe)
+            await desk.step(2 * SCAN)
+            injected = len(sim.faults.injected)
+    history = world.history
+    issued = {(c.fe_id, c.otc) for c in history if c.kind is ChangeKind.END_OTC_ISSUED}
+    expected = []
+    for fe, scans in fes:
+        if scans is None:
+            continue
+        tracked = [c.tracking_id for c in history if c.fe_id == fe and c.tracking_id]
+        expected += [("scanning", fe), *[("scanned", fe, t) for t in tracked]]
+        (end,) = [e for e in desk.events if isinstance(e, EndOtcReady) and e.fe_id == fe]
+        assert (fe, end.end.otc) in issued  # a code Flipkart made, reported once
+        expected += [("end_otc", fe, end.end.otc, str(len(tracked)))]
+        expected += [("completed", fe, str(len(tracked)))]
+    got = visit_events(desk.events)
+    assert sorted(got) == sorted(expected)  # nothing missed, nothing twice
+    for fe, _ in fes:  # and in the order of the visit, per FE
+        kinds = [g[0] for g in got if g[1] == fe]
+        assert kinds == [k[0] for k in expected if k[1] == fe]
+    assert not faulty or injected > 0
