@@ -37,10 +37,11 @@ from .cli import (
 )
 from .client import PRODUCTION_BASE_URL, SANDBOX_BASE_URL, OtcClient
 from .errors import AuthenticationError, FlipkartOtcError, classify
-from .events import WatchEvent
+from .events import VisitWatchEvent
 from .models import EndOtc, LocationStatus, ScannedShipment
 from .policy import PollPolicy
 from .retry import RetryPolicy
+from .visit import VisitWatcher
 from .watcher import OtcWatcher
 
 __all__ = ["run"]
@@ -223,7 +224,7 @@ def _client(args: argparse.Namespace) -> OtcClient:
 # -- watch ---------------------------------------------------------------------
 
 
-def _emitter(args: argparse.Namespace, out: TextIO) -> Callable[[WatchEvent], None]:
+def _emitter(args: argparse.Namespace, out: TextIO) -> Callable[[VisitWatchEvent], None]:
     if args.format == "json":
         return lambda e: _print(out, _render.json_line(e.to_dict(show_otc=args.show_otc)))
     return lambda e: _print(out, _render.event_line(e, show_otc=args.show_otc))
@@ -235,17 +236,29 @@ def _watcher(args: argparse.Namespace, client: OtcClient, locations: list[str]) 
     return OtcWatcher(client, locations, interval=args.interval, policy=policy)
 
 
+def _visit_watcher(
+    args: argparse.Namespace, client: OtcClient, locations: list[str]
+) -> VisitWatcher:
+    """What ``watch --visit`` runs."""
+    policy = PollPolicy.fixed() if args.fixed_interval else None
+    return VisitWatcher(
+        client, locations, interval=args.interval, policy=policy, scan_interval=args.scan_interval
+    )
+
+
 async def _watch(args: argparse.Namespace, out: TextIO, say: Callable[[str, str], None]) -> int:
     locations = _locations(args, say)
     stopper = _Stopper(args.duration)
     emit = _emitter(args, out)
-    async with _client(args) as client, _watcher(args, client, locations) as watcher:
+    async with _client(args) as client:
+        make = _visit_watcher if args.visit else _watcher
+        async with make(args, client, locations) as watcher:
 
-        async def consume() -> None:
-            async for event in watcher:
-                emit(event)
+            async def consume() -> None:
+                async for event in watcher:
+                    emit(event)
 
-        await stopper.run_until_stopped(consume())
+            await stopper.run_until_stopped(consume())
     return stopper.code
 
 

@@ -9,17 +9,22 @@ from typing import Any
 
 from ._serialize import MASK
 from .events import (
+    EndOtcReady,
     FeArrived,
     FeDeparted,
     FeEvent,
     LocationStatusChanged,
     OtcExpired,
     OtcRenewed,
-    WatchEvent,
+    ScanningStarted,
+    ShipmentScanned,
+    VisitCompleted,
+    VisitEvent,
+    VisitWatchEvent,
 )
 from .models import LocationStatus, OtcDetail, OtcSnapshot
 
-__all__ = ["escape", "event_line", "json_line", "snapshot_rows", "table"]
+__all__ = ["escape", "event_line", "json_line", "snapshot_rows", "table", "visit_rows"]
 
 # What a terminal acts on instead of printing: C0 and C1 controls, DEL, and the
 # Unicode line separators and bidirectional overrides that reorder what is shown.
@@ -67,14 +72,35 @@ def _otc(detail: OtcDetail, show_otc: bool) -> str:
     return detail.otc if show_otc else MASK
 
 
-def event_line(event: WatchEvent, *, show_otc: bool = False) -> str:
+def event_line(event: VisitWatchEvent, *, show_otc: bool = False) -> str:
     """One readable line: time, location, event, FE, partner, lob, OTC and time left;
     control characters escaped."""
     return escape(_event_line(event, show_otc))
 
 
-def _event_line(event: WatchEvent, show_otc: bool) -> str:
+def _visit_line(head: str, event: VisitEvent, show_otc: bool) -> str:
+    fe = f"{event.fe_id} (task {event.task_id})"
+    if isinstance(event, ScanningStarted):
+        return f"{head}  {'scanning':<9}  {fe}"
+    if isinstance(event, ShipmentScanned):
+        shipment = event.shipment
+        why = f": {shipment.reason}" if shipment.reason else ""
+        return f"{head}  {'scanned':<9}  {fe}  {shipment.tracking_id} {shipment.status_raw}{why}"
+    if isinstance(event, EndOtcReady):
+        end = event.end
+        return (
+            f"{head}  {'end OTC':<9}  {fe}  OTC {end.otc if show_otc else MASK}  "
+            f"{end.total_scanned} scanned, {end.obd_failed} OBD and {end.flyer_failed} flyer "
+            "checks failed"
+        )
+    assert isinstance(event, VisitCompleted)
+    return f"{head}  {'completed':<9}  {fe}  {event.scanned} shipments"
+
+
+def _event_line(event: VisitWatchEvent, show_otc: bool) -> str:
     head = f"{_clock(event.observed_at)}  {event.location_id:<10}"
+    if isinstance(event, VisitEvent):
+        return _visit_line(head, event, show_otc)
     if isinstance(event, LocationStatusChanged):
         was = event.previous.value if event.previous else "unknown"
         line = f"{head}  {'status':<9}  {event.status.value} (was {was})"

@@ -181,6 +181,19 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     _api_options(watch)
     _polling_options(watch)
     watch.add_argument("--format", choices=("text", "json"), default="text")
+    watch.add_argument(
+        "--visit",
+        action="store_true",
+        help="follow each FE past the Start OTC page: scanning, each shipment, the End "
+        "OTC (asked for once, when the FE is on its page) and the end of the visit",
+    )
+    watch.add_argument(
+        "--scan-interval",
+        type=_number(0, strict=True),
+        default=30.0,
+        help="with --visit: seconds between looks at an FE's visit (default 30, Flipkart's "
+        "advice for the scanning endpoint)",
+    )
     watch.set_defaults(run="watch")
 
     dashboard = _subparser(

@@ -579,3 +579,59 @@ async def test_fetch_end_otc_needs_visit(visit: Simulator) -> None:
         "fetch", "LOC1", "--end-otc", "--base-url", visit.base_url, environ=token_env(visit)
     )
     assert code == 2 and "--end-otc goes with --visit" in err and out == ""
+
+
+# -- watch --visit -------------------------------------------------------------------
+
+
+async def test_watch_visit_prints_the_whole_visit_as_json(sim: Simulator) -> None:
+    world = sim.world
+    fe = world.arrive("LOC1", fe_name="Ram", ttl=300)
+    proc = await spawn(
+        "watch",
+        "LOC1",
+        "--visit",
+        "--interval",
+        "0.2",
+        "--scan-interval",
+        "0.2",
+        "--fixed-interval",
+        "--format",
+        "json",
+        "--base-url",
+        sim.base_url,
+        environ=token_env(sim),
+    )
+    assert proc.stdout is not None
+    try:
+
+        async def until(kind: str) -> list[dict[str, object]]:
+            got: list[dict[str, object]] = []
+            while not got or got[-1]["event"] != kind:
+                got += await read_json_events(proc.stdout, 1)  # type: ignore[arg-type]
+            return got
+
+        seen = await until("fe_arrived")
+        world.start_scanning("LOC1", fe)
+        seen += await until("scanning_started")
+        tracking = world.scan("LOC1", fe, accepted=False, reason="Torn")
+        seen += await until("shipment_scanned")
+        world.to_end_otc("LOC1", fe)
+        seen += await until("end_otc_ready")
+        world.complete("LOC1", fe)
+        seen += await until("visit_completed")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = await asyncio.wait_for(proc.wait(), DEADLINE)
+    assert code == 130
+    for event in seen:
+        jsonschema.validate(event, json_schema())
+    scanned = next(e for e in seen if e["event"] == "shipment_scanned")
+    assert (scanned["tracking_id"], scanned["status"], scanned["reason"]) == (
+        tracking,
+        "REJECTED",
+        "Torn",
+    )
+    end = next(e for e in seen if e["event"] == "end_otc_ready")
+    assert (end["otc"], end["total_scanned"]) == ("***", 1)
+    assert seen[-1] == seen[-1] | {"fe_id": fe, "scanned": 1}
