@@ -63,6 +63,12 @@ class DayScenario:
     read_share: float = attrs.field(default=0.7, validator=_fraction)
     ask_again: float = attrs.field(default=30.0, validator=_positive)
     max_codes: int = 4
+    #: Play the rest of the visit: an FE whose code is read out scans its shipments
+    #: (``shipments``, one every ``scan_gap`` seconds on average, one in ten rejected),
+    #: moves to the End OTC page and leaves a minute or two later. Off: it just leaves.
+    visits: bool = False
+    shipments: tuple[int, int] = (5, 40)
+    scan_gap: float = attrs.field(default=15.0, validator=_positive)
     prefix: str = "LOC"
 
     def __attrs_post_init__(self) -> None:
@@ -119,6 +125,14 @@ class DayDriver:
                 world.arrive(location_id, fe_id=fe_id, ttl=ttl, at=at)
             elif action == "renew":
                 world.renew(location_id, fe_id, ttl=ttl, at=at)
+            elif action == "scanning":
+                world.start_scanning(location_id, fe_id, at=at)
+            elif action in ("scan", "scan-rejected"):
+                world.scan(location_id, fe_id, accepted=action == "scan", at=at)
+            elif action == "end-otc":
+                world.to_end_otc(location_id, fe_id, at=at)
+            elif action == "complete":
+                world.complete(location_id, fe_id, at=at)
             else:
                 world.leave(location_id, fe_id, at=at)
         ran = stop - self._next
@@ -154,7 +168,18 @@ def _plan_location(sc: DayScenario, location_id: str, start: float) -> list[_Act
             for code in range(sc.max_codes):
                 if code == sc.max_codes - 1 or rng.random() < sc.read_share:
                     at += rng.uniform(20, sc.otc_ttl - 5)  # read out in time: on to scanning
-                    actions.append((start + at, next(order), "leave", location_id, fe_id))
+                    if not sc.visits:
+                        actions.append((start + at, next(order), "leave", location_id, fe_id))
+                        break
+                    actions.append((start + at, next(order), "scanning", location_id, fe_id))
+                    for _ in range(rng.randint(*sc.shipments)):
+                        at += rng.expovariate(1 / sc.scan_gap)
+                        scan = "scan-rejected" if rng.random() < 0.1 else "scan"
+                        actions.append((start + at, next(order), scan, location_id, fe_id))
+                    at += rng.expovariate(1 / 20)
+                    actions.append((start + at, next(order), "end-otc", location_id, fe_id))
+                    at += rng.uniform(30, 120)  # the FE checks the code: the visit is over
+                    actions.append((start + at, next(order), "complete", location_id, fe_id))
                     break
                 at += sc.otc_ttl + rng.expovariate(1 / sc.ask_again)
                 actions.append((start + at, next(order), "renew", location_id, fe_id))
