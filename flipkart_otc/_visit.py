@@ -20,7 +20,15 @@ from datetime import datetime
 from .events import EndOtcReady, ScanningStarted, ShipmentScanned, VisitCompleted, VisitEvent
 from .models import EndOtc, ScannedShipment
 
-__all__ = ["Ask", "FeVisit", "Page", "on_end_otc", "on_page", "on_shipments", "page_of"]
+__all__ = [
+    "Ask",
+    "FeVisit",
+    "Page",
+    "on_end_otc",
+    "on_page",
+    "on_shipments",
+    "page_of",
+]
 
 
 class Page(enum.Enum):
@@ -89,9 +97,10 @@ def on_page(visit: FeVisit, page: Page, now: datetime) -> tuple[list[VisitEvent]
     if visit.page is Page.START_OTC:
         events.append(ScanningStarted(*key))
     if page is Page.END_OTC:
+        if visit.end_otc is not None:
+            return events, Ask.NOTHING  # all it needs is the FE leaving the page
         visit.page = Page.END_OTC
-        # the last scans first, then the code, once it is got
-        return events, Ask.SHIPMENTS | (Ask.END_OTC if visit.end_otc is None else Ask.NOTHING)
+        return events, Ask.SHIPMENTS | Ask.END_OTC  # the last scans first, then the code
     if visit.page is Page.START_OTC:
         visit.page = Page.SCANNING
     return events, Ask.SHIPMENTS

@@ -3,8 +3,8 @@
 It runs an :class:`~flipkart_otc.OtcWatcher` (its events pass through unchanged) and,
 when an FE leaves the Start OTC page, follows it: every ``scan_interval`` seconds (30,
 Flipkart's advice for the scanning endpoint) one initial-load per location with FEs in
-the visit, the scanned shipments of each FE past the Start OTC page, and the End OTC
-once an FE is on the End OTC page. Nothing is asked for a location with no FE past the
+the visit (which page each is on), the scanned shipments of each FE scanning, and the
+End OTC once an FE is on the End OTC page. Nothing is asked for a location with no FE past the
 Start OTC page. The decisions are the pure state machine's (``_visit``).
 """
 
@@ -273,10 +273,10 @@ class VisitWatcher:
             self._changed()
 
     async def _round(self, location_id: str, visits: dict[str, FeVisit]) -> None:
-        client = self._client
+        """One look at a location's visits: initial-load (which page each FE is on: the
+        End OTC must not wait), then what each FE's page calls for."""
         try:
-            load = await client.initial_load(location_id)
-            fes = load.fes
+            fes = (await self._client.initial_load(location_id)).fes
         except TaskNotFoundError:  # no task any more: every FE of it is gone
             fes = {}
         for fe_id, visit in list(visits.items()):
@@ -285,11 +285,24 @@ class VisitWatcher:
                 fe = None  # the same FE on another task: this visit is over
             events, ask = on_page(visit, page_of(fe.task_status if fe else None), self._now())
             await self._emit(events)
-            if ask & Ask.SHIPMENTS:
-                shipments = [s async for s in client.scanned_shipments(visit.task_id, fe_id)]
-                await self._emit(on_shipments(visit, shipments, self._now()))
-            if ask & Ask.END_OTC:
-                end = await client.end_otc_details(fe_id, visit.task_id)
-                await self._emit(on_end_otc(visit, end, self._now()))
             if ask & Ask.STOP:
                 del visits[fe_id]
+            else:
+                await self._ask(location_id, visit, ask)
+
+    async def _ask(self, location_id: str, visit: FeVisit, ask: Ask) -> None:
+        """The FE's shipments and End OTC, as ``ask`` says; a failure is logged, and the
+        next round asks again (the task closed, the FE moved on, or Flipkart failed)."""
+        client = self._client
+        try:
+            if ask & Ask.SHIPMENTS:
+                pages = client.scanned_shipments(visit.task_id, visit.fe_id)
+                shipments = [shipment async for shipment in pages]
+                await self._emit(on_shipments(visit, shipments, self._now()))
+            if ask & Ask.END_OTC:
+                end = await client.end_otc_details(visit.fe_id, visit.task_id)
+                await self._emit(on_end_otc(visit, end, self._now()))
+        except FlipkartOtcError as exc:
+            if classify(exc).fatal:
+                raise
+            logger.info("location %s, FE %s: %s", location_id, visit.fe_id, exc)
