@@ -31,6 +31,7 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
             [],
             ["| policy | requests |", "| fixed 10 s |", "| default |", "most in any 1 s window"],
         ),
+        ("bench_visit.py", [], ["per completed visit", "ratio to the minimum"]),
         (
             "bench_dashboard.py",
             [],

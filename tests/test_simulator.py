@@ -275,6 +275,30 @@ def test_the_day_scenario_is_a_plausible_day_and_the_same_for_a_seed() -> None:
     assert {ChangeKind.ARRIVED, ChangeKind.RENEWED, ChangeKind.LEFT} <= kinds
 
 
+def test_a_day_with_visits_plays_each_visit_in_order() -> None:
+    clock = ManualClock()
+    world = World(clock, seed=2)
+    DayScenario(locations=100, seed=2, visits=True).driver(world, clock.time()).advance_to(
+        clock.time() + 86_400
+    )
+    order = [
+        ChangeKind.ARRIVED,
+        ChangeKind.SCANNING_STARTED,
+        ChangeKind.SHIPMENT_SCANNED,
+        ChangeKind.END_OTC_PAGE,
+        ChangeKind.VISIT_COMPLETED,
+    ]
+    by_fe: dict[str, list[ChangeKind]] = {}
+    for change in world.history:
+        if change.fe_id is not None and change.kind is not ChangeKind.RENEWED:
+            by_fe.setdefault(change.fe_id, []).append(change.kind)
+    assert by_fe
+    for kinds in by_fe.values():
+        steps = [k for i, k in enumerate(kinds) if i == 0 or k != kinds[i - 1]]
+        assert steps == order, kinds  # every FE of the day finishes its visit
+        assert 5 <= kinds.count(ChangeKind.SHIPMENT_SCANNED) <= 40
+
+
 async def test_seconds_mode_parses_to_the_same_instants() -> None:
     runs = []
     for seconds in (False, True):
