@@ -72,14 +72,16 @@ def _clients(url: str, count: int, seconds: float, pipe: Any) -> None:
                 while await response.content.readany():
                     pass
                 return
-            event = b""
+            event = b""  # the message's name: none for a watcher event
             while True:
                 line = await response.content.readline()
                 if not line:
                     return
-                if line.startswith(b"event: "):
+                if line in (b"\r\n", b"\n"):
+                    event = b""
+                elif line.startswith(b"event: "):
                     event = line[7:].strip()
-                elif line.startswith(b"data: ") and event == b"otc":
+                elif line.startswith(b"data: ") and not event:
                     now = time.time()
                     observed = json.loads(line[6:])["observed_at"]
                     at = datetime.fromisoformat(observed.replace("Z", "+00:00")).timestamp()
