@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -119,7 +119,22 @@ class VisitWatcher:
         await self.aclose()
 
     def __aiter__(self) -> AsyncIterator[VisitWatchEvent]:
-        return self
+        if self._started:
+            return self  # `async with` owns the lifecycle
+        return self._owning_iterator()
+
+    async def _owning_iterator(self) -> AsyncGenerator[VisitWatchEvent, None]:
+        # A bare `async for` owns the watcher: leaving the loop closes it.
+        await self.start()
+        try:
+            while True:
+                try:
+                    event = await self.__anext__()
+                except StopAsyncIteration:
+                    return
+                yield event
+        finally:
+            await self.aclose()
 
     async def __anext__(self) -> VisitWatchEvent:
         if not self._started:

@@ -3,6 +3,7 @@ followed through the visit, its events against the simulator's ground truth."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator
 
 import attrs
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from flipkart_otc import (
     EndOtcReady,
     FeDeparted,
+    LocationStatusChanged,
     ManualClock,
     PollPolicy,
     RetryPolicy,
@@ -194,3 +196,24 @@ async def test_the_visit_events_are_the_ground_truth(
         kinds = [g[0] for g in got if g[1] == fe]
         assert kinds == [k[0] for k in expected if k[1] == fe]
     assert not faulty or injected > 0
+
+
+async def test_a_bare_async_for_closes_the_watcher_when_it_leaves() -> None:
+    clock = ManualClock()
+    async with Simulator(clock=clock) as sim, sim.client() as client:
+        sim.world.open_task("LOC1")
+        watcher = VisitWatcher(client, ["LOC1"], clock=clock)
+        events = aiter(watcher)
+        assert inspect.isasyncgen(events)  # not started: the iterator owns the watcher
+        async for event in events:  # the first poll: LOC1 is ACTIVE
+            assert isinstance(event, LocationStatusChanged) and event.location_id == "LOC1"
+            break
+        await events.aclose()  # what the event loop does for a dropped `async for`
+        assert not watcher.watcher.running
+        with pytest.raises(RuntimeError, match="closed"):
+            await watcher.start()
+
+
+def test_bad_arguments_are_refused_by_name() -> None:
+    with pytest.raises(TypeError, match="client must be an OtcClient"):
+        VisitWatcher(object(), ["LOC1"])  # type: ignore[arg-type]
