@@ -16,6 +16,7 @@ from flipkart_otc import (
     FeDeparted,
     LocationStatusChanged,
     ManualClock,
+    OtcClient,
     PollPolicy,
     RetryPolicy,
     ScanningStarted,
@@ -52,18 +53,23 @@ async def desk() -> AsyncIterator[Desk]:
         sim.world.open_task("LOC1")
         async with (
             sim.client(retry=RetryPolicy(max_tries=3, base_delay=0)) as client,
-            VisitWatcher(
-                client,
-                ["LOC1"],
-                scan_interval=SCAN,
-                interval=5,
-                jitter=0,
-                clock=clock,
-                policy=PollPolicy.fixed(),
-            ) as watcher,
+            watching(client, clock) as watcher,
         ):
             await watcher.wait_idle()
             yield Desk(clock, sim, watcher, [])
+
+
+def watching(client: OtcClient, clock: ManualClock) -> VisitWatcher:
+    """LOC1, its Start OTC page every 5 s, its visits every 30 s."""
+    return VisitWatcher(
+        client,
+        ["LOC1"],
+        scan_interval=SCAN,
+        interval=5,
+        jitter=0,
+        clock=clock,
+        policy=PollPolicy.fixed(),
+    )
 
 
 def visit_events(events: list[object]) -> list[tuple[str, ...]]:
@@ -141,15 +147,7 @@ async def test_the_visit_events_are_the_ground_truth(
             sim.faults.random(0.2, TRANSIENT)
         async with (
             sim.client(retry=RetryPolicy(max_tries=4, base_delay=0)) as client,
-            VisitWatcher(
-                client,
-                ["LOC1"],
-                scan_interval=SCAN,
-                interval=5,
-                jitter=0,
-                clock=clock,
-                policy=PollPolicy.fixed(),
-            ) as watcher,
+            watching(client, clock) as watcher,
         ):
             desk = Desk(clock, sim, watcher, [])
             await watcher.wait_idle()

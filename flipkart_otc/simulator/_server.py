@@ -318,8 +318,11 @@ class Simulator:
         body, location_id = _location_body(await request.read())
         return await self._for_location(request, body, location_id, self.world.initial_load)
 
-    async def _shipments(self, request: web.Request) -> web.StreamResponse:
-        self.visit_requests["shipments"] += 1
+    async def _for_visit(
+        self, request: web.Request
+    ) -> tuple[dict[str, Any], str, str] | web.StreamResponse:
+        """An endpoint that takes ``{"taskId", "feId", ...}``: the checks (faults by the
+        visit's location), then the body and the two ids, or the error answer."""
         body = _json_body(await request.read())
         task_id, fe_id = _ids(body)
         location_id = self.world.location_of(task_id, fe_id) if task_id and fe_id else None
@@ -328,6 +331,14 @@ class Simulator:
             return refused
         if not task_id or not fe_id:
             return _error(400, "BAD_REQUEST", "taskId and feId are mandatory")
+        return body, task_id, fe_id
+
+    async def _shipments(self, request: web.Request) -> web.StreamResponse:
+        self.visit_requests["shipments"] += 1
+        checked = await self._for_visit(request)
+        if isinstance(checked, web.StreamResponse):
+            return checked
+        body, task_id, fe_id = checked
         page_size = body.get("pageSize", 25)
         if type(page_size) is not int or not 1 <= page_size <= 1000:
             return _error(400, "BAD_REQUEST", "pageSize must be a whole number 1..1000")
@@ -362,14 +373,10 @@ class Simulator:
 
     async def _end_otc(self, request: web.Request) -> web.StreamResponse:
         self.visit_requests["end-otc"] += 1
-        body = _json_body(await request.read())
-        task_id, fe_id = _ids(body)
-        location_id = self.world.location_of(task_id, fe_id) if task_id and fe_id else None
-        refused = await self._check(request, body, location_id)
-        if refused is not None:
-            return refused
-        if not task_id or not fe_id:
-            return _error(400, "BAD_REQUEST", "feId and taskId are mandatory")
+        checked = await self._for_visit(request)
+        if isinstance(checked, web.StreamResponse):
+            return checked
+        body, task_id, fe_id = checked
         if body.get("taskType") != "RETURN":
             return _error(400, "INVALID_TASK_TYPE_ERROR", "Task type is not Return")
         status, payload = self.world.end_otc(fe_id, task_id)
