@@ -214,7 +214,9 @@ async def test_a_stalled_browser_is_dropped_and_told_to_resync_without_slowing_a
     env: Env,
 ) -> None:
     loop = asyncio.get_running_loop()
-    app = create_app(env.watcher, replay=512, send_timeout=30)
+    # a ring of 256: the stalled one falls a whole ring behind once the sockets and the
+    # transport's buffer (some 150 kB) are full; the reading one never does
+    app = create_app(env.watcher, replay=256, send_timeout=30)
     async with (
         small_buffered(app) as (host, port),
         ClientSession() as session,
@@ -230,14 +232,14 @@ async def test_a_stalled_browser_is_dropped_and_told_to_resync_without_slowing_a
                 received += await asyncio.wait_for(loop.sock_recv(stalled, 4096), 10)
             live = Stream(await session.get(f"http://{host}:{port}/events"))
             await live.next()  # the snapshot
-            # 60 locations of 15 FEs: 960 events (about 300 kB), far more than the
+            # 120 locations of 15 FEs: 1,920 events (about 600 kB), far more than the
             # sockets hold, first polled over one interval
-            for i in range(60):
+            for i in range(120):
                 env.sim.world.open_task(f"BIG{i}")
                 for _ in range(15):
                     env.sim.world.arrive(f"BIG{i}", ttl=3000)
                 env.watcher.add(f"BIG{i}")
-            planned = 2 + 60 * 16  # after LOC1's status: LOC2's, then each BIG's 16
+            planned = 2 + 120 * 16  # after LOC1's status: LOC2's, then each BIG's 16
             seqs: list[int] = []
 
             async def read_live() -> None:  # a browser that keeps reading
@@ -245,8 +247,8 @@ async def test_a_stalled_browser_is_dropped_and_told_to_resync_without_slowing_a
                     seqs.append(int((await live.next())["id"]))
 
             reader = asyncio.create_task(read_live())
-            for _ in range(10):
-                await env.step(1)  # the watcher goes on: wait_idle() returns
+            for _ in range(20):  # half a second at a time: bursts well within the ring
+                await env.step(0.5)  # the watcher goes on: wait_idle() returns
             assert env.watcher.last_seq == planned
             await asyncio.wait_for(reader, 30)
             assert seqs == list(range(2, planned + 1))  # the reading one got every event
