@@ -42,6 +42,7 @@ import attrs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _harness import percentile
 from aiohttp import web
 
 from flipkart_otc import (
@@ -72,13 +73,6 @@ class WorldSource:
         if status != 200:
             raise error_from_answer(status, body, location_id)
         return body
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def play(
@@ -244,9 +238,9 @@ def budget(args: argparse.Namespace) -> None:
         print(
             f"| {name} | {r['requests']:,} | {r['requests'] / base:.3f} | {r['per_event']:.1f} "
             f"| {statistics.median(arrival) if arrival else float('nan'):.1f} / "
-            f"{pct(arrival, 0.95):.1f} "
+            f"{percentile(arrival, 95):.1f} "
             f"| {statistics.median(renewal) if renewal else float('nan'):.1f} / "
-            f"{pct(renewal, 0.95):.1f} | {missed} | {r['seconds']:.0f} |"
+            f"{percentile(renewal, 95):.1f} | {missed} | {r['seconds']:.0f} |"
         )
 
 

@@ -159,8 +159,8 @@ async def run(args: argparse.Namespace) -> None:
                 [
                     "latency beyond the poll, p50 / p90 / p99 / max (ms)",
                     f"{statistics.median(latencies) * 1000:.1f} / "
-                    f"{percentile(latencies, 0.90) * 1000:.1f} / "
-                    f"{percentile(latencies, 0.99) * 1000:.1f} / "
+                    f"{percentile(latencies, 90) * 1000:.1f} / "
+                    f"{percentile(latencies, 99) * 1000:.1f} / "
                     f"{max(latencies) * 1000:.0f} ({len(latencies):,} events)",
                     "p99 < 250",
                 ],

@@ -27,6 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _harness import percentile
+
 from flipkart_otc import (
     EndOtcReady,
     ManualClock,
@@ -38,11 +40,6 @@ from flipkart_otc import (
 from flipkart_otc.simulator import ChangeKind, DayScenario, Simulator
 
 SCAN = 30.0
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else math.nan
 
 
 async def run(locations: int, seed: int, hours: float) -> None:
@@ -98,7 +95,8 @@ async def run(locations: int, seed: int, hours: float) -> None:
     print(f"| ratio to the minimum (target <= 1.20) | {spent / max(minimum, 1):.2f} |")
     print(
         "| EndOtcReady after the End OTC page, p50 / p95 s | "
-        f"{statistics.median(latency) if latency else math.nan:.0f} / {pct(latency, 0.95):.0f} |"
+        f"{statistics.median(latency) if latency else math.nan:.0f} / "
+        f"{percentile(latency, 95):.0f} |"
     )
     print(f"| visits whose events differ from the ground truth | {wrong} |")
     print(f"| Start OTC requests (the default PollPolicy) | {start_otc:,} |")
