@@ -7,7 +7,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from ._serialize import MASK
+from ._serialize import MASK, end_otc_dict
 from .events import (
     EndOtcReady,
     FeArrived,
@@ -78,6 +78,14 @@ def event_line(event: VisitWatchEvent, *, show_otc: bool = False) -> str:
     return escape(_event_line(event, show_otc))
 
 
+def _end_summary(end: dict[str, Any]) -> str:
+    """An End OTC's totals (``end_otc_dict``) in words."""
+    return (
+        f"{end['total_scanned']} scanned, {end['obd_failed']} OBD and "
+        f"{end['flyer_failed']} flyer checks failed"
+    )
+
+
 def _visit_line(head: str, event: VisitEvent, show_otc: bool) -> str:
     fe = f"{event.fe_id} (task {event.task_id})"
     if isinstance(event, ScanningStarted):
@@ -87,12 +95,8 @@ def _visit_line(head: str, event: VisitEvent, show_otc: bool) -> str:
         why = f": {shipment.reason}" if shipment.reason else ""
         return f"{head}  {'scanned':<9}  {fe}  {shipment.tracking_id} {shipment.status_raw}{why}"
     if isinstance(event, EndOtcReady):
-        end = event.end
-        return (
-            f"{head}  {'end OTC':<9}  {fe}  OTC {end.otc if show_otc else MASK}  "
-            f"{end.total_scanned} scanned, {end.obd_failed} OBD and {end.flyer_failed} flyer "
-            "checks failed"
-        )
+        end = end_otc_dict(event.end, show_otc=show_otc)
+        return f"{head}  {'end OTC':<9}  {fe}  OTC {end['otc']}  {_end_summary(end)}"
     assert isinstance(event, VisitCompleted)
     return f"{head}  {'completed':<9}  {fe}  {event.scanned} shipments"
 
@@ -167,13 +171,7 @@ def visit_rows(data: dict[str, Any]) -> list[list[str]]:
         if fe["rejected"]:
             scanned += f" ({fe['rejected']} rejected)"
         end = fe["end_otc"]
-        if end is not None:
-            code = (
-                f"OTC {end['otc']} ({end['total_scanned']} scanned, {end['obd_failed']} OBD "
-                f"and {end['flyer_failed']} flyer checks failed)"
-            )
-        else:
-            code = ""
+        code = "" if end is None else f"OTC {end['otc']} ({_end_summary(end)})"
         row = [location_id, status, fe["fe_id"], fe["fe_name"], fe["logistic_partner"]]
         rows.append([*row, fe["page"], scanned, code])
     return rows

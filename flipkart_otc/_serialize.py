@@ -29,6 +29,7 @@ __all__ = [
     "MASK",
     "SCHEMA_VERSION",
     "detail_dict",
+    "end_otc_dict",
     "iso_utc",
     "json_schema",
     "snapshot_dict",
@@ -81,6 +82,18 @@ def snapshot_dict(
     }
 
 
+def end_otc_dict(end: EndOtc, *, show_otc: bool) -> dict[str, Any]:
+    """An End OTC and its totals as JSON-ready data (the code masked unless asked)."""
+    return {
+        "otc": end.otc if show_otc else MASK,
+        "total_scanned": end.total_scanned,
+        "obd_eligible": end.obd_eligible,
+        "obd_failed": end.obd_failed,
+        "flyer_eligible": end.flyer_eligible,
+        "flyer_failed": end.flyer_failed,
+    }
+
+
 def visit_dict(
     location_id: str,
     load: InitialLoad | None,
@@ -111,16 +124,7 @@ def visit_dict(
                 "rejected": None
                 if shipments is None
                 else sum(s.status is ShipmentStatus.REJECTED for s in shipments),
-                "end_otc": None
-                if end is None
-                else {
-                    "otc": end.otc if show_otc else MASK,
-                    "total_scanned": end.total_scanned,
-                    "obd_eligible": end.obd_eligible,
-                    "obd_failed": end.obd_failed,
-                    "flyer_eligible": end.flyer_eligible,
-                    "flyer_failed": end.flyer_failed,
-                },
+                "end_otc": None if end is None else end_otc_dict(end, show_otc=show_otc),
             }
         )
     return {

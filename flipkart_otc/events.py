@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from ._serialize import MASK, detail_dict, iso_utc
+from ._serialize import detail_dict, end_otc_dict, iso_utc
 from .errors import FlipkartOtcError
 from .models import EndOtc, LocationStatus, OtcDetail, ScannedShipment
 
@@ -214,15 +214,7 @@ class EndOtcReady(VisitEvent):
 
     def to_dict(self, *, show_otc: bool = False) -> dict[str, Any]:
         data = VisitEvent.to_dict(self)
-        end = self.end
-        data.update(
-            otc=end.otc if show_otc else MASK,
-            total_scanned=end.total_scanned,
-            obd_eligible=end.obd_eligible,
-            obd_failed=end.obd_failed,
-            flyer_eligible=end.flyer_eligible,
-            flyer_failed=end.flyer_failed,
-        )
+        data.update(end_otc_dict(self.end, show_otc=show_otc))
         return data
 
 
