@@ -22,6 +22,7 @@ from aiohttp import web
 from . import _render
 from ._checks import check_location_id
 from ._serialize import snapshot_dict, visit_dict
+from ._visit import Page, page_of
 from .auth import PRODUCTION_TOKEN_URL, SANDBOX_TOKEN_URL, ClientCredentials, TokenProvider
 from .cli import (
     ENV_APP_ID,
@@ -414,12 +415,11 @@ async def _visit(client: OtcClient, location_id: str, args: argparse.Namespace) 
     try:
         load = await client.initial_load(location_id)
         for fe_id, fe in load.fes.items():
-            # the values are not documented beyond "Scanning": compared on letters alone
-            page = "".join(c for c in fe.task_status.lower() if c.isalpha())
-            if page != "startotc":  # past the Start OTC page
+            page = page_of(fe.task_status)
+            if page is not Page.START_OTC:  # past the Start OTC page
                 shipments = client.scanned_shipments(fe.task_id, fe_id)
                 scanned[fe_id] = [shipment async for shipment in shipments]
-            if args.end_otc and page == "endotc":
+            if args.end_otc and page is Page.END_OTC:
                 ends[fe_id] = await client.end_otc_details(fe_id, fe.task_id)
     except FlipkartOtcError as exc:
         verdict = classify(exc)
