@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 
 from ._channel import Channel
 from ._checks import check_number
+from ._lifecycle import Lifecycle
 from ._visit import Ask, FeVisit, Page, on_end_otc, on_page, on_shipments, page_of
 from .client import OtcClient
 from .clock import monotonic_of
@@ -35,7 +35,7 @@ logger = logging.getLogger("flipkart_otc")
 _END_OTC_RETRY = 5.0
 
 
-class VisitWatcher:
+class VisitWatcher(Lifecycle[VisitWatchEvent]):
     """Watch locations and yield every event of each FE's visit.
 
     >>> async with VisitWatcher(client, ["LOC1"]) as watcher:  # doctest: +SKIP
@@ -105,36 +105,6 @@ class VisitWatcher:
         await self._otc.aclose()
         if not self._events.full():
             self._events.put_nowait(None)  # wakes a waiting reader: the iteration ends
-
-    async def __aenter__(self) -> VisitWatcher:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    def __aiter__(self) -> AsyncIterator[VisitWatchEvent]:
-        if self._started:
-            return self  # `async with` owns the lifecycle
-        return self._owning_iterator()
-
-    async def _owning_iterator(self) -> AsyncGenerator[VisitWatchEvent, None]:
-        # A bare `async for` owns the watcher: leaving the loop closes it.
-        await self.start()
-        try:
-            while True:
-                try:
-                    event = await self.__anext__()
-                except StopAsyncIteration:
-                    return
-                yield event
-        finally:
-            await self.aclose()
 
     async def __anext__(self) -> VisitWatchEvent:
         if not self._started:

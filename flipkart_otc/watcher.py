@@ -16,9 +16,8 @@ import logging
 import math
 import random
 from collections import Counter
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Final
 
 import attrs
@@ -32,6 +31,7 @@ from ._fanout import (
     Subscription,
     numbered,
 )
+from ._lifecycle import Lifecycle
 from ._location import LocationState, Step, answered, commit, elapsed, failed
 from ._scheduler import Scheduler
 from ._wire.start_otc_incremental import parse_incremental
@@ -79,7 +79,7 @@ class _Location(LocationState):
         return self.due < other.due
 
 
-class OtcWatcher:
+class OtcWatcher(Lifecycle[WatchEvent]):
     """Watch seller locations and yield :mod:`~flipkart_otc.events` as FEs come and go.
 
     >>> async with OtcWatcher(client, ["LOC1", "LOC2"], interval=10) as watcher:  # doctest: +SKIP
@@ -352,24 +352,7 @@ class OtcWatcher:
             self._subscribers.clear()
         await self._scheduler.aclose()
 
-    async def __aenter__(self) -> OtcWatcher:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
     # -- iteration -------------------------------------------------------------
-
-    def __aiter__(self) -> AsyncIterator[WatchEvent]:
-        if self._started:
-            return self  # `async with` owns the lifecycle: iterate with no extra layer
-        return self._owning_iterator()
 
     async def __anext__(self) -> WatchEvent:
         if not self._started:
@@ -386,20 +369,6 @@ class OtcWatcher:
                 item = await queue.get()
             if item is not _WAKE:
                 return item  # type: ignore[return-value]
-
-    async def _owning_iterator(self) -> AsyncGenerator[WatchEvent, None]:
-        # A bare `async for` (no `async with`) owns the watcher: leaving the loop by
-        # break, error or cancellation closes it.
-        await self.start()
-        try:
-            while True:
-                try:
-                    event = await self.__anext__()
-                except StopAsyncIteration:
-                    return
-                yield event
-        finally:
-            await self.aclose()
 
     def _wake_consumer(self) -> None:
         if not self._events.full():
