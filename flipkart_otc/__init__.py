@@ -27,6 +27,9 @@ if TYPE_CHECKING:
         ReliableSink as ReliableSink,
     )
     from ._fanout import (
+        ResumableSink as ResumableSink,
+    )
+    from ._fanout import (
         Sequenced as Sequenced,
     )
     from ._fanout import (
@@ -34,6 +37,12 @@ if TYPE_CHECKING:
     )
     from ._fanout import (
         Subscription as Subscription,
+    )
+    from ._saved import (
+        SavedLocation as SavedLocation,
+    )
+    from ._saved import (
+        event_id as event_id,
     )
     from ._serialize import (
         SCHEMA_VERSION as SCHEMA_VERSION,
@@ -118,6 +127,12 @@ if TYPE_CHECKING:
     )
     from .errors import (
         ShipmentSyncError as ShipmentSyncError,
+    )
+    from .errors import (
+        SinkError as SinkError,
+    )
+    from .errors import (
+        SinkFencedError as SinkFencedError,
     )
     from .errors import (
         TaskClosedError as TaskClosedError,
@@ -224,6 +239,12 @@ if TYPE_CHECKING:
     from .retry import (
         RetryPolicy as RetryPolicy,
     )
+    from .shard import (
+        Shard as Shard,
+    )
+    from .shard import (
+        shard_of as shard_of,
+    )
     from .source import (
         OtcSource as OtcSource,
     )
@@ -239,6 +260,13 @@ if TYPE_CHECKING:
 
 #: Each public name and the module that defines it.
 _EXPORTS = {
+    "ResumableSink": "._fanout",
+    "SavedLocation": "._saved",
+    "event_id": "._saved",
+    "Shard": ".shard",
+    "shard_of": ".shard",
+    "SinkError": ".errors",
+    "SinkFencedError": ".errors",
     "ScannedShipment": ".models",
     "ShipmentStatus": ".models",
     "FlyerCheck": ".models",

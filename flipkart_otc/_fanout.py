@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, runtime_checkable
 
 import attrs
 
+from ._saved import SavedLocation
 from .errors import FlipkartOtcError
 from .events import OtcEvent, WatchEvent
 from .models import LocationStatus, OtcSnapshot
@@ -27,6 +28,7 @@ __all__ = [
     "LocationView",
     "Picture",
     "ReliableSink",
+    "ResumableSink",
     "Sequenced",
     "SubscriberLagged",
     "Subscription",
@@ -89,6 +91,23 @@ class ReliableSink(Protocol):
 
     async def write(self, events: Sequence[WatchEvent], view: LocationView) -> None:
         """Keep ``events`` and ``view`` together, or raise."""
+        ...
+
+
+@runtime_checkable
+class ResumableSink(ReliableSink, Protocol):
+    """A :class:`ReliableSink` that also keeps each location's state, so that a watcher
+    started again goes on where the last one stopped.
+
+    A watcher with such a sink calls ``load`` once with its locations before its
+    first poll (and for each location added later): a location found there is
+    not announced again; what changed while no watcher ran comes out marked
+    ``recovered``. ``load`` may also claim the locations for this watcher (a later
+    claimant wins: :class:`~flipkart_otc.SinkFencedError`).
+    """
+
+    async def load(self, location_ids: Collection[str]) -> Mapping[str, SavedLocation]:
+        """The saved state of those of ``location_ids`` that have one."""
         ...
 
 

@@ -53,6 +53,8 @@ __all__ = [
     "TaskClosedError",
     "ShipmentSyncError",
     "NotOnEndOtcPageError",
+    "SinkError",
+    "SinkFencedError",
     "FeOtcBadRequestError",
     "Verdict",
     "classify",
@@ -187,6 +189,19 @@ class RequestTimeoutError(TransportError):
     """An attempt timed out, or the server said so (HTTP 408, Flipkart's 499/599). Retried."""
 
 
+class SinkError(FlipkartOtcError):
+    """A sink (e.g. :class:`~flipkart_otc.sinks.RedisStreamSink`) cannot keep events:
+    refused writes, unreadable saved state. Redis being down or slow is not one: the
+    sink holds what it is given and retries."""
+
+
+class SinkFencedError(SinkError):
+    """Another worker, started later, took over a location this one watches (two
+    workers claimed the same shard, or an old one outlived a re-sharding). The
+    later one wins; this one's watcher stops with this error and writes nothing
+    more. ``location_id`` names the location."""
+
+
 class ResponseFormatError(FlipkartOtcError):
     """An answer that is not what the spec describes.
 
@@ -269,6 +284,7 @@ def classify(exc: BaseException) -> Verdict:
     TripsheetClosedError                         no       CLOSED     no
     ServerError, RateLimitedError, TransportError yes     FAILING    no
     AuthenticationError, InvalidTaskTypeError    no       FAILING    yes
+    SinkFencedError                              no       FAILING    yes
     any other FlipkartOtcError                   no       FAILING    no
     anything else (a bug)                        no       FAILING    yes
     ===========================================  =======  =========  =====
@@ -282,7 +298,7 @@ def classify(exc: BaseException) -> Verdict:
         return _CLOSED
     if isinstance(exc, (ServerError, RateLimitedError, TransportError)):
         return _TRANSIENT
-    if isinstance(exc, (AuthenticationError, InvalidTaskTypeError)):
+    if isinstance(exc, (AuthenticationError, InvalidTaskTypeError, SinkFencedError)):
         return _FATAL
     if isinstance(exc, FlipkartOtcError):
         return _FAILED

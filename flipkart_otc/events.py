@@ -57,14 +57,22 @@ class OtcEvent:
 
     location_id: str
     observed_at: datetime
+    #: True when the event was not observed live but found on resuming from the state an
+    #: earlier run saved (a :class:`~flipkart_otc.ResumableSink`): it happened, or may
+    #: have, while no watcher ran. ``observed_at`` is then its real instant where that is
+    #: known (a code's expiry), else when the gap was found.
+    recovered: bool = attrs.field(default=False, kw_only=True)
 
     def to_dict(self, *, show_otc: bool = False) -> dict[str, Any]:
         """JSON-ready data with stable field names; the OTC is masked unless ``show_otc``."""
-        return {
+        data: dict[str, Any] = {
             "event": self.kind,
             "location_id": self.location_id,
             "observed_at": iso_utc(self.observed_at),
         }
+        if self.recovered:
+            data["recovered"] = True
+        return data
 
 
 @attrs.frozen(slots=True)

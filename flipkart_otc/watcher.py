@@ -28,11 +28,13 @@ from ._fanout import (
     LocationView,
     Picture,
     ReliableSink,
+    ResumableSink,
     Subscription,
     numbered,
 )
 from ._lifecycle import Lifecycle
 from ._location import LocationState, Step, answered, commit, elapsed, failed
+from ._saved import mark_recovered, restore
 from ._scheduler import Scheduler
 from ._wire.start_otc_incremental import parse_incremental
 from .client import OtcClient
@@ -41,6 +43,7 @@ from .errors import FlipkartOtcError, RateLimitedError, classify
 from .events import OtcEvent, WatchEvent
 from .models import LocationStatus, OtcSnapshot
 from .policy import PollPolicy
+from .shard import Shard
 from .source import OtcSource
 
 __all__ = ["OtcWatcher", "WatcherHealth"]
@@ -66,7 +69,7 @@ class WatcherHealth:
 class _Location(LocationState):
     """A location's state, and when it is next polled (a scheduler ``Entry``)."""
 
-    __slots__ = ("due", "failures", "next_poll", "removed")
+    __slots__ = ("due", "failures", "loaded", "next_poll", "removed", "resumed")
 
     def __init__(self, location_id: str) -> None:
         super().__init__(location_id)
@@ -74,6 +77,8 @@ class _Location(LocationState):
         self.failures = 0  # failed polls in a row
         self.due = math.inf
         self.removed = False
+        self.loaded = False  # its saved state (a ResumableSink's) was asked for
+        self.resumed = False  # restored from saved state, not polled since
 
     def __lt__(self, other: _Location) -> bool:  # heap order; one heap entry per location
         return self.due < other.due
@@ -104,7 +109,14 @@ class OtcWatcher(Lifecycle[WatchEvent]):
     no event is lost. ``clock`` (a
     :class:`~flipkart_otc.clock.Clock`) lets tests move time by hand.
     ``emit_initial=False`` leaves out the ``FeArrived(initial=True)`` events of
-    each location's first successful poll.
+    each location's first successful poll. ``shard`` (a
+    :class:`~flipkart_otc.Shard`) keeps only the locations of that shard.
+
+    ``sink`` (a :class:`~flipkart_otc.ReliableSink`, such as
+    :class:`~flipkart_otc.sinks.RedisStreamSink`) is handed each poll's events
+    before any reader. A :class:`~flipkart_otc.ResumableSink` also gives each
+    location's saved state back at start: nothing announced before is announced
+    again, and what happened meanwhile comes out with ``recovered=True``.
 
     Failures: ``TRIPSHEET_TASK_NOT_FOUND`` and ``TRIPSHEET_CLOSED_ERROR`` set the
     location's status to ``NO_TASK``/``CLOSED`` (its FEs depart); any other
@@ -128,6 +140,7 @@ class OtcWatcher(Lifecycle[WatchEvent]):
         seed: int | None = None,
         sink: ReliableSink | None = None,
         policy: PollPolicy | None = None,
+        shard: Shard | None = None,
     ) -> None:
         if not isinstance(client, OtcSource):
             raise TypeError(
@@ -144,6 +157,9 @@ class OtcWatcher(Lifecycle[WatchEvent]):
         if policy is not None and not isinstance(policy, PollPolicy):
             raise TypeError(f"policy must be a PollPolicy, got {type(policy).__name__}")
         self._policy = policy if policy is not None else PollPolicy()
+        if shard is not None and not isinstance(shard, Shard):
+            raise TypeError(f"shard must be a Shard, got {type(shard).__name__}")
+        self._shard = shard
         self._client = client
         self._interval = float(interval)
         self._jitter = float(jitter)
@@ -154,7 +170,8 @@ class OtcWatcher(Lifecycle[WatchEvent]):
         self._locations: dict[str, _Location] = {}
         for location_id in locations:  # stripped; a repeated id is watched once
             location_id = check_location_id(location_id)
-            self._locations.setdefault(location_id, _Location(location_id))
+            if shard is None or shard.owns(location_id):
+                self._locations.setdefault(location_id, _Location(location_id))
         # Under a rate cap, each poll says how long it may yield to more urgent ones.
         self._paced = False
         if isinstance(client, OtcClient):
@@ -181,6 +198,9 @@ class OtcWatcher(Lifecycle[WatchEvent]):
         if sink is not None and not isinstance(sink, ReliableSink):
             raise TypeError(f"sink must have an async write(), got {type(sink).__name__}")
         self._sink = sink
+        self._resumable = isinstance(sink, ResumableSink)
+        self._resumed_at = math.inf  # when the saved state was loaded
+        self._resumed_count = 0
         self._seq = 0  # events published so far: the last one's sequence number
         self._subscribers: set[Subscription] = set()
 
@@ -197,6 +217,16 @@ class OtcWatcher(Lifecycle[WatchEvent]):
     def locations(self) -> list[str]:
         """The watched location ids, in the order they were added."""
         return list(self._locations)
+
+    @property
+    def shard(self) -> Shard | None:
+        """The shard this watcher keeps to (None: every location given)."""
+        return self._shard
+
+    @property
+    def resumed(self) -> int:
+        """Locations whose saved state the sink gave back at start."""
+        return self._resumed_count
 
     @property
     def clock(self) -> Clock:
@@ -297,15 +327,19 @@ class OtcWatcher(Lifecycle[WatchEvent]):
     # -- changing what is watched --------------------------------------------
 
     def add(self, location_id: str) -> bool:
-        """Start watching a location; False if it is already watched.
+        """Start watching a location; False if it is already watched, or belongs to
+        another shard than this watcher's.
 
         Added while running, it is first polled within one interval and its
-        FEs arrive with ``initial=True``.
+        FEs arrive with ``initial=True`` (unless a resumable sink has its state).
         """
         location_id = check_location_id(location_id)
         if self._closed:
             raise RuntimeError("this OtcWatcher is closed")
         if location_id in self._locations:
+            return False
+        if self._shard is not None and not self._shard.owns(location_id):
+            logger.debug("location %s is not in shard %s: not watched", location_id, self._shard)
             return False
         loc = self._locations[location_id] = _Location(location_id)
         if self._started:
@@ -334,6 +368,8 @@ class OtcWatcher(Lifecycle[WatchEvent]):
         if self._started:
             return
         self._started = True
+        if self._resumable:
+            await self._load(list(self._locations.values()))
         self._scheduler.start()
         now = self.now()
         count = len(self._locations)
@@ -376,8 +412,28 @@ class OtcWatcher(Lifecycle[WatchEvent]):
 
     # -- scheduling ------------------------------------------------------------
 
+    async def _load(self, locs: Sequence[_Location]) -> None:
+        """Give ``locs`` the state the sink saved (the first time each is due)."""
+        assert isinstance(self._sink, ResumableSink)
+        saved = await self._sink.load([loc.location_id for loc in locs])
+        if self._resumed_at == math.inf:
+            self._resumed_at = self._clock.time()
+        for loc in locs:
+            loc.loaded = True
+            found = saved.get(loc.location_id)
+            if found is not None and not loc.removed:
+                restore(loc, found)
+                loc.resumed = True
+                self._resumed_count += 1
+
+    async def _load_then_attend(self, loc: _Location, now: float) -> None:
+        await self._load([loc])
+        await self._attend(loc, now)
+
     def _attend(self, loc: _Location, now: float) -> Awaitable[None]:
         """What a due location needs now: a poll, or only its expiries."""
+        if not loc.loaded and self._resumable:  # added while running
+            return self._load_then_attend(loc, now)
         if now < loc.next_poll:
             return self._expire(loc, now)
         if now < self._hold_until:  # throttled: expiries only, then poll once allowed,
@@ -440,7 +496,11 @@ class OtcWatcher(Lifecycle[WatchEvent]):
 
     async def _expire(self, loc: _Location, now: float) -> None:
         step = elapsed(loc, now)
-        if step is not None and (waiting := self._hand_on(loc, step, now)) is not None:
+        if step is None:
+            return
+        if loc.resumed:  # codes that expired while no watcher ran
+            step = (mark_recovered(step[0], self._resumed_at, whole=False), *step[1:])
+        if (waiting := self._hand_on(loc, step, now)) is not None:
             await waiting
 
     def _hand_on(self, loc: _Location, step: Step, now: float) -> Awaitable[None] | None:
@@ -518,6 +578,9 @@ class OtcWatcher(Lifecycle[WatchEvent]):
             step = answered(loc, details, memo, now, self._emit_initial)
         if loc.status is LocationStatus.FAILING and step[2] is not LocationStatus.FAILING:
             logger.info("location %s: recovered (%s)", location_id, step[2] and step[2].value)
+        if loc.resumed:  # the first poll after resuming: all it finds bridges the gap
+            loc.resumed = False
+            step = (mark_recovered(step[0], self._resumed_at, whole=True), *step[1:])
         if (waiting := self._hand_on(loc, step, now)) is not None:
             await waiting
         if loc.removed:

@@ -1,0 +1,178 @@
+"""What a sink keeps of a location between runs, and each event's deterministic id. Pure.
+
+A location is saved only with events (the sink's write of a poll that changed
+nothing is skipped), as the state they lead to plus ``as_of``, the instant of that
+step. Every code in a saved state that expired by ``as_of`` had been reported
+(a step reports each code owed by its instant), so the expiry keys need no saving:
+:func:`restore` rebuilds them. Times are kept as whole microseconds, so a restored
+code compares equal to the one the next poll parses.
+
+The OTC is part of the state (a renewal may change only the code), so whoever can
+read the saved state can read the codes; the event ids never hold it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import attrs
+
+from ._diff import earliest_due, expiry_key
+from ._location import LocationState
+from .errors import SinkError
+from .events import FeEvent, LocationStatusChanged, OtcEvent, OtcExpired
+from .models import Lob, LocationStatus, OtcDetail, OtcSnapshot
+
+__all__ = [
+    "SavedLocation",
+    "decode",
+    "encode",
+    "event_id",
+    "mark_recovered",
+    "restore",
+]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+_FORMAT = 1  # of the saved JSON; a newer one is refused, never misread
+
+
+def _us(when: datetime) -> int:
+    return (when - _EPOCH) // _US
+
+
+def _at(us: int) -> datetime:
+    return _EPOCH + us * _US
+
+
+@attrs.frozen(slots=True)
+class SavedLocation:
+    """A location as an earlier run left it: the state after its last saved events.
+
+    ``as_of`` is the instant of that step: every code that expired by then had
+    been reported. A :class:`~flipkart_otc.ResumableSink` gives these back.
+    """
+
+    location_id: str
+    status: LocationStatus | None
+    snapshot: OtcSnapshot | None
+    error: str | None
+    as_of: datetime
+
+
+def event_id(event: OtcEvent) -> str:
+    """The deterministic id of ``event``: 32 hex digits from what happened.
+
+    FE events: location, kind, FE and the code's version (task id, created and
+    expiry instants: never the OTC); status changes: location, both statuses and
+    the instant. The same event derived twice (a retried write, a run that
+    resumed from state the stream already holds) has the same id, so a reader
+    drops repeats by it.
+    """
+    if isinstance(event, FeEvent):
+        d = event.detail
+        parts = [event.location_id, event.kind, event.fe_id, d.task_id]
+        parts += [str(_us(d.created_at)), str(_us(d.expires_at))]
+    elif isinstance(event, LocationStatusChanged):
+        previous = event.previous.value if event.previous is not None else ""
+        parts = [event.location_id, event.kind, previous, event.status.value]
+        parts.append(str(_us(event.observed_at)))
+    else:  # pragma: no cover - every watch event is one of the above
+        parts = [event.location_id, event.kind, str(_us(event.observed_at))]
+    text = "\x1f".join(parts).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(text, digest_size=16).hexdigest()
+
+
+def encode(
+    location_id: str,
+    status: LocationStatus | None,
+    snapshot: OtcSnapshot | None,
+    error: str | None,
+    as_of: datetime,
+) -> bytes:
+    """The JSON a sink saves for a location (OTCs included: see the module's note)."""
+    data: dict[str, Any] = {
+        "format": _FORMAT,
+        "location_id": location_id,
+        "status": status.value if status is not None else None,
+        "error": error,
+        "as_of": _us(as_of),
+        "fetched_at": _us(snapshot.fetched_at) if snapshot is not None else None,
+        "details": None
+        if snapshot is None
+        else [
+            [
+                d.fe_id,
+                d.fe_name,
+                d.task_id,
+                d.otc,
+                _us(d.expires_at),
+                _us(d.created_at),
+                d.logistic_partner,
+                d.lob.value,
+                d.lob_raw,
+            ]
+            for _, d in sorted(snapshot.details.items())
+        ],
+    }
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def decode(raw: bytes | str) -> SavedLocation:
+    """What :func:`encode` wrote; :class:`SinkError` (no OTC in it) if it is not that."""
+    try:
+        data = json.loads(raw)
+        if data["format"] != _FORMAT:
+            raise ValueError(f"saved state format {data['format']!r}, this reads {_FORMAT}")
+        location_id = str(data["location_id"])
+        status = LocationStatus(data["status"]) if data["status"] is not None else None
+        snapshot = None
+        if data["details"] is not None:
+            details = {}
+            for row in data["details"]:
+                fe_id, name, task, otc, expires, created, partner, lob, lob_raw = row
+                details[fe_id] = OtcDetail(
+                    fe_id, name, task, otc, _at(expires), _at(created), partner, Lob(lob), lob_raw
+                )
+            snapshot = OtcSnapshot(location_id, _at(data["fetched_at"]), details)
+        error = data["error"]
+        return SavedLocation(location_id, status, snapshot, error, _at(data["as_of"]))
+    except (ValueError, KeyError, TypeError, IndexError, OverflowError) as exc:
+        # never the text: it holds codes
+        raise SinkError(f"a saved location state is not readable ({type(exc).__name__})") from None
+
+
+def restore(state: LocationState, saved: SavedLocation) -> None:
+    """Make ``state`` what ``saved`` says, with the expiry keys of codes reported."""
+    state.status = saved.status
+    state.error = saved.error
+    if saved.snapshot is None:
+        return
+    details = saved.snapshot.details
+    state.details, state.fetched_at = details, saved.snapshot.fetched_at.timestamp()
+    state.expired = frozenset(
+        expiry_key(d) for d in details.values() if d.expires_at <= saved.as_of
+    )
+    state.next_expiry = earliest_due(details, state.expired)
+
+
+def mark_recovered(
+    events: Sequence[OtcEvent], resumed_at: float, *, whole: bool
+) -> list[OtcEvent]:
+    """``events`` with those that fall in the gap before ``resumed_at`` marked recovered.
+
+    A code that expired before the watcher resumed is reported at its real instant.
+    ``whole``: the first poll after resuming, whose every event bridges the gap.
+    """
+    marked: list[OtcEvent] = []
+    for event in events:
+        if isinstance(event, OtcExpired) and event.detail.expires_at.timestamp() < resumed_at:
+            event = attrs.evolve(event, observed_at=event.detail.expires_at, recovered=True)
+        elif whole:
+            event = attrs.evolve(event, recovered=True)
+        marked.append(event)
+    return marked
