@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import inspect
 import types
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import aioresponses.core
+import pytest
+from _redis_server import RedisServer, require_redis_server
 
 
 def _shim_aioresponses() -> None:
@@ -31,3 +35,17 @@ def _shim_aioresponses() -> None:
 
 
 _shim_aioresponses()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A private redis-server on a free 127.0.0.1 port (skipped where none is installed,
+    unless FLIPKART_OTC_REQUIRE_REDIS is set, as CI sets it)."""
+    require_redis_server()
+    server = RedisServer(tmp_path / "redis")
+    server.directory.mkdir()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()

@@ -1,0 +1,30 @@
+"""Where a watcher's events go beyond one process.
+
+:class:`RedisStreamSink` (the ``redis`` extra: ``pip install 'flipkart-otc[redis]'``)
+writes each poll's events to a Redis stream together with the location's state.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__all__ = ["DEFAULT_STREAM", "RedisStreamSink"]
+
+if TYPE_CHECKING:
+    from .redis_streams import DEFAULT_STREAM, RedisStreamSink
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        try:
+            from . import redis_streams
+        except ImportError as exc:
+            if exc.name is None or not exc.name.startswith("redis"):
+                raise
+            raise ImportError(
+                f"flipkart_otc.sinks.{name} needs the redis package: "
+                "pip install 'flipkart-otc[redis]'",
+                name=exc.name,
+            ) from None
+        return getattr(redis_streams, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

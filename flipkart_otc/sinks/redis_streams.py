@@ -1,0 +1,463 @@
+"""``RedisStreamSink``: a watcher's events on a Redis stream, its state beside them.
+
+Each location has one hash, ``<stream>:loc:<location id>``, with its saved state
+(``state``, see ``_saved``), the number of writes so far (``ver``) and the fencing
+token of the worker that owns it (``owner``). A write is one Lua script: it
+appends the poll's events to the stream and replaces the state, both or neither.
+Redis 7.0 has no idempotent ``XADD``, so the script makes a retried write a
+no-op itself: it carries the version it creates, and a version already there is
+not written again.
+
+Fencing: a worker takes a token from ``INCR <stream>:fence`` when it first loads,
+and claims each of its locations by writing that token as the owner (in the same
+script that reads the saved state). A write finds a larger token there only when a
+worker started later took the location over: it is refused, and this worker stops
+with :class:`~flipkart_otc.SinkFencedError`.
+
+Redis down or slow: writes are queued in order and written in pipelines by one
+task; a writer waits for its write at most ``patience`` seconds, then goes on
+while the write stays queued (the watcher keeps polling). Failed pipelines are
+sent again with backoff; the first failure of an outage is logged once, and the
+recovery. At most ``max_backlog`` events wait: past that, writers wait for room,
+which holds the pollers (so memory stays bounded; nothing is dropped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Collection, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import attrs
+from redis import exceptions as redis_errors
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from .._checks import check_int, check_number
+from .._fanout import LocationView
+from .._render import json_line
+from .._saved import SavedLocation, decode, encode, event_id
+from ..errors import SinkError, SinkFencedError
+from ..events import WatchEvent
+
+__all__ = ["DEFAULT_STREAM", "RedisStreamSink"]
+
+logger = logging.getLogger("flipkart_otc.sinks")
+
+#: The stream a sink writes, and ``tail`` and ``dashboard --source`` read, by default.
+DEFAULT_STREAM: Final = "flipkart-otc:events"
+
+# KEYS: the location's hash, the stream. ARGV: token, the version this write makes
+# ("" when unknown: the next one), the state, MAXLEN ("" for none), the location id,
+# then (event id, event JSON) pairs. Returns the location's version after it, or
+# -owner when a later worker owns the location.
+_WRITE = """
+local owner = tonumber(redis.call('HGET', KEYS[1], 'owner') or '0')
+local token = tonumber(ARGV[1])
+if owner > token then return -owner end
+local ver = tonumber(redis.call('HGET', KEYS[1], 'ver') or '0')
+local new = ver + 1
+if ARGV[2] ~= '' then
+  new = tonumber(ARGV[2])
+  if ver >= new then return ver end
+end
+for i = 6, #ARGV, 2 do
+  if ARGV[4] == '' then
+    redis.call('XADD', KEYS[2], '*', 'id', ARGV[i], 'location', ARGV[5], 'event', ARGV[i + 1])
+  else
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*',
+               'id', ARGV[i], 'location', ARGV[5], 'event', ARGV[i + 1])
+  end
+end
+redis.call('HSET', KEYS[1], 'owner', token, 'ver', new, 'state', ARGV[3])
+return new
+"""
+
+# KEYS: the location's hash. ARGV: token. Claims the location unless a later worker
+# has; returns {version, state or nil}, or {-owner} when refused.
+_CLAIM = """
+local owner = tonumber(redis.call('HGET', KEYS[1], 'owner') or '0')
+local token = tonumber(ARGV[1])
+if owner > token then return {-owner} end
+redis.call('HSET', KEYS[1], 'owner', token)
+return {tonumber(redis.call('HGET', KEYS[1], 'ver') or '0'), redis.call('HGET', KEYS[1], 'state')}
+"""
+
+# Redis unreachable, restarting, out of memory or a replica: wait, and send again.
+_UNAVAILABLE = (
+    redis_errors.ConnectionError,
+    redis_errors.TimeoutError,
+    redis_errors.BusyLoadingError,
+    redis_errors.ReadOnlyError,
+    redis_errors.OutOfMemoryError,
+    redis_errors.MasterDownError,
+    redis_errors.TryAgainError,
+    OSError,
+)
+
+
+def _redis_url(url: str) -> str:
+    if not isinstance(url, str):
+        raise TypeError(f"url must be a str, got {type(url).__name__}")
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix") or not (parts.netloc or parts.path):
+        raise ValueError(f"expected a redis://HOST:PORT/DB URL, got {safe_redis_url(url)!r}")
+    try:
+        parts.port  # noqa: B018 - a bad port raises here
+    except ValueError:
+        raise ValueError(f"bad port in {safe_redis_url(url)!r}") from None
+    return url
+
+
+def safe_redis_url(url: str) -> str:
+    """``url`` without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url[:200]
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return parts._replace(netloc=user + netloc).geturl()[:200]
+
+
+@attrs.define(slots=True)
+class _Write:
+    location_id: str
+    args: list[str | bytes]
+    events: int
+    done: asyncio.Future[None]
+
+
+class RedisStreamSink:
+    """A :class:`~flipkart_otc.ResumableSink` on Redis Streams: events and each
+    location's state, written together.
+
+    >>> async with RedisStreamSink("redis://127.0.0.1:6379/0") as sink:  # doctest: +SKIP
+    ...     async with OtcWatcher(client, locations, sink=sink, shard=Shard(0, 2)) as watcher:
+    ...         async for event in watcher:
+    ...             ...
+
+    Each stream entry has the fields ``id`` (:func:`event id <flipkart_otc.event_id>`,
+    the same for the same event written twice: readers drop repeats by it),
+    ``location`` and ``event`` (its JSON form, OTC masked unless ``show_otc``).
+    ``maxlen`` trims the stream (approximately, as ``XADD MAXLEN ~`` does; None
+    keeps everything): a reader further behind than that misses entries.
+    ``max_backlog`` bounds the events held while Redis is down or slow,
+    ``patience`` is how long a write waits for Redis before it is left queued,
+    ``batch`` how many writes go in one pipeline. Run Redis with
+    ``appendonly yes`` so that a restart of Redis keeps what it acknowledged.
+
+    The saved state holds the current codes (to tell a renewal): guard the Redis
+    as you guard the token. Needs the ``redis`` extra:
+    ``pip install 'flipkart-otc[redis]'``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        stream: str = DEFAULT_STREAM,
+        maxlen: int | None = 1_000_000,
+        show_otc: bool = False,
+        max_backlog: int = 100_000,
+        patience: float = 1.0,
+        batch: int = 256,
+        retry_max: float = 5.0,
+        close_timeout: float = 5.0,
+    ) -> None:
+        self._url = _redis_url(url)
+        if not isinstance(stream, str) or not stream.strip():
+            raise ValueError(f"stream must be a non-empty name, got {stream!r}")
+        if maxlen is not None:
+            check_int("maxlen", maxlen)
+        check_int("max_backlog", max_backlog)
+        check_int("batch", batch)
+        check_number("patience", patience, minimum=0.0)
+        check_number("retry_max", retry_max, minimum=0.0)
+        check_number("close_timeout", close_timeout, minimum=0.0)
+        self.stream = stream
+        self._maxlen = "" if maxlen is None else str(maxlen)
+        self._show_otc = show_otc
+        self._max_backlog = max_backlog
+        self._patience = patience
+        self._batch = batch
+        self._retry_max = retry_max
+        self._close_timeout = close_timeout
+        self._redis: Redis = Redis.from_url(
+            url,
+            retry=Retry(NoBackoff(), 0),  # this sink retries, in order, with backoff
+            socket_timeout=10.0,
+            socket_connect_timeout=5.0,
+        )
+        self._write_script = self._redis.register_script(_WRITE)
+        self._claim_script = self._redis.register_script(_CLAIM)
+        self._token: int | None = None
+        self._versions: dict[str, int] = {}
+        self._queue: deque[_Write] = deque()
+        self._held = 0  # events queued, not yet written
+        self._wake: asyncio.Event | None = None
+        self._room: asyncio.Event | None = None
+        self._flusher: asyncio.Task[None] | None = None
+        self._down_since: float | None = None
+        self._fatal: SinkError | None = None
+        self._closed = False
+        #: Events written to the stream so far, and outages seen.
+        self.written = 0
+        self.outages = 0
+
+    def __repr__(self) -> str:
+        state = "down" if self._down_since is not None else "up"
+        return (
+            f"<RedisStreamSink {safe_redis_url(self._url)} stream={self.stream!r} {state} "
+            f"held={self._held}>"
+        )
+
+    @property
+    def backlog(self) -> int:
+        """Events handed to this sink and not written yet."""
+        return self._held
+
+    @property
+    def healthy(self) -> bool:
+        """False while Redis is found down (writes are held), or after a fatal error."""
+        return self._down_since is None and self._fatal is None
+
+    def _key(self, location_id: str) -> str:
+        return f"{self.stream}:loc:{location_id}"
+
+    # -- loading and claiming ---------------------------------------------------
+
+    async def load(self, location_ids: Collection[str]) -> Mapping[str, SavedLocation]:
+        """Claim ``location_ids`` for this worker and give back their saved states.
+
+        Waits (retrying with backoff) while Redis is unavailable.
+        Raises :class:`~flipkart_otc.SinkFencedError` if a worker started later
+        owns one of them.
+        """
+        ids = list(location_ids)
+        saved: dict[str, SavedLocation] = {}
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start : start + 1000]
+            replies = await self._patiently(lambda chunk=chunk: self._claim(chunk))
+            for location_id, reply in zip(chunk, replies, strict=True):
+                version = int(reply[0])
+                if version < 0:
+                    raise self._fenced(location_id, -version)
+                self._versions[location_id] = version
+                if len(reply) > 1 and reply[1]:
+                    try:
+                        saved[location_id] = decode(reply[1])
+                    except SinkError as exc:
+                        raise SinkError(f"{exc} (location {location_id})") from None
+        return saved
+
+    async def _claim(self, chunk: Sequence[str]) -> list[Any]:
+        if self._token is None:
+            self._token = int(await self._redis.incr(f"{self.stream}:fence"))
+        async with self._redis.pipeline(transaction=False) as pipe:  # released on errors
+            pipe.scripts.add(self._claim_script)  # type: ignore[arg-type]  # typed for sync
+            for location_id in chunk:
+                pipe.evalsha(self._claim_script.sha, 1, self._key(location_id), self._token)
+            return list(await pipe.execute())
+
+    async def _patiently(self, attempt: Any) -> Any:
+        """``await attempt()`` until Redis answers: backoff, one log line per outage."""
+        delay = 0.05
+        while True:
+            try:
+                result = await attempt()
+            except _UNAVAILABLE as exc:
+                self._outage(exc)
+                await asyncio.sleep(random.uniform(0, delay))
+                delay = min(self._retry_max, delay * 2)
+                continue
+            except redis_errors.RedisError as exc:  # refused: a misconfiguration
+                raise SinkError(f"Redis refused: {type(exc).__name__}: {exc}") from None
+            self._recovered()
+            return result
+
+    def _outage(self, exc: BaseException) -> None:
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            self.outages += 1
+            logger.warning(
+                "Redis %s unavailable (%s: %s); holding events and retrying",
+                safe_redis_url(self._url),
+                type(exc).__name__,
+                exc,
+            )
+
+    def _recovered(self) -> None:
+        if self._down_since is not None:
+            logger.warning(
+                "Redis %s is back after %.1f s; %d events still to write",
+                safe_redis_url(self._url),
+                time.monotonic() - self._down_since,
+                self._held,
+            )
+            self._down_since = None
+
+    def _fenced(self, location_id: str, owner: int) -> SinkFencedError:
+        return SinkFencedError(
+            f"a worker started later (fencing token {owner}, ours {self._token}) took this "
+            "location over; stopping",
+            location_id=location_id,
+        )
+
+    # -- writing -------------------------------------------------------------------
+
+    async def write(self, events: Sequence[WatchEvent], view: LocationView) -> None:
+        """Queue ``events`` and ``view`` as one atomic write; wait for it at most
+        ``patience`` seconds (not at all while Redis is down)."""
+        if self._fatal is not None:
+            raise self._fatal
+        if self._closed:
+            raise SinkError("this RedisStreamSink is closed")
+        if not events:
+            return  # nothing happened: the saved state stays as it is (see _saved)
+        item = self._prepare(events, view)
+        if self._flusher is None:
+            self._wake, self._room = asyncio.Event(), asyncio.Event()
+            self._flusher = asyncio.create_task(self._flush(), name="redis-stream-sink")
+        assert self._wake is not None and self._room is not None
+        while self._held and self._held + item.events > self._max_backlog:
+            self._room.clear()  # full: hold this poller until the backlog drains
+            await self._room.wait()
+            if self._fatal is not None:
+                raise self._fatal
+        self._queue.append(item)
+        self._held += item.events
+        self._wake.set()
+        if self._down_since is not None or not self._patience:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(item.done), self._patience)
+        except TimeoutError:
+            return  # slow: it stays queued, in order, and is written later
+
+    def _prepare(self, events: Sequence[WatchEvent], view: LocationView) -> _Write:
+        """One write: the location's next version, its state, its events."""
+        location_id = view.location_id
+        version = self._versions.get(location_id)
+        if version is not None:
+            version += 1
+            self._versions[location_id] = version
+        as_of = max(event.observed_at for event in events)
+        args: list[str | bytes] = [
+            "" if version is None else str(version),
+            encode(location_id, view.status, view.snapshot, view.error, as_of),
+            self._maxlen,
+            location_id,
+        ]
+        for event in events:
+            args += [event_id(event), json_line(event.to_dict(show_otc=self._show_otc))]
+        loop = asyncio.get_running_loop()
+        return _Write(location_id, args, len(events), loop.create_future())
+
+    async def _flush(self) -> None:
+        assert self._wake is not None and self._room is not None
+        delay = 0.05
+        while True:
+            if not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            items = [self._queue[i] for i in range(min(self._batch, len(self._queue)))]
+            try:
+                replies = await self._send(items)
+            except _UNAVAILABLE as exc:
+                self._outage(exc)
+                await asyncio.sleep(random.uniform(0, delay))
+                delay = min(self._retry_max, delay * 2)
+                continue
+            except redis_errors.RedisError as exc:
+                self._stop(SinkError(f"Redis refused a write: {type(exc).__name__}: {exc}"))
+                return
+            delay = 0.05
+            self._recovered()
+            for item, reply in zip(items, replies, strict=True):
+                self._queue.popleft()
+                if int(reply) < 0:
+                    self._queue.appendleft(item)  # refused, with all after it
+                    self._stop(self._fenced(item.location_id, -int(reply)))
+                    return
+                self._held -= item.events
+                self._versions[item.location_id] = int(reply)
+                self.written += item.events
+                if not item.done.done():
+                    item.done.set_result(None)
+            self._room.set()
+
+    async def _send(self, items: Sequence[_Write]) -> list[Any]:
+        if self._token is None:  # written without a load first: take a token now
+            self._token = int(await self._redis.incr(f"{self.stream}:fence"))
+        sha, stream, token = self._write_script.sha, self.stream, self._token
+        async with self._redis.pipeline(transaction=False) as pipe:  # released on errors
+            pipe.scripts.add(self._write_script)  # type: ignore[arg-type]  # typed for sync
+            for item in items:
+                pipe.evalsha(sha, 2, self._key(item.location_id), stream, token, *item.args)
+            return list(await pipe.execute())
+
+    def _stop(self, error: SinkError) -> None:
+        """A write refused for good: every later write raises ``error``."""
+        self._fatal = error
+        logger.error("Redis sink stopped: %s", error)
+        for item in self._queue:
+            if not item.done.done():
+                item.done.set_exception(error)
+                item.done.exception()  # retrieved: a writer that left need not see it
+        self._queue.clear()
+        self._held = 0
+        if self._room is not None:
+            self._room.set()
+
+    async def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every queued write is written (or ``timeout``); True if so."""
+        if self._fatal is not None:
+            raise self._fatal
+        if not self._queue:
+            return True
+        last = self._queue[-1].done
+        try:
+            await asyncio.wait_for(asyncio.shield(last), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Write what is queued (for up to ``close_timeout`` seconds), then disconnect.
+        What Redis did not take by then is lost, and logged; the saved state stays at
+        the last write, so the next run reports the rest as recovered."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._queue and self._fatal is None:
+            await self.flush(self._close_timeout)
+            if self._held:
+                logger.error(
+                    "Redis sink closed with %d events not written (Redis unavailable)",
+                    self._held,
+                )
+        if self._flusher is not None:
+            self._flusher.cancel()
+            await asyncio.gather(self._flusher, return_exceptions=True)
+        await self._redis.aclose()
+
+    async def __aenter__(self) -> RedisStreamSink:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
