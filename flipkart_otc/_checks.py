@@ -15,6 +15,7 @@ __all__ = [
     "LOCATION_ID_MAX",
     "check_int",
     "check_number",
+    "check_redis_url",
     "QUOTE_MAX",
     "check_credential",
     "check_id",
@@ -139,6 +140,24 @@ def safe_url(url: str) -> str:
     if parts.fragment:
         text += "#***"
     return text
+
+
+def check_redis_url(url: object) -> str:
+    """``url`` if it is a ``redis://`` or ``rediss://`` URL with a host and a good port.
+
+    >>> check_redis_url("redis://127.0.0.1:6379/0")
+    'redis://127.0.0.1:6379/0'
+    """
+    if not isinstance(url, str):
+        raise TypeError(f"a Redis URL must be a str, got {type(url).__name__}")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a bad port raises here
+    except ValueError:
+        raise ValueError(f"bad Redis URL (host or port): {safe_url(url)!r}") from None
+    if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+        raise ValueError(f"expected a redis://HOST:PORT/DB URL, got {safe_url(url)!r}")
+    return url
 
 
 def check_number(name: str, value: object, *, minimum: float) -> None:

@@ -20,8 +20,9 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from . import _render
-from ._checks import check_location_id
-from ._serialize import snapshot_dict, visit_dict
+from ._checks import check_location_id, safe_url
+from ._fanout import ReliableSink
+from ._serialize import masked, snapshot_dict, visit_dict
 from ._visit import Page, page_of
 from .auth import PRODUCTION_TOKEN_URL, SANDBOX_TOKEN_URL, ClientCredentials, TokenProvider
 from .cli import (
@@ -54,6 +55,15 @@ def run(args: argparse.Namespace, out: TextIO, say: Callable[[str, str], None]) 
         logging.basicConfig(
             level=logging.DEBUG, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
         )
+    else:  # a Redis outage and recovery are news on one line each, even without -v
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(f"flipkart-otc {args.command}: %(message)s"))
+        handler.set_name("flipkart-otc-cli")
+        sinks = logging.getLogger("flipkart_otc.sinks")
+        for old in [h for h in sinks.handlers if h.get_name() == "flipkart-otc-cli"]:
+            sinks.removeHandler(old)  # main() run again in one process: one line each
+        sinks.addHandler(handler)
+        sinks.setLevel(logging.WARNING)
     _install_uvloop()
     command = globals()["_" + args.run]
     try:
@@ -231,10 +241,44 @@ def _emitter(args: argparse.Namespace, out: TextIO) -> Callable[[VisitWatchEvent
     return lambda e: _print(out, _render.event_line(e, show_otc=args.show_otc))
 
 
-def _watcher(args: argparse.Namespace, client: OtcClient, locations: list[str]) -> OtcWatcher:
+def _watcher(
+    args: argparse.Namespace,
+    client: OtcClient,
+    locations: list[str],
+    sink: ReliableSink | None = None,
+) -> OtcWatcher:
     """The watcher ``watch`` and ``dashboard`` run, with their polling options."""
     policy = PollPolicy.fixed() if args.fixed_interval else None
-    return OtcWatcher(client, locations, interval=args.interval, policy=policy)
+    return OtcWatcher(
+        client,
+        locations,
+        interval=args.interval,
+        policy=policy,
+        sink=sink,
+        shard=getattr(args, "shard", None),
+    )
+
+
+def _redis_module() -> Any:
+    """``flipkart_otc.sinks.redis_streams``, or a usage error saying what to install."""
+    try:
+        return importlib.import_module("flipkart_otc.sinks.redis_streams")
+    except ImportError as exc:
+        if exc.name is None or not exc.name.startswith("redis"):
+            raise
+        raise UsageError(
+            "Redis needs the redis package: pip install 'flipkart-otc[redis]'"
+        ) from None
+
+
+def _sink(args: argparse.Namespace) -> contextlib.AbstractAsyncContextManager[Any]:
+    """``--sink``'s RedisStreamSink (None without one), closed when the command ends."""
+    if args.sink is None:
+        return contextlib.nullcontext()
+    if args.visit:
+        raise UsageError("--sink does not carry --visit's events yet; drop one of them")
+    module = _redis_module()
+    return module.RedisStreamSink(args.sink, stream=args.stream, show_otc=args.show_otc)  # type: ignore[no-any-return]
 
 
 def _visit_watcher(
@@ -251,15 +295,73 @@ async def _watch(args: argparse.Namespace, out: TextIO, say: Callable[[str, str]
     locations = _locations(args, say)
     stopper = _Stopper(args.duration)
     emit = _emitter(args, out)
-    async with _client(args) as client:
-        make = _visit_watcher if args.visit else _watcher
-        async with make(args, client, locations) as watcher:
+    async with _client(args) as client, _sink(args) as sink:
+        watcher: OtcWatcher | VisitWatcher
+        if args.visit:
+            watcher = _visit_watcher(args, client, locations)
+        else:
+            watcher = _watcher(args, client, locations, sink)
+        async with watcher:
+            if sink is not None or args.shard is not None:
+                say(args.command, _fleet_line(args, watcher, len(locations)))
 
             async def consume() -> None:
                 async for event in watcher:
                     emit(event)
 
             await stopper.run_until_stopped(consume())
+    return stopper.code
+
+
+def _fleet_line(args: argparse.Namespace, watcher: OtcWatcher | VisitWatcher, named: int) -> str:
+    """What a shard worker says once it has started (its saved state loaded)."""
+    assert isinstance(watcher, OtcWatcher)
+    text = f"watching {len(watcher.locations)} of {named} locations"
+    if args.shard is not None:
+        text = f"shard {args.shard}: " + text
+    if args.sink is not None:
+        text += f"; {watcher.resumed} resumed from {safe_url(args.sink)} stream {args.stream!r}"
+    return text
+
+
+# -- tail ------------------------------------------------------------------------------
+
+
+async def _tail(args: argparse.Namespace, out: TextIO, say: Callable[[str, str], None]) -> int:
+    if (args.group is None) != (args.consumer is None):
+        raise UsageError("--group and --consumer go together")
+    module = _redis_module()
+    stopper = _Stopper(args.duration)
+    reader = module.StreamTail(
+        args.url,
+        stream=args.stream,
+        group=args.group,
+        consumer=args.consumer,
+        from_start=args.from_start,
+    )
+    printed = 0
+
+    async def follow() -> None:
+        nonlocal printed
+        async for entry in reader:
+            data = entry.event
+            if not args.show_otc:
+                data = masked(data)
+            _print(
+                out,
+                _render.json_line(
+                    data | {"event_id": entry.event_id, "stream_id": entry.stream_id}
+                ),
+            )
+            await reader.ack(entry)
+            printed += 1
+            if args.count is not None and printed >= args.count:
+                return
+
+    try:
+        await stopper.run_until_stopped(follow())
+    finally:
+        await reader.aclose()
     return stopper.code
 
 

@@ -64,19 +64,24 @@ class SavedLocation:
     as_of: datetime
 
 
-def event_id(event: OtcEvent) -> str:
+def event_id(event: OtcEvent, key: bytes = b"") -> str:
     """The deterministic id of ``event``: 32 hex digits from what happened.
 
-    FE events: location, kind, FE and the code's version (task id, created and
-    expiry instants: never the OTC); status changes: location, both statuses and
-    the instant. The same event derived twice (a retried write, a run that
-    resumed from state the stream already holds) has the same id, so a reader
-    drops repeats by it.
+    FE events: location, kind, FE and the code (task id, created and expiry
+    instants, and with a ``key`` the OTC itself, through a keyed hash that does
+    not give it away: two codes issued in the same second differ); status
+    changes: location, both statuses and the instant. The same event derived
+    twice (a retried write, a run that resumed from state the stream already
+    holds) has the same id, so a reader drops repeats by it. Writers to one
+    stream share one ``key`` (a :class:`~flipkart_otc.sinks.RedisStreamSink`
+    keeps it in Redis); without one the OTC stays out.
     """
     if isinstance(event, FeEvent):
         d = event.detail
         parts = [event.location_id, event.kind, event.fe_id, d.task_id]
         parts += [str(_us(d.created_at)), str(_us(d.expires_at))]
+        if key:
+            parts.append(d.otc)
     elif isinstance(event, LocationStatusChanged):
         previous = event.previous.value if event.previous is not None else ""
         parts = [event.location_id, event.kind, previous, event.status.value]
@@ -84,7 +89,7 @@ def event_id(event: OtcEvent) -> str:
     else:  # pragma: no cover - every watch event is one of the above
         parts = [event.location_id, event.kind, str(_us(event.observed_at))]
     text = "\x1f".join(parts).encode("utf-8", "surrogatepass")
-    return hashlib.blake2b(text, digest_size=16).hexdigest()
+    return hashlib.blake2b(text, digest_size=16, key=key).hexdigest()
 
 
 def encode(

@@ -32,6 +32,7 @@ __all__ = [
     "end_otc_dict",
     "iso_utc",
     "json_schema",
+    "masked",
     "snapshot_dict",
     "visit_dict",
 ]
@@ -135,6 +136,18 @@ def visit_dict(
         "visit": fes,
         "error": error,
     }
+
+
+def masked(data: dict[str, Any]) -> dict[str, Any]:
+    """A JSON form with every OTC in it (its own, a renewal's ``previous``, an End
+    OTC's) replaced by :data:`MASK`: for forms written with the code shown."""
+    out = dict(data)
+    if "otc" in out:
+        out["otc"] = MASK
+    previous = out.get("previous")
+    if isinstance(previous, dict) and "otc" in previous:
+        out["previous"] = previous | {"otc": MASK}
+    return out
 
 
 @cache

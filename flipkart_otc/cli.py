@@ -87,6 +87,33 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _shard(text: str) -> Any:
+    from .shard import Shard  # light: pure
+
+    try:
+        return Shard.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _redis_url(text: str) -> str:
+    from ._checks import check_redis_url  # light: pure
+
+    try:
+        return check_redis_url(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _stream_option(parser: argparse._ActionsContainer) -> None:
+    parser.add_argument(
+        "--stream",
+        metavar="NAME",
+        default="flipkart-otc:events",
+        help="the Redis stream (default flipkart-otc:events)",
+    )
+
+
 def _subparser(
     sub: Any, name: str, help_: str, description: str, example: str
 ) -> argparse.ArgumentParser:
@@ -194,6 +221,21 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         help="with --visit: seconds between looks at an FE's visit (default 30, Flipkart's "
         "advice for the scanning endpoint)",
     )
+    bus = watch.add_argument_group("beyond one process")
+    bus.add_argument(
+        "--sink",
+        metavar="URL",
+        type=_redis_url,
+        help="also write each event to a Redis stream (redis://HOST:PORT/DB) with each "
+        "location's state, and resume from that state at start",
+    )
+    _stream_option(bus)
+    bus.add_argument(
+        "--shard",
+        metavar="I/N",
+        type=_shard,
+        help="watch only the locations of shard I of N (0-based; see the README for the hash)",
+    )
     watch.set_defaults(run="watch")
 
     dashboard = _subparser(
@@ -239,6 +281,33 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     )
     fetch.set_defaults(run="fetch")
 
+    tail = _subparser(
+        sub,
+        "tail",
+        "print the events on a Redis stream as NDJSON",
+        "Read the events that 'watch --sink' writes and print one JSON object per line, "
+        "with its event_id (the same for an event written twice) and stream_id. With "
+        "--group, read as a consumer group: each entry is acknowledged once printed, and "
+        "a consumer that comes back first gets what it was given and did not acknowledge.",
+        "example: flipkart-otc tail redis://127.0.0.1:6379/0 --group desk --consumer d1",
+    )
+    tail.add_argument("url", metavar="URL", type=_redis_url, help="redis://HOST:PORT/DB")
+    _stream_option(tail)
+    tail.add_argument("--group", metavar="G", help="read as consumer group G")
+    tail.add_argument("--consumer", metavar="C", help="this reader's name in the group")
+    tail.add_argument(
+        "--from-start",
+        action="store_true",
+        help="from the stream's first entry (default: only new ones; a new group starts "
+        "there too)",
+    )
+    tail.add_argument("--count", type=_count, help="stop after this many events")
+    tail.add_argument("--show-otc", action="store_true", help="print OTCs instead of ***")
+    tail.add_argument(
+        "--duration", type=_number(0, strict=True), help="stop after this many seconds"
+    )
+    tail.set_defaults(run="tail")
+
     simulate = _subparser(
         sub,
         "simulate",
@@ -266,6 +335,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "watch": watch,
         "dashboard": dashboard,
         "fetch": fetch,
+        "tail": tail,
         "simulate": simulate,
     }
     return parser, commands

@@ -25,6 +25,7 @@ from flipkart_otc import (
     OtcRenewed,
     OtcWatcher,
     PollPolicy,
+    Shard,
     SinkFencedError,
 )
 from flipkart_otc._saved import event_id
@@ -56,6 +57,13 @@ async def entries(server: RedisServer, stream: str = STREAM) -> list[dict[str, A
             }
         )
     return out
+
+
+async def id_key(server: RedisServer, stream: str = STREAM) -> bytes:
+    """The key the stream's writers share for event ids."""
+    async with aioredis.Redis.from_url(server.url) as r:
+        key: Any = await r.get(f"{stream}:idkey")
+        return bytes.fromhex(key.decode())
 
 
 async def run(watcher: OtcWatcher, clock: ManualClock, seconds: int) -> list[Any]:
@@ -94,7 +102,8 @@ async def test_each_poll_s_events_and_state_are_written_together(
     assert [type(e) for e in got] == [LocationStatusChanged, FeArrived, OtcRenewed]
     stored = await entries(redis_server)
     assert [s["event"] for s in stored] == ["location_status_changed", "fe_arrived", "otc_renewed"]
-    assert [s["id"] for s in stored] == [event_id(e) for e in got]
+    key = await id_key(redis_server)
+    assert [s["id"] for s in stored] == [event_id(e, key) for e in got]
     assert all(s["location"] == "LOC1" and s["otc"] == "***" for s in stored[1:])
     async with aioredis.Redis.from_url(redis_server.url) as r:
         state = await r.hgetall(f"{STREAM}:loc:LOC1")
@@ -146,7 +155,8 @@ async def test_a_restarted_watcher_resumes_announcing_only_what_changed(
     assert [(type(e), e.recovered) for e in live] == [(OtcRenewed, False)]
     assert second.status("LOC2") is LocationStatus.NO_TASK
     stored = await entries(redis_server)
-    assert [s["id"] for s in stored] == [event_id(e) for e in [*before, *after, *live]]
+    key = await id_key(redis_server)
+    assert [s["id"] for s in stored] == [event_id(e, key) for e in [*before, *after, *live]]
     assert [s.get("recovered", False) for s in stored[-4:]] == [True, True, True, False]
 
 
@@ -236,7 +246,8 @@ async def test_redis_killed_and_restarted_mid_run_loses_nothing(
     kinds = [type(e).__name__ for e in got]
     assert kinds.count("OtcExpired") >= 2 and "FeDeparted" in kinds and held >= 6
     stored = await entries(redis_server)
-    assert [s["id"] for s in stored] == [event_id(e) for e in got]
+    key = await id_key(redis_server)
+    assert [s["id"] for s in stored] == [event_id(e, key) for e in got]
     outage = [r.getMessage() for r in caplog.records]
     assert len(outage) == 2, outage  # once when it went, once when it came back
     assert "unavailable" in outage[0] and "is back" in outage[1]
@@ -266,3 +277,64 @@ async def test_at_the_backlog_bound_writers_wait_for_room(redis_server: RedisSer
         await fourth
         assert await sink.flush(30)
     assert [s["location"] for s in await entries(redis_server)] == ["LOC1", "LOC2", "LOC3", "LOC4"]
+
+
+async def test_resharding_from_two_workers_to_three_moves_each_location_with_its_state(
+    sim: Simulator, redis_server: RedisServer
+) -> None:
+    clock = sim.clock
+    assert isinstance(clock, ManualClock)
+    world = sim.world
+    locs = [f"LOC{i}" for i in range(1, 25)]
+    for loc in locs:
+        world.open_task(loc)
+        world.arrive(loc, fe_id="fe1", ttl=300)
+
+    async def run_workers(count: int) -> tuple[list[list[str]], list[Any]]:
+        got: list[Any] = []
+        async with sim.client() as client:
+            sinks = [RedisStreamSink(redis_server.url, stream=STREAM) for _ in range(count)]
+            workers = [
+                OtcWatcher(
+                    client,
+                    locs,
+                    interval=10,
+                    jitter=0,
+                    clock=clock,
+                    sink=sink,
+                    shard=Shard(i, count),
+                )
+                for i, sink in enumerate(sinks)
+            ]
+            for w in workers:
+                await w.start()
+            for _ in range(12):
+                clock.advance(1)
+                for w in workers:
+                    await w.wait_idle()
+                    got += [await anext(w) for _ in range(w.queued)]
+            for w, sink in zip(workers, sinks, strict=True):
+                await w.aclose()
+                await sink.aclose()
+        return [w.locations for w in workers], got
+
+    two, first = await run_workers(2)
+    for loc in locs[:6]:  # while none runs: some leave, some come
+        world.leave(loc, "fe1")
+        world.arrive(loc, fe_id="fe2", ttl=300)
+    three, second = await run_workers(3)
+
+    for split in (two, three):
+        watched = [loc for shard in split for loc in shard]
+        assert sorted(watched) == sorted(locs)  # none unwatched, none twice
+    assert two[0] != three[0]  # locations did move
+    arrivals = [(e.location_id, e.fe_id) for e in [*first, *second] if isinstance(e, FeArrived)]
+    assert sorted(arrivals) == sorted(
+        [(loc, "fe1") for loc in locs] + [(loc, "fe2") for loc in locs[:6]]
+    )
+    assert sorted((e.location_id, e.fe_id) for e in second if isinstance(e, FeDeparted)) == [
+        (loc, "fe1") for loc in sorted(locs[:6])
+    ]
+    assert all(e.recovered for e in second)
+    stored = await entries(redis_server)
+    assert len({s["id"] for s in stored}) == len(stored) == len(first) + len(second)

@@ -124,6 +124,11 @@ def test_event_ids_follow_what_happened_never_the_code() -> None:
     renewed_code = detail("fe1", "123456", T0 + 600)
     assert event_id(arrived) != event_id(FeArrived("LOC1", at, "fe1", renewed_code))
     assert "123456" not in event_id(arrived)
+    # two codes issued in the same second: told apart only with the writers' key
+    other = FeArrived("LOC1", at, "fe1", detail("fe1", "654321", T0 + 300))
+    assert event_id(arrived) == event_id(other)
+    assert event_id(arrived, b"k" * 32) != event_id(other, b"k" * 32)
+    assert event_id(arrived, b"k" * 32) == event_id(arrived, b"k" * 32) != event_id(arrived)
     status = LocationStatusChanged("LOC1", at, LocationStatus.ACTIVE)
     again = LocationStatusChanged("LOC1", later, LocationStatus.ACTIVE)
     assert event_id(status) != event_id(again)

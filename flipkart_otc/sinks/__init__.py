@@ -1,17 +1,18 @@
 """Where a watcher's events go beyond one process.
 
 :class:`RedisStreamSink` (the ``redis`` extra: ``pip install 'flipkart-otc[redis]'``)
-writes each poll's events to a Redis stream together with the location's state.
+writes each poll's events to a Redis stream together with the location's state;
+:class:`StreamTail` reads them back in order, alone or as a consumer group.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["DEFAULT_STREAM", "RedisStreamSink"]
+__all__ = ["DEFAULT_STREAM", "RedisStreamSink", "StreamEntry", "StreamTail"]
 
 if TYPE_CHECKING:
-    from .redis_streams import DEFAULT_STREAM, RedisStreamSink
+    from .redis_streams import DEFAULT_STREAM, RedisStreamSink, StreamEntry, StreamTail
 
 
 def __getattr__(name: str) -> Any:

@@ -25,14 +25,15 @@ which holds the pollers (so memory stays bounded; nothing is dropped).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
+import secrets
 import time
 from collections import deque
 from collections.abc import Collection, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import attrs
 from redis import exceptions as redis_errors
@@ -40,14 +41,14 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from .._checks import check_int, check_number
+from .._checks import check_int, check_number, check_redis_url, safe_url
 from .._fanout import LocationView
 from .._render import json_line
 from .._saved import SavedLocation, decode, encode, event_id
 from ..errors import SinkError, SinkFencedError
 from ..events import WatchEvent
 
-__all__ = ["DEFAULT_STREAM", "RedisStreamSink"]
+__all__ = ["DEFAULT_STREAM", "RedisStreamSink", "StreamEntry", "StreamTail"]
 
 logger = logging.getLogger("flipkart_otc.sinks")
 
@@ -103,29 +104,6 @@ _UNAVAILABLE = (
 )
 
 
-def _redis_url(url: str) -> str:
-    if not isinstance(url, str):
-        raise TypeError(f"url must be a str, got {type(url).__name__}")
-    parts = urlsplit(url)
-    if parts.scheme not in ("redis", "rediss", "unix") or not (parts.netloc or parts.path):
-        raise ValueError(f"expected a redis://HOST:PORT/DB URL, got {safe_redis_url(url)!r}")
-    try:
-        parts.port  # noqa: B018 - a bad port raises here
-    except ValueError:
-        raise ValueError(f"bad port in {safe_redis_url(url)!r}") from None
-    return url
-
-
-def safe_redis_url(url: str) -> str:
-    """``url`` without its password, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url[:200]
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return parts._replace(netloc=user + netloc).geturl()[:200]
-
-
 @attrs.define(slots=True)
 class _Write:
     location_id: str
@@ -171,7 +149,7 @@ class RedisStreamSink:
         retry_max: float = 5.0,
         close_timeout: float = 5.0,
     ) -> None:
-        self._url = _redis_url(url)
+        self._url = check_redis_url(url)
         if not isinstance(stream, str) or not stream.strip():
             raise ValueError(f"stream must be a non-empty name, got {stream!r}")
         if maxlen is not None:
@@ -198,6 +176,7 @@ class RedisStreamSink:
         self._write_script = self._redis.register_script(_WRITE)
         self._claim_script = self._redis.register_script(_CLAIM)
         self._token: int | None = None
+        self._id_key = b""  # the stream's key for event ids (kept in Redis, shared)
         self._versions: dict[str, int] = {}
         self._queue: deque[_Write] = deque()
         self._held = 0  # events queued, not yet written
@@ -214,7 +193,7 @@ class RedisStreamSink:
     def __repr__(self) -> str:
         state = "down" if self._down_since is not None else "up"
         return (
-            f"<RedisStreamSink {safe_redis_url(self._url)} stream={self.stream!r} {state} "
+            f"<RedisStreamSink {safe_url(self._url)} stream={self.stream!r} {state} "
             f"held={self._held}>"
         )
 
@@ -257,9 +236,19 @@ class RedisStreamSink:
                         raise SinkError(f"{exc} (location {location_id})") from None
         return saved
 
-    async def _claim(self, chunk: Sequence[str]) -> list[Any]:
+    async def _join(self) -> None:
+        """Take a fencing token, and the stream's event id key (made by the first)."""
         if self._token is None:
             self._token = int(await self._redis.incr(f"{self.stream}:fence"))
+        if not self._id_key:
+            name = f"{self.stream}:idkey"
+            await self._redis.set(name, secrets.token_hex(32), nx=True)
+            key: Any = await self._redis.get(name)
+            self._id_key = bytes.fromhex(key.decode())
+
+    async def _claim(self, chunk: Sequence[str]) -> list[Any]:
+        await self._join()
+        assert self._token is not None
         async with self._redis.pipeline(transaction=False) as pipe:  # released on errors
             pipe.scripts.add(self._claim_script)  # type: ignore[arg-type]  # typed for sync
             for location_id in chunk:
@@ -288,7 +277,7 @@ class RedisStreamSink:
             self.outages += 1
             logger.warning(
                 "Redis %s unavailable (%s: %s); holding events and retrying",
-                safe_redis_url(self._url),
+                safe_url(self._url),
                 type(exc).__name__,
                 exc,
             )
@@ -297,7 +286,7 @@ class RedisStreamSink:
         if self._down_since is not None:
             logger.warning(
                 "Redis %s is back after %.1f s; %d events still to write",
-                safe_redis_url(self._url),
+                safe_url(self._url),
                 time.monotonic() - self._down_since,
                 self._held,
             )
@@ -321,6 +310,8 @@ class RedisStreamSink:
             raise SinkError("this RedisStreamSink is closed")
         if not events:
             return  # nothing happened: the saved state stays as it is (see _saved)
+        if not self._id_key:  # written to without a load first
+            await self._patiently(self._join)
         item = self._prepare(events, view)
         if self._flusher is None:
             self._wake, self._room = asyncio.Event(), asyncio.Event()
@@ -356,7 +347,10 @@ class RedisStreamSink:
             location_id,
         ]
         for event in events:
-            args += [event_id(event), json_line(event.to_dict(show_otc=self._show_otc))]
+            args += [
+                event_id(event, self._id_key),
+                json_line(event.to_dict(show_otc=self._show_otc)),
+            ]
         loop = asyncio.get_running_loop()
         return _Write(location_id, args, len(events), loop.create_future())
 
@@ -395,9 +389,8 @@ class RedisStreamSink:
             self._room.set()
 
     async def _send(self, items: Sequence[_Write]) -> list[Any]:
-        if self._token is None:  # written without a load first: take a token now
-            self._token = int(await self._redis.incr(f"{self.stream}:fence"))
         sha, stream, token = self._write_script.sha, self.stream, self._token
+        assert token is not None  # taken by load() or write()
         async with self._redis.pipeline(transaction=False) as pipe:  # released on errors
             pipe.scripts.add(self._write_script)  # type: ignore[arg-type]  # typed for sync
             for item in items:
@@ -461,3 +454,133 @@ class RedisStreamSink:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+@attrs.frozen
+class StreamEntry:
+    """One event read from the stream: ids, location and the event's JSON form."""
+
+    stream_id: str
+    event_id: str
+    location_id: str
+    event: dict[str, Any]
+
+
+class StreamTail:
+    """Read a sink's stream in order, as an async iterator of :class:`StreamEntry`.
+
+    Without ``group``: from the first entry (``from_start``) or from the end. With
+    ``group`` and ``consumer``: a Redis consumer group (created if missing, at the
+    start or the end of the stream); the entries this consumer was given and did not
+    :meth:`ack` come first, so a reader that stopped goes on where it left off. Waits
+    out Redis outages (one log line each).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        stream: str = DEFAULT_STREAM,
+        group: str | None = None,
+        consumer: str | None = None,
+        from_start: bool = False,
+        batch: int = 256,
+        block: float = 1.0,
+    ) -> None:
+        self._url = check_redis_url(url)
+        if (group is None) != (consumer is None):
+            raise ValueError("group and consumer go together")
+        self.stream = stream
+        self._group = group
+        self._consumer = consumer
+        self._from_start = from_start
+        self._batch = batch
+        self._block_ms = max(1, round(block * 1000))
+        self._redis: Redis = Redis.from_url(
+            url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=5.0
+        )
+        self._last: str | None = None  # without a group: the last entry read
+        self._pending = True  # with a group: this consumer's unacknowledged entries first
+        self._buffer: deque[StreamEntry] = deque()
+        self._down = False
+
+    def __repr__(self) -> str:
+        return f"<StreamTail {safe_url(self._url)} stream={self.stream!r}>"
+
+    def __aiter__(self) -> StreamTail:
+        return self
+
+    async def __anext__(self) -> StreamEntry:
+        delay = 0.05
+        while not self._buffer:
+            try:
+                rows = await self._read()
+            except _UNAVAILABLE as exc:
+                if not self._down:
+                    self._down = True
+                    logger.warning("Redis %s unavailable (%s); retrying", safe_url(self._url), exc)
+                await asyncio.sleep(random.uniform(0, delay))
+                delay = min(5.0, delay * 2)
+                continue
+            except redis_errors.RedisError as exc:
+                raise SinkError(f"Redis refused: {type(exc).__name__}: {exc}") from None
+            if self._down:
+                self._down = False
+                logger.warning("Redis %s is back", safe_url(self._url))
+            for stream_id, fields in rows:
+                self._take(stream_id, fields)
+        return self._buffer.popleft()
+
+    def _take(self, stream_id: bytes, fields: dict[bytes, bytes]) -> None:
+        entry_id = stream_id.decode()
+        self._last = entry_id
+        try:
+            event = json.loads(fields[b"event"])
+            self._buffer.append(
+                StreamEntry(entry_id, fields[b"id"].decode(), fields[b"location"].decode(), event)
+            )
+        except (KeyError, ValueError, UnicodeDecodeError):  # not a sink's entry: said, skipped
+            logger.warning("stream %s: entry %s is not an event; skipped", self.stream, entry_id)
+
+    async def _read(self) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        r = self._redis
+        if self._group is None:
+            if self._last is None:
+                self._last = "0-0" if self._from_start else await self._end()
+            reply: Any = await r.xread(
+                {self.stream: self._last}, count=self._batch, block=self._block_ms
+            )
+            return reply[0][1] if reply else []
+        assert self._consumer is not None
+        if self._pending:  # first time: make sure the group exists
+            try:
+                start = "0" if self._from_start else "$"
+                await r.xgroup_create(self.stream, self._group, id=start, mkstream=True)
+            except redis_errors.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+        cursor = "0" if self._pending else ">"
+        reply = await r.xreadgroup(
+            self._group,
+            self._consumer,
+            {self.stream: cursor},
+            count=self._batch,
+            block=None if self._pending else self._block_ms,
+        )
+        rows = reply[0][1] if reply else []
+        if self._pending and not rows:
+            self._pending = False  # given earlier, not acknowledged: all read again
+        return [(stream_id, fields) for stream_id, fields in rows if fields]
+
+    async def _end(self) -> str:
+        last: Any = await self._redis.xrevrange(self.stream, count=1)
+        return last[0][0].decode() if last else "0-0"
+
+    async def ack(self, entry: StreamEntry) -> None:
+        """Acknowledge ``entry`` to the group (nothing without one)."""
+        if self._group is not None:
+            await self._redis.xack(self.stream, self._group, entry.stream_id)
+
+    async def aclose(self) -> None:
+        """Disconnect."""
+        await self._redis.aclose()

@@ -1,0 +1,210 @@
+"""Shard workers as real processes (``flipkart-otc watch --sink --shard``) writing to one
+stream of a real redis-server, against the simulator's ground truth, while a worker is
+killed with SIGKILL at random moments and started again.
+
+What must hold: deduplicated by event id, the stream is the ground truth (nothing lost,
+nothing announced twice, no FE arriving again that never left, every departure
+reported, even one that happened while its worker was dead), and the raw duplicates are
+few and counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+from _redis_server import RedisServer
+from test_cli import DEADLINE, env
+
+from flipkart_otc import shard_of
+from flipkart_otc.simulator import ChangeKind, Scenario, Simulator
+
+STREAM = "fleet:events"
+INTERVAL = 0.25
+LOCATIONS = 160
+SHARDS = 2
+EVENTS = 1_100  # the run ends once the stream holds this many (at least 1,000)
+KILLS = 3
+# a state that lasts this long with its worker up is seen: two polls and some slack
+# (the world's history is in whole seconds: a state recorded as lasting d lasted > d - 1)
+WINDOW = 2 * INTERVAL + 0.5
+
+
+class Worker:
+    """One shard worker process, restartable."""
+
+    def __init__(self, shard: int, sim: Simulator, server: RedisServer, ids: Path) -> None:
+        self.shard = shard
+        self.args = [
+            "watch", "--locations-file", str(ids), "--base-url", sim.base_url,
+            "--interval", str(INTERVAL), "--fixed-interval", "--show-otc",
+            "--sink", server.url, "--stream", STREAM, "--shard", f"{shard}/{SHARDS}",
+        ]  # fmt: skip
+        self.environ = env(FLIPKART_ACCESS_TOKEN=sim.token)
+        self.process: asyncio.subprocess.Process | None = None
+        self.gaps: list[tuple[float, float]] = []  # (killed, running again)
+        self.resumed: list[int] = []
+
+    async def start(self) -> None:
+        spawned = time.time()
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "flipkart_otc", *self.args,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=self.environ,
+        )  # fmt: skip
+        assert self.process.stderr is not None
+        # it says so once its saved state is loaded and polling starts
+        line = await asyncio.wait_for(self.process.stderr.readline(), DEADLINE)
+        assert b"watching" in line, line
+        self.resumed.append(int(line.split(b"; ")[1].split()[0]))
+        self.gaps.append((spawned, time.time() + INTERVAL))
+
+    async def kill_and_restart(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        await self.process.wait()
+        await self.start()  # its gap: from the old process's death (well, the new one's
+        # spawn, a moment later) to its first polls
+
+    async def stop(self) -> str:
+        assert self.process is not None and self.process.stderr is not None
+        self.process.send_signal(signal.SIGTERM)
+        err = await asyncio.wait_for(self.process.stderr.read(), DEADLINE)
+        code = await self.process.wait()
+        assert code == 0, err
+        return err.decode()
+
+
+async def stream_length_reaches(server: RedisServer, count: int) -> None:
+    """Block on the stream (XREAD BLOCK) until it holds ``count`` entries."""
+    async with aioredis.Redis.from_url(server.url) as r:
+        last = "0-0"
+        while await r.xlen(STREAM) < count:
+            await r.xread({STREAM: last}, count=1000, block=1000)
+            tail: Any = await r.xrevrange(STREAM, count=1)
+            last = tail[0][0].decode() if tail else last
+
+
+async def test_shard_workers_killed_at_random_moments_lose_and_repeat_nothing(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    rng = random.Random(2026)
+    scenario = Scenario(locations=LOCATIONS, seed=7, speed=40)
+    ids = tmp_path / "locations.txt"
+    ids.write_text("\n".join(scenario.location_ids) + "\n")
+    async with Simulator(scenario=scenario) as sim:
+        started = time.time()
+        workers = [Worker(i, sim, redis_server, ids) for i in range(SHARDS)]
+        for worker in workers:
+            await worker.start()
+        for threshold in sorted(rng.sample(range(150, EVENTS - 150), KILLS)):
+            await stream_length_reaches(redis_server, threshold)
+            await rng.choice(workers).kill_and_restart()
+        await stream_length_reaches(redis_server, EVENTS)
+        end = time.time()
+        for worker in workers:
+            err = await worker.stop()
+            assert "Traceback" not in err
+        history = [c for c in sim.history if c.at < end]
+
+    async with aioredis.Redis.from_url(redis_server.url) as r:
+        rows: Any = await r.xrange(STREAM)
+    raw = [(f[b"id"].decode(), json.loads(f[b"event"])) for _, f in rows]
+    unique: dict[str, dict[str, Any]] = {}
+    for event_id, event in raw:
+        unique.setdefault(event_id, event)
+    events = list(unique.values())
+    duplicates = len(raw) - len(events)
+    print(f"\n{len(raw)} entries, {len(events)} events, {duplicates} raw duplicates")
+    assert len(events) >= 1_000
+    assert duplicates <= len(events) // 100  # few, and counted above
+    assert sum(w.resumed[-1] for w in workers) > 0  # they did resume from saved state
+    assert sum(len(w.gaps) for w in workers) == SHARDS + KILLS
+
+    owner = {loc: workers[shard_of(loc, SHARDS)] for loc in scenario.location_ids}
+
+    def gap_at(location_id: str, since: float, until: float) -> bool:
+        """Was the location's worker down (or just back) during [since, until]?"""
+        gaps = owner[location_id].gaps
+        return any(a - WINDOW < until and since < b + WINDOW for a, b in gaps)
+
+    # -- nothing twice: per FE, arrivals and departures alternate, arrival first
+    presence: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for e in events:
+        if e["event"] in ("fe_arrived", "fe_departed"):
+            presence[(e["location_id"], e["fe_id"])].append(e["event"])
+    for key, seq in presence.items():
+        assert seq[0] == "fe_arrived", (key, seq)
+        assert all(a != b for a, b in itertools.pairwise(seq)), (key, seq)
+    expiries = Counter(
+        (e["location_id"], e["fe_id"], e["otc"], e["expires_at"])
+        for e in events
+        if e["event"] == "otc_expired"
+    )
+    assert max(expiries.values()) == 1
+    recovered = [e for e in events if e.get("recovered")]
+    assert recovered, "the gaps left nothing to recover"
+
+    # -- nothing invented
+    arrived_truth = {(c.location_id, c.fe_id) for c in history if c.kind is ChangeKind.ARRIVED}
+    codes_truth = {(c.location_id, c.fe_id, c.otc) for c in history if c.otc is not None}
+    for e in events:
+        if e["event"] == "fe_arrived":
+            assert (e["location_id"], e["fe_id"]) in arrived_truth
+        if e["event"] in ("fe_arrived", "otc_renewed", "otc_expired"):
+            assert (e["location_id"], e["fe_id"], e["otc"]) in codes_truth
+
+    # -- nothing lost: every code that was visible long enough with its worker up, and
+    # every departure of an FE that was seen, gaps or not
+    seen_codes = {
+        (e["location_id"], e["fe_id"], e["otc"])
+        for e in events
+        if e["event"] in ("fe_arrived", "otc_renewed")
+    }
+    departed = Counter(
+        (e["location_id"], e["fe_id"]) for e in events if e["event"] == "fe_departed"
+    )
+    open_codes: dict[tuple[str, str], tuple[str, float]] = {}
+    missing = []
+    for change in history:
+        if change.fe_id is None:
+            continue
+        key = (change.location_id, change.fe_id)
+        if key in open_codes:
+            otc, since = open_codes.pop(key)
+            lasted = change.at - since - 1
+            if (
+                lasted >= WINDOW
+                and not gap_at(key[0], since, change.at)
+                and ((*key, otc) not in seen_codes)
+            ):
+                missing.append(("code", *key, since))
+        if change.kind is ChangeKind.LEFT:
+            was_seen = presence.get(key)
+            if was_seen and end - change.at >= WINDOW and departed[key] != 1:
+                missing.append(("departure", *key, change.at))
+        else:
+            assert change.otc is not None
+            open_codes[key] = (change.otc, change.at)
+    assert missing == [], [  # what the world did to each, and what the stream says
+        (
+            m,
+            [(c.at, c.kind.value) for c in history if (c.location_id, c.fe_id) == m[1:3]],
+            [
+                (e["event"], e["observed_at"])
+                for e in events
+                if (e["location_id"], e.get("fe_id")) == m[1:3]
+            ],
+        )
+        for m in missing
+    ]
+    assert started < end
