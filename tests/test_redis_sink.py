@@ -338,3 +338,29 @@ async def test_resharding_from_two_workers_to_three_moves_each_location_with_its
     assert all(e.recovered for e in second)
     stored = await entries(redis_server)
     assert len({s["id"] for s in stored}) == len(stored) == len(first) + len(second)
+
+
+async def test_a_slow_redis_holds_writes_in_order_and_the_watcher_goes_on(
+    sim: Simulator, redis_server: RedisServer
+) -> None:
+    clock = sim.clock
+    assert isinstance(clock, ManualClock)
+    world = sim.world
+    world.open_task("LOC1")
+    async with (
+        sim.client() as client,
+        RedisStreamSink(redis_server.url, stream=STREAM, patience=0.05) as sink,
+        watcher(sim, client, sink, ["LOC1"]) as w,
+    ):
+        got = await run(w, clock, 5)
+        assert await sink.flush(5)
+        async with aioredis.Redis.from_url(redis_server.url) as r:
+            await r.client_pause(3000, all=False)  # writes wait three seconds
+        for fe in ("fe1", "fe2", "fe3"):
+            world.arrive("LOC1", fe_id=fe, ttl=300)
+            got += await run(w, clock, 10)
+        assert len(got) == 4 and sink.backlog == 3  # read by the watcher's reader already
+        assert await sink.flush(30)
+        assert sink.outages == 0 and sink.healthy  # slow is not down
+    key = await id_key(redis_server)
+    assert [s["id"] for s in await entries(redis_server)] == [event_id(e, key) for e in got]
