@@ -18,6 +18,9 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from ._fanout import (
+        EventFeed as EventFeed,
+    )
+    from ._fanout import (
         LocationView as LocationView,
     )
     from ._fanout import (
@@ -37,6 +40,9 @@ if TYPE_CHECKING:
     )
     from ._fanout import (
         Subscription as Subscription,
+    )
+    from ._fanout import (
+        WatcherHealth as WatcherHealth,
     )
     from ._saved import (
         SavedLocation as SavedLocation,
@@ -194,6 +200,9 @@ if TYPE_CHECKING:
     from .events import (
         WatchEvent as WatchEvent,
     )
+    from .events import (
+        event_from_dict as event_from_dict,
+    )
     from .models import (
         EndOtc as EndOtc,
     )
@@ -254,9 +263,6 @@ if TYPE_CHECKING:
     from .watcher import (
         OtcWatcher as OtcWatcher,
     )
-    from .watcher import (
-        WatcherHealth as WatcherHealth,
-    )
 
 #: Each public name and the module that defines it.
 _EXPORTS = {
@@ -287,7 +293,9 @@ _EXPORTS = {
     "EndOtcReady": ".events",
     "VisitCompleted": ".events",
     "VisitWatchEvent": ".events",
-    "WatcherHealth": ".watcher",
+    "WatcherHealth": "._fanout",
+    "EventFeed": "._fanout",
+    "event_from_dict": ".events",
     "Urgency": ".policy",
     "LocationView": "._fanout",
     "Picture": "._fanout",

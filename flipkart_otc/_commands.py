@@ -21,7 +21,7 @@ from aiohttp import web
 
 from . import _render
 from ._checks import check_location_id, safe_url
-from ._fanout import ReliableSink
+from ._fanout import EventFeed, ReliableSink
 from ._serialize import masked, snapshot_dict, visit_dict
 from ._visit import Page, page_of
 from .auth import PRODUCTION_TOKEN_URL, SANDBOX_TOKEN_URL, ClientCredentials, TokenProvider
@@ -395,7 +395,7 @@ def _access_key(args: argparse.Namespace) -> str | None:
 
 
 async def _serve_dashboard(
-    watcher: OtcWatcher, host: str, port: int, *, show_otc: bool, access_key: str | None
+    watcher: EventFeed, host: str, port: int, *, show_otc: bool, access_key: str | None
 ) -> tuple[web.AppRunner, str]:
     """The dashboard of ``watcher``, listening; and its URL."""
     dashboard = importlib.import_module("flipkart_otc.dashboard")
@@ -427,6 +427,8 @@ async def _dashboard(
     missing = _dashboard_module_missing()
     if missing:
         raise UsageError(missing)
+    if args.source is not None:
+        return await _dashboard_of_stream(args, out, access_key)
     locations = _locations(args, say)
     stopper = _Stopper(args.duration)
     async with _client(args) as client, _watcher(args, client, locations) as watcher:
@@ -445,6 +447,30 @@ async def _dashboard(
                     pass
 
             await stopper.run_until_stopped(consume())
+        finally:
+            await runner.cleanup()
+    return stopper.code
+
+
+async def _dashboard_of_stream(
+    args: argparse.Namespace, out: TextIO, access_key: str | None
+) -> int:
+    """``dashboard --source``: the page of what shard workers write to a stream."""
+    if args.locations or args.locations_file:
+        raise UsageError("--source shows every location on the stream: name none")
+    module = _redis_module()
+    stopper = _Stopper(args.duration)
+    async with module.RedisStreamFeed(args.source, stream=args.stream) as feed:
+        runner, url = await _serve_dashboard(
+            feed, args.host, args.port, show_otc=args.show_otc, access_key=access_key
+        )
+        try:
+            _print(
+                out,
+                f"flipkart-otc dashboard: {url} ({len(feed.locations)} locations from "
+                f"{safe_url(args.source)} stream {args.stream!r}; Ctrl+C stops)",
+            )
+            await stopper.run_until_stopped(stopper.event.wait())
         finally:
             await runner.cleanup()
     return stopper.code

@@ -20,6 +20,7 @@ from typing import Protocol, runtime_checkable
 import attrs
 
 from ._saved import SavedLocation
+from .clock import Clock
 from .errors import FlipkartOtcError
 from .events import OtcEvent, WatchEvent
 from .models import LocationStatus, OtcSnapshot
@@ -32,6 +33,8 @@ __all__ = [
     "Sequenced",
     "SubscriberLagged",
     "Subscription",
+    "WatcherHealth",
+    "EventFeed",
 ]
 
 
@@ -49,6 +52,19 @@ class SubscriberLagged(FlipkartOtcError):
         )
         self.last_seq = last_seq
         self.maxsize = maxsize
+
+
+@attrs.frozen
+class WatcherHealth:
+    """A watcher's health (:meth:`OtcWatcher.health`), for a probe or a dashboard."""
+
+    running: bool
+    #: Locations by status (``PENDING``: not polled yet).
+    by_status: dict[str, int]
+    #: When the last poll that Flipkart answered (with FEs, none, or no task) ended.
+    last_success: datetime | None
+    #: Seconds since then, on the watcher's clock.
+    last_success_age: float | None
 
 
 @attrs.frozen(slots=True)
@@ -108,6 +124,33 @@ class ResumableSink(ReliableSink, Protocol):
 
     async def load(self, location_ids: Collection[str]) -> Mapping[str, SavedLocation]:
         """The saved state of those of ``location_ids`` that have one."""
+        ...
+
+
+@runtime_checkable
+class EventFeed(Protocol):
+    """What a dashboard reads: a watcher, or a reader of a sink's stream
+    (:class:`~flipkart_otc.sinks.RedisStreamFeed`)."""
+
+    @property
+    def clock(self) -> Clock:
+        """The clock its times come from."""
+        ...
+
+    def now(self) -> float:
+        """Its time now, epoch seconds."""
+        ...
+
+    def picture(self) -> Picture:
+        """Every location now, after exactly the events numbered up to its ``seq``."""
+        ...
+
+    def subscribe(self, maxsize: int = 1024) -> Subscription:
+        """A picture, then every later event, numbered."""
+        ...
+
+    def health(self) -> WatcherHealth:
+        """Running, locations by status, the last success."""
         ...
 
 

@@ -257,6 +257,15 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         help="environment variable holding the page's access key (16+ characters); "
         "required to bind a non-loopback address",
     )
+    source = dashboard.add_argument_group("beyond one process")
+    source.add_argument(
+        "--source",
+        metavar="URL",
+        type=_redis_url,
+        help="show the events shard workers write to a Redis stream (redis://HOST:PORT/DB) "
+        "instead of watching locations itself (no locations or credentials then)",
+    )
+    _stream_option(source)
     dashboard.set_defaults(run="dashboard")
 
     fetch = _subparser(

@@ -21,14 +21,15 @@ event                      when
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import attrs
 
 from ._serialize import detail_dict, end_otc_dict, iso_utc
 from .errors import FlipkartOtcError
-from .models import EndOtc, LocationStatus, OtcDetail, ScannedShipment
+from .models import EndOtc, Lob, LocationStatus, OtcDetail, ScannedShipment
 
 __all__ = [
     "EndOtcReady",
@@ -45,6 +46,7 @@ __all__ = [
     "VisitEvent",
     "VisitWatchEvent",
     "WatchEvent",
+    "event_from_dict",
 ]
 
 
@@ -242,3 +244,68 @@ class VisitCompleted(VisitEvent):
 
 #: Any event a ``VisitWatcher`` yields: the Start OTC events and the visit's.
 VisitWatchEvent = WatchEvent | ScanningStarted | ShipmentScanned | EndOtcReady | VisitCompleted
+
+
+def _when(text: Any) -> datetime:
+    if not isinstance(text, str):
+        raise TypeError(f"expected an ISO-8601 time, got {type(text).__name__}")
+    when = datetime.fromisoformat(text)
+    if when.tzinfo is None:
+        raise ValueError(f"time without a zone: {text[:40]!r}")
+    return when.astimezone(UTC)
+
+
+def _detail(data: Mapping[str, Any]) -> OtcDetail:
+    return OtcDetail(
+        str(data["fe_id"]),
+        str(data["fe_name"]),
+        str(data["task_id"]),
+        str(data["otc"]),
+        _when(data["expires_at"]),
+        _when(data["created_at"]),
+        str(data["logistic_partner"]),
+        Lob(data["lob"]),
+        str(data["lob_raw"]),
+    )
+
+
+def event_from_dict(data: Mapping[str, Any]) -> WatchEvent:
+    """The watch event whose :meth:`~OtcEvent.to_dict` form ``data`` is: what a reader
+    of a sink's stream gets back (the OTC is ``"***"`` where it was masked).
+
+    >>> event_from_dict(event.to_dict()) == event  # doctest: +SKIP
+    True
+
+    Raises ``ValueError`` naming the event kind or the field that is not right.
+    """
+    try:
+        kind = data["event"]
+        location_id, at = str(data["location_id"]), _when(data["observed_at"])
+        recovered = data.get("recovered") is True
+        if kind == LocationStatusChanged.kind:
+            previous = data.get("previous")
+            error = data.get("error")
+            return LocationStatusChanged(
+                location_id,
+                at,
+                LocationStatus(data["status"]),
+                LocationStatus(previous) if previous is not None else None,
+                FlipkartOtcError(str(error)) if error else None,
+                recovered=recovered,
+            )
+        detail = _detail(data)
+        fe_id = detail.fe_id
+        if kind == FeArrived.kind:
+            initial = bool(data.get("initial", False))
+            return FeArrived(location_id, at, fe_id, detail, initial, recovered=recovered)
+        if kind == OtcRenewed.kind:
+            previous_detail = _detail(data["previous"])
+            return OtcRenewed(location_id, at, fe_id, detail, previous_detail, recovered=recovered)
+        if kind == OtcExpired.kind:
+            return OtcExpired(location_id, at, fe_id, detail, recovered=recovered)
+        if kind == FeDeparted.kind:
+            expired = bool(data.get("expired", False))
+            return FeDeparted(location_id, at, fe_id, detail, expired, recovered=recovered)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"not a watch event's JSON form: {type(exc).__name__}: {exc}") from None
+    raise ValueError(f"not a watch event's JSON form: event {str(kind)[:40]!r}")

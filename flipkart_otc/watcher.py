@@ -20,8 +20,6 @@ from collections.abc import Awaitable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Final
 
-import attrs
-
 from ._channel import Channel
 from ._checks import check_int, check_location_id, check_number
 from ._fanout import (
@@ -30,6 +28,7 @@ from ._fanout import (
     ReliableSink,
     ResumableSink,
     Subscription,
+    WatcherHealth,
     numbered,
 )
 from ._lifecycle import Lifecycle
@@ -51,19 +50,6 @@ __all__ = ["OtcWatcher", "WatcherHealth"]
 logger = logging.getLogger("flipkart_otc")
 
 _WAKE: Final = object()  # put in the event queue to wake a waiting consumer
-
-
-@attrs.frozen
-class WatcherHealth:
-    """A watcher's health (:meth:`OtcWatcher.health`), for a probe or a dashboard."""
-
-    running: bool
-    #: Locations by status (``PENDING``: not polled yet).
-    by_status: dict[str, int]
-    #: When the last poll that Flipkart answered (with FEs, none, or no task) ended.
-    last_success: datetime | None
-    #: Seconds since then, on the watcher's clock.
-    last_success_age: float | None
 
 
 class _Location(LocationState):

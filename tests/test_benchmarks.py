@@ -37,6 +37,11 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
             [],
             ["latency beyond the poll", "ratio with / without", "memory per client"],
         ),
+        (
+            "bench_fleet.py",
+            [],
+            ["(a) sink", "| events/s (median) |", "(b) shards", "ratio 2 / 1", "ceiling"],
+        ),
     ],
 )
 def test_benchmark_runs_and_prints_its_table(

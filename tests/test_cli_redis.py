@@ -99,3 +99,32 @@ async def test_tail_waits_out_an_unreachable_redis_saying_so_once() -> None:
     code, out, err = await run("tail", "redis://:hunter2@127.0.0.1:1/0", "--duration", "1")
     assert code == 0 and out == ""
     assert err.count("unavailable") == 1 and "hunter2" not in err and "Traceback" not in err
+
+
+async def test_a_dashboard_serves_what_is_on_the_stream(redis_server: RedisServer) -> None:
+    from datetime import UTC, datetime
+
+    import aiohttp
+
+    from flipkart_otc import LocationStatus, LocationStatusChanged, LocationView
+    from flipkart_otc.sinks import RedisStreamSink
+
+    async with RedisStreamSink(redis_server.url, stream="s3") as sink:
+        await sink.load(["LOC9"])
+        event = LocationStatusChanged("LOC9", datetime.now(UTC), LocationStatus.NO_TASK)
+        await sink.write([event], LocationView("LOC9", LocationStatus.NO_TASK, None))
+        assert await sink.flush(10)
+    page = await spawn("dashboard", "--source", redis_server.url, "--stream", "s3",
+                       "--port", "0")  # fmt: skip
+    assert page.stdout is not None
+    line = (await asyncio.wait_for(page.stdout.readline(), DEADLINE)).decode()
+    assert "1 locations from redis://127.0.0.1:" in line
+    url = line.split()[2]
+    async with aiohttp.ClientSession() as http, http.get(url + "healthz") as response:
+        health = await response.json()
+    page.terminate()
+    assert await asyncio.wait_for(page.wait(), DEADLINE) == 0
+    assert health["running"] and health["locations"] == {"NO_TASK": 1}
+
+    code, out, err = await run("dashboard", "--source", redis_server.url, "LOC1")
+    assert (code, out) == (2, "") and "name none" in err

@@ -364,3 +364,57 @@ async def test_a_slow_redis_holds_writes_in_order_and_the_watcher_goes_on(
         assert sink.outages == 0 and sink.healthy  # slow is not down
     key = await id_key(redis_server)
     assert [s["id"] for s in await entries(redis_server)] == [event_id(e, key) for e in got]
+
+
+async def test_a_dashboard_reads_shard_workers_through_the_stream(
+    sim: Simulator, redis_server: RedisServer
+) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+    from test_dashboard import Stream
+
+    from flipkart_otc.dashboard import create_app
+    from flipkart_otc.sinks import RedisStreamFeed
+
+    clock = sim.clock
+    assert isinstance(clock, ManualClock)
+    world = sim.world
+    world.open_task("LOC1")
+    world.arrive("LOC1", fe_id="fe1", fe_name="Ram", otc="123456", ttl=300)
+    async with (
+        sim.client() as client,
+        RedisStreamSink(redis_server.url, stream=STREAM) as sink,
+        watcher(sim, client, sink, ["LOC1", "LOC2"]) as w,
+    ):
+        before = await run(w, clock, 5)
+        assert await sink.flush(5)
+        async with RedisStreamFeed(redis_server.url, stream=STREAM, clock=clock) as feed:
+            assert sorted(feed.locations) == ["LOC1", "LOC2"]
+
+            def without_times(views: Any) -> dict[str, Any]:
+                return {
+                    loc: (v.status, v.error, v.snapshot and dict(v.snapshot.details))
+                    for loc, v in views.items()
+                }
+
+            # what the watcher knows (the saved state: times of the last events)
+            assert without_times(feed.picture().locations) == without_times(w.picture().locations)
+            app = create_app(feed)
+            async with TestClient(TestServer(app, host="127.0.0.1")) as http:
+                response = await http.get("/events")
+                stream = Stream(response)
+                snapshot = (await stream.next())["data"]
+                (loc1,) = [loc for loc in snapshot["locations"] if loc["location_id"] == "LOC1"]
+                assert [d["fe_name"] for d in loc1["details"]] == ["Ram"]
+                assert "123456" not in json.dumps(snapshot)
+                world.renew("LOC1", "fe1", otc="654321", ttl=60)
+                world.arrive("LOC1", fe_id="fe2", fe_name="Sita", ttl=300)
+                after = await run(w, clock, 10)
+                live = [(await stream.next())["data"] for _ in after]
+            assert [e["event"] for e in live] == ["otc_renewed", "fe_arrived"]
+            assert live == [e.to_dict() | {"seq": n} for n, e in enumerate(after, 1)]
+            names = {d.fe_name for d in feed.picture().locations["LOC1"].snapshot.details.values()}  # type: ignore[union-attr]
+            assert names == {"Ram", "Sita"} and feed.health().by_status == {
+                "ACTIVE": 1,
+                "NO_TASK": 1,
+            }
+    assert len(before) == 3

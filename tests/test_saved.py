@@ -18,14 +18,17 @@ from flipkart_otc import (
     FeArrived,
     LocationStatus,
     LocationStatusChanged,
+    LocationView,
     OtcExpired,
     Shard,
     SinkError,
+    event_from_dict,
     event_id,
     shard_of,
 )
 from flipkart_otc._diff import Details
 from flipkart_otc._location import LocationState, answered, elapsed, failed
+from flipkart_otc._mirror import apply as mirror
 from flipkart_otc._saved import decode, encode, mark_recovered, restore
 from flipkart_otc.events import OtcEvent
 
@@ -81,12 +84,21 @@ def test_a_restored_location_goes_on_as_the_one_never_stopped(
     crash = min(crash, len(ops))
     state = LocationState("LOC1")
     saved = LocationState("LOC1")  # nothing saved yet: a fresh start
+    mirrored: LocationView | None = None  # a stream reader's view, from events alone
     now = T0
     for op in ops[:crash]:
         now += op[2]
         events = apply(state, op, now)
         if events:
             saved = saved_copy(state, events)
+        for event in events:
+            # what a reader of the stream gets back is the event itself
+            assert event_from_dict(event.to_dict(show_otc=True)) == event
+            mirrored = mirror(mirrored, event)
+        if mirrored is not None:
+            assert (mirrored.status, mirrored.error) == (state.status, state.error)
+            kept = mirrored.snapshot.details if mirrored.snapshot is not None else None
+            assert (kept or None) == (state.details or None)
     for op in ops[crash:]:
         now += op[2]
         assert apply(saved, op, now) == apply(state, op, now)

@@ -38,9 +38,9 @@ except ImportError as exc:  # pragma: no cover - the extra is missing
     ) from exc
 
 from .._checks import check_int, check_number
+from .._fanout import EventFeed
 from .._serialize import iso_utc
 from ..clock import monotonic_of
-from ..watcher import OtcWatcher
 from ._access import COOKIE, check_key, key_matches, session_value, valid_session
 from ._hub import Hub, Lagged
 
@@ -70,7 +70,7 @@ def _asset(name: str) -> bytes:
 
 
 def create_app(
-    watcher: OtcWatcher,
+    watcher: EventFeed,
     *,
     show_otc: bool = False,
     access_key: str | None = None,
@@ -78,7 +78,9 @@ def create_app(
     heartbeat: float = 10.0,
     send_timeout: float = 30.0,
 ) -> web.Application:
-    """The dashboard of ``watcher`` (started and closed by its owner, not by the app).
+    """The dashboard of ``watcher`` (started and closed by its owner, not by the app):
+    an :class:`~flipkart_otc.OtcWatcher`, or any :class:`~flipkart_otc.EventFeed` such
+    as a :class:`~flipkart_otc.sinks.RedisStreamFeed` reading shard workers' stream.
 
     - ``show_otc``: put the OTCs in the page and its event stream (masked otherwise:
       the digits never leave the server).
@@ -98,8 +100,10 @@ def create_app(
     >>> app = create_app(watcher, show_otc=True)  # doctest: +SKIP
     >>> web.run_app(app, host="127.0.0.1", port=8080)  # doctest: +SKIP
     """
-    if not isinstance(watcher, OtcWatcher):
-        raise TypeError(f"watcher must be an OtcWatcher, got {type(watcher).__name__}")
+    if not isinstance(watcher, EventFeed):
+        raise TypeError(
+            f"watcher must be an OtcWatcher or an EventFeed, got {type(watcher).__name__}"
+        )
     if not isinstance(show_otc, bool):
         raise TypeError(f"show_otc must be a bool, got {type(show_otc).__name__}")
     check_int("replay", replay)

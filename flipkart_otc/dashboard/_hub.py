@@ -19,9 +19,8 @@ import secrets
 from collections import deque
 from typing import Any
 
-from .._fanout import Picture, Sequenced, SubscriberLagged, Subscription
+from .._fanout import EventFeed, Picture, Sequenced, SubscriberLagged, Subscription
 from .._serialize import detail_dict
-from ..watcher import OtcWatcher
 
 __all__ = ["Hub", "resume_from"]
 
@@ -45,7 +44,7 @@ class Lagged(Exception):
 class Hub:
     """Fan one watcher's events out to browsers. Start with :meth:`run` as a task."""
 
-    def __init__(self, watcher: OtcWatcher, *, show_otc: bool, replay: int) -> None:
+    def __init__(self, watcher: EventFeed, *, show_otc: bool, replay: int) -> None:
         self.watcher = watcher
         self.show_otc = show_otc
         #: Tells a browser that reconnects whether it talks to the same run of the server.

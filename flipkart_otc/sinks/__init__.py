@@ -2,17 +2,24 @@
 
 :class:`RedisStreamSink` (the ``redis`` extra: ``pip install 'flipkart-otc[redis]'``)
 writes each poll's events to a Redis stream together with the location's state;
-:class:`StreamTail` reads them back in order, alone or as a consumer group.
+:class:`StreamTail` reads them back in order, alone or as a consumer group;
+:class:`RedisStreamFeed` keeps a picture from them, for a dashboard.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["DEFAULT_STREAM", "RedisStreamSink", "StreamEntry", "StreamTail"]
+__all__ = ["DEFAULT_STREAM", "RedisStreamFeed", "RedisStreamSink", "StreamEntry", "StreamTail"]
 
 if TYPE_CHECKING:
-    from .redis_streams import DEFAULT_STREAM, RedisStreamSink, StreamEntry, StreamTail
+    from .redis_streams import (
+        DEFAULT_STREAM,
+        RedisStreamFeed,
+        RedisStreamSink,
+        StreamEntry,
+        StreamTail,
+    )
 
 
 def __getattr__(name: str) -> Any:

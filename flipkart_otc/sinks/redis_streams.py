@@ -30,8 +30,9 @@ import logging
 import random
 import secrets
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Collection, Mapping, Sequence
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Final
 
@@ -42,13 +43,15 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from .._checks import check_int, check_number, check_redis_url, safe_url
-from .._fanout import LocationView
+from .._fanout import LocationView, Picture, Sequenced, Subscription, WatcherHealth
+from .._mirror import apply
 from .._render import json_line
 from .._saved import SavedLocation, decode, encode, event_id
+from ..clock import Clock, SystemClock
 from ..errors import SinkError, SinkFencedError
-from ..events import WatchEvent
+from ..events import WatchEvent, event_from_dict
 
-__all__ = ["DEFAULT_STREAM", "RedisStreamSink", "StreamEntry", "StreamTail"]
+__all__ = ["DEFAULT_STREAM", "RedisStreamFeed", "RedisStreamSink", "StreamEntry", "StreamTail"]
 
 logger = logging.getLogger("flipkart_otc.sinks")
 
@@ -469,7 +472,8 @@ class StreamEntry:
 class StreamTail:
     """Read a sink's stream in order, as an async iterator of :class:`StreamEntry`.
 
-    Without ``group``: from the first entry (``from_start``) or from the end. With
+    Without ``group``: from the first entry (``from_start``), after the entry
+    ``after``, or from the end. With
     ``group`` and ``consumer``: a Redis consumer group (created if missing, at the
     start or the end of the stream); the entries this consumer was given and did not
     :meth:`ack` come first, so a reader that stopped goes on where it left off. Waits
@@ -484,6 +488,7 @@ class StreamTail:
         group: str | None = None,
         consumer: str | None = None,
         from_start: bool = False,
+        after: str | None = None,
         batch: int = 256,
         block: float = 1.0,
     ) -> None:
@@ -499,7 +504,7 @@ class StreamTail:
         self._redis: Redis = Redis.from_url(
             url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=5.0
         )
-        self._last: str | None = None  # without a group: the last entry read
+        self._last = after  # without a group: the last entry read
         self._pending = True  # with a group: this consumer's unacknowledged entries first
         self._buffer: deque[StreamEntry] = deque()
         self._down = False
@@ -584,3 +589,142 @@ class StreamTail:
     async def aclose(self) -> None:
         """Disconnect."""
         await self._redis.aclose()
+
+
+class RedisStreamFeed:
+    """A sink's stream read back as a watcher's picture and subscribers: what
+    ``flipkart-otc dashboard --source redis://...`` shows, so dashboards scale apart
+    from the shard workers.
+
+    At start it reads every location's saved state and the stream's last entry in
+    one transaction (a consistent picture), then follows the stream from there,
+    applying each event to its location. Use it as an async context manager; hand
+    it to :func:`flipkart_otc.dashboard.create_app`.
+
+    >>> async with RedisStreamFeed("redis://127.0.0.1:6379/0") as feed:  # doctest: +SKIP
+    ...     app = create_app(feed)
+    """
+
+    def __init__(
+        self, url: str, *, stream: str = DEFAULT_STREAM, clock: Clock | None = None
+    ) -> None:
+        self._url = check_redis_url(url)
+        self.stream = stream
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._redis: Redis = Redis.from_url(
+            url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=5.0
+        )
+        self._views: dict[str, LocationView] = {}
+        self._seq = 0
+        self._subscribers: set[Subscription] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._last_event: float | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<RedisStreamFeed {safe_url(self._url)} stream={self.stream!r} seq={self._seq}>"
+
+    @property
+    def clock(self) -> Clock:
+        """The clock the page's countdowns run on."""
+        return self._clock
+
+    def now(self) -> float:
+        """Epoch seconds on :attr:`clock`."""
+        return self._clock.time()
+
+    @property
+    def locations(self) -> list[str]:
+        """The locations known so far."""
+        return list(self._views)
+
+    def picture(self) -> Picture:
+        """Every location after exactly the events numbered up to the picture's ``seq``."""
+        return Picture(self._seq, datetime.fromtimestamp(self.now(), UTC), dict(self._views))
+
+    def subscribe(self, maxsize: int = 1024) -> Subscription:
+        """A picture, then every later event (see ``OtcWatcher.subscribe``)."""
+        if self._closed:
+            raise RuntimeError("this RedisStreamFeed is closed")
+        subscription = Subscription(self.picture(), maxsize, self._subscribers.discard)
+        self._subscribers.add(subscription)
+        return subscription
+
+    def health(self) -> WatcherHealth:
+        """Running, locations by status, and when the last event came (as the last success)."""
+        by_status = Counter(
+            view.status.value if view.status is not None else "PENDING"
+            for view in self._views.values()
+        )
+        last = self._last_event
+        return WatcherHealth(
+            self._task is not None and not self._task.done() and not self._closed,
+            dict(by_status),
+            datetime.fromtimestamp(last, UTC) if last is not None else None,
+            None if last is None else max(0.0, self.now() - last),
+        )
+
+    async def start(self) -> None:
+        """Read the picture, and follow the stream from it."""
+        if self._task is not None:
+            return
+        prefix = f"{self.stream}:loc:"
+        keys = [key async for key in self._redis.scan_iter(match=prefix + "*", count=1000)]
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xrevrange(self.stream, count=1)
+            for key in keys:
+                pipe.hget(key, "state")
+            last, *states = await pipe.execute()
+        for raw in states:
+            if raw:
+                saved = decode(raw)
+                self._views[saved.location_id] = LocationView(
+                    saved.location_id, saved.status, saved.snapshot, saved.error
+                )
+        cursor = last[0][0].decode() if last else "0-0"
+        self._task = asyncio.create_task(self._follow(cursor), name="redis-stream-feed")
+
+    async def _follow(self, cursor: str) -> None:
+        # from the picture's entry on: no gap, no overlap
+        tail = StreamTail(self._url, stream=self.stream, after=cursor)
+        try:
+            async for entry in tail:
+                try:
+                    event = event_from_dict(entry.event)
+                except ValueError as exc:
+                    logger.warning(
+                        "stream %s: entry %s skipped: %s", self.stream, entry.stream_id, exc
+                    )
+                    continue
+                self._views[event.location_id] = apply(self._views.get(event.location_id), event)
+                self._seq += 1
+                self._last_event = self.now()
+                item = Sequenced(self._seq, event)
+                for subscriber in list(self._subscribers):
+                    if not subscriber.push(item):
+                        self._subscribers.discard(subscriber)
+        finally:
+            await tail.aclose()
+            for subscriber in self._subscribers:
+                subscriber.finish()
+            self._subscribers.clear()
+
+    async def aclose(self) -> None:
+        """Stop following; subscribers' iterations end."""
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self._redis.aclose()
+
+    async def __aenter__(self) -> RedisStreamFeed:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
