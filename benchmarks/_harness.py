@@ -34,8 +34,10 @@ CLIENT_CPU, SERVER_CPU = 0, 1
 FAR_FUTURE_MS = 4_102_444_800_000  # 2100-01-01: no benchmark code expires by accident
 
 
-def pin(cpu: int) -> None:
-    """Run this process on one core, when the machine has more than one."""
+def pin(cpu: int | None) -> None:
+    """Run this process on one core, when the machine has more than one (None: any)."""
+    if cpu is None:
+        return
     with contextlib.suppress(AttributeError, OSError):
         if len(os.sched_getaffinity(0)) > 1:
             os.sched_setaffinity(0, {cpu})
@@ -176,19 +178,20 @@ def server(
     mode: str = "changing",
     locations: dict[str, tuple[int, int]] | None = None,
     kind: str = "aiohttp",
+    cpu: int | None = SERVER_CPU,
 ) -> Iterator[str]:
     """Run the benchmark server in a child process on the other core; yields its base URL.
 
     ``locations`` maps each id to (first expiry ms, ms between its FEs' expiries).
     ``kind`` is "aiohttp" (the issue's minimal aiohttp server) or "raw" (a bare asyncio
-    protocol, for K and mode only).
+    protocol, for K and mode only). ``cpu`` is the core it is pinned to (None: any).
     """
     if kind not in SERVERS or (kind == "raw" and locations):
         raise ValueError(f"no {kind!r} server for these answers")
     target = _serve_raw if kind == "raw" else _serve
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
-    proc = ctx.Process(target=target, args=(child, k, mode, locations, SERVER_CPU), daemon=True)
+    proc = ctx.Process(target=target, args=(child, k, mode, locations, cpu), daemon=True)
     proc.start()
     try:
         if not parent.poll(60):
