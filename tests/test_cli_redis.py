@@ -128,3 +128,31 @@ async def test_a_dashboard_serves_what_is_on_the_stream(redis_server: RedisServe
 
     code, out, err = await run("dashboard", "--source", redis_server.url, "LOC1")
     assert (code, out) == (2, "") and "name none" in err
+
+
+async def test_of_two_workers_on_one_shard_the_later_wins_and_the_first_stops(
+    sim: Simulator, redis_server: RedisServer
+) -> None:
+    args = ["watch", "LOC1", "--base-url", sim.base_url, "--interval", "0.2", "--show-otc",
+            "--sink", redis_server.url, "--stream", "s4", "--format", "json"]  # fmt: skip
+    first = await spawn(*args, environ=token_env(sim))
+    assert first.stdout is not None and first.stderr is not None
+    await asyncio.wait_for(first.stderr.readline(), DEADLINE)  # started
+    assert json.loads(await first.stdout.readline())["event"] == "location_status_changed"
+    second = await spawn(*args, environ=token_env(sim))
+    assert second.stdout is not None and second.stderr is not None
+    assert b"1 resumed" in await asyncio.wait_for(second.stderr.readline(), DEADLINE)
+    sim.world.renew("LOC1", "fe-LOC1", otc="654321")  # both see it; one may write it
+    assert await asyncio.wait_for(first.wait(), DEADLINE) == 1
+    said = (await first.stderr.read()).decode()
+    assert "started later" in said and "LOC1" in said and "Traceback" not in said
+    renewal = json.loads(await asyncio.wait_for(second.stdout.readline(), DEADLINE))
+    assert renewal["event"] == "otc_renewed" and renewal["otc"] == "654321"
+    second.terminate()
+    assert await asyncio.wait_for(second.wait(), DEADLINE) == 0
+    code, out, _ = await run("tail", redis_server.url, "--stream", "s4", "--from-start",
+                             "--count", "3")  # fmt: skip
+    assert code == 0
+    assert [json.loads(line)["event"] for line in out.splitlines()] == [
+        "location_status_changed", "fe_arrived", "otc_renewed"
+    ]  # fmt: skip
