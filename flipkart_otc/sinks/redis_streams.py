@@ -107,6 +107,44 @@ _UNAVAILABLE = (
 )
 
 
+class _Outage:
+    """While Redis is unavailable: backoff between attempts (full jitter, from 50 ms up
+    to ``retry_max``), one log line when it goes and one when it is back."""
+
+    def __init__(self, url: str, retry_max: float) -> None:
+        self._url = safe_url(url)
+        self._retry_max = retry_max
+        self._delay = 0.05
+        #: When the current outage began (monotonic), or None while Redis answers.
+        self.since: float | None = None
+        #: Outages so far.
+        self.count = 0
+
+    async def failed(self, exc: BaseException) -> None:
+        """An attempt found Redis unavailable: say so (once), then wait before the next."""
+        if self.since is None:
+            self.since = time.monotonic()
+            self.count += 1
+            logger.warning(
+                "Redis %s unavailable (%s: %s); holding on and retrying",
+                self._url,
+                type(exc).__name__,
+                exc,
+            )
+        await asyncio.sleep(random.uniform(0, self._delay))
+        self._delay = min(self._retry_max, self._delay * 2)
+
+    def ok(self, still_held: int | None = None) -> None:
+        """An attempt succeeded: the outage, if any, is over."""
+        self._delay = 0.05
+        if self.since is not None:
+            held = "" if still_held is None else f"; {still_held} events still to write"
+            logger.warning(
+                "Redis %s is back after %.1f s%s", self._url, time.monotonic() - self.since, held
+            )
+            self.since = None
+
+
 @attrs.define(slots=True)
 class _Write:
     location_id: str
@@ -186,15 +224,14 @@ class RedisStreamSink:
         self._wake: asyncio.Event | None = None
         self._room: asyncio.Event | None = None
         self._flusher: asyncio.Task[None] | None = None
-        self._down_since: float | None = None
+        self._outage = _Outage(url, retry_max)
         self._fatal: SinkError | None = None
         self._closed = False
-        #: Events written to the stream so far, and outages seen.
+        #: Events written to the stream so far.
         self.written = 0
-        self.outages = 0
 
     def __repr__(self) -> str:
-        state = "down" if self._down_since is not None else "up"
+        state = "down" if self._outage.since is not None else "up"
         return (
             f"<RedisStreamSink {safe_url(self._url)} stream={self.stream!r} {state} "
             f"held={self._held}>"
@@ -206,9 +243,14 @@ class RedisStreamSink:
         return self._held
 
     @property
+    def outages(self) -> int:
+        """Times Redis was found unavailable so far."""
+        return self._outage.count
+
+    @property
     def healthy(self) -> bool:
         """False while Redis is found down (writes are held), or after a fatal error."""
-        return self._down_since is None and self._fatal is None
+        return self._outage.since is None and self._fatal is None
 
     def _key(self, location_id: str) -> str:
         return f"{self.stream}:loc:{location_id}"
@@ -260,40 +302,16 @@ class RedisStreamSink:
 
     async def _patiently(self, attempt: Any) -> Any:
         """``await attempt()`` until Redis answers: backoff, one log line per outage."""
-        delay = 0.05
         while True:
             try:
                 result = await attempt()
             except _UNAVAILABLE as exc:
-                self._outage(exc)
-                await asyncio.sleep(random.uniform(0, delay))
-                delay = min(self._retry_max, delay * 2)
+                await self._outage.failed(exc)
                 continue
             except redis_errors.RedisError as exc:  # refused: a misconfiguration
                 raise SinkError(f"Redis refused: {type(exc).__name__}: {exc}") from None
-            self._recovered()
+            self._outage.ok(self._held)
             return result
-
-    def _outage(self, exc: BaseException) -> None:
-        if self._down_since is None:
-            self._down_since = time.monotonic()
-            self.outages += 1
-            logger.warning(
-                "Redis %s unavailable (%s: %s); holding events and retrying",
-                safe_url(self._url),
-                type(exc).__name__,
-                exc,
-            )
-
-    def _recovered(self) -> None:
-        if self._down_since is not None:
-            logger.warning(
-                "Redis %s is back after %.1f s; %d events still to write",
-                safe_url(self._url),
-                time.monotonic() - self._down_since,
-                self._held,
-            )
-            self._down_since = None
 
     def _fenced(self, location_id: str, owner: int) -> SinkFencedError:
         return SinkFencedError(
@@ -328,7 +346,7 @@ class RedisStreamSink:
         self._queue.append(item)
         self._held += item.events
         self._wake.set()
-        if self._down_since is not None or not self._patience:
+        if self._outage.since is not None or not self._patience:
             return
         try:
             await asyncio.wait_for(asyncio.shield(item.done), self._patience)
@@ -359,7 +377,6 @@ class RedisStreamSink:
 
     async def _flush(self) -> None:
         assert self._wake is not None and self._room is not None
-        delay = 0.05
         while True:
             if not self._queue:
                 self._wake.clear()
@@ -369,15 +386,12 @@ class RedisStreamSink:
             try:
                 replies = await self._send(items)
             except _UNAVAILABLE as exc:
-                self._outage(exc)
-                await asyncio.sleep(random.uniform(0, delay))
-                delay = min(self._retry_max, delay * 2)
+                await self._outage.failed(exc)
                 continue
             except redis_errors.RedisError as exc:
                 self._stop(SinkError(f"Redis refused a write: {type(exc).__name__}: {exc}"))
                 return
-            delay = 0.05
-            self._recovered()
+            self._outage.ok(self._held)
             for item, reply in zip(items, replies, strict=True):
                 self._queue.popleft()
                 if int(reply) < 0:
@@ -507,7 +521,7 @@ class StreamTail:
         self._last = after  # without a group: the last entry read
         self._pending = True  # with a group: this consumer's unacknowledged entries first
         self._buffer: deque[StreamEntry] = deque()
-        self._down = False
+        self._outage = _Outage(url, 5.0)
 
     def __repr__(self) -> str:
         return f"<StreamTail {safe_url(self._url)} stream={self.stream!r}>"
@@ -516,22 +530,15 @@ class StreamTail:
         return self
 
     async def __anext__(self) -> StreamEntry:
-        delay = 0.05
         while not self._buffer:
             try:
                 rows = await self._read()
             except _UNAVAILABLE as exc:
-                if not self._down:
-                    self._down = True
-                    logger.warning("Redis %s unavailable (%s); retrying", safe_url(self._url), exc)
-                await asyncio.sleep(random.uniform(0, delay))
-                delay = min(5.0, delay * 2)
+                await self._outage.failed(exc)
                 continue
             except redis_errors.RedisError as exc:
                 raise SinkError(f"Redis refused: {type(exc).__name__}: {exc}") from None
-            if self._down:
-                self._down = False
-                logger.warning("Redis %s is back", safe_url(self._url))
+            self._outage.ok()
             for stream_id, fields in rows:
                 self._take(stream_id, fields)
         return self._buffer.popleft()
