@@ -49,7 +49,13 @@ class VisitWatcher(Lifecycle[VisitWatchEvent]):
     The Start OTC events (``FeArrived`` ...) keep their contract; then, for an FE whose
     code was used: ``ScanningStarted``, ``ShipmentScanned`` once per shipment,
     ``EndOtcReady`` with the End OTC and the totals, ``VisitCompleted``. Keyword
-    arguments other than ``scan_interval`` go to the ``OtcWatcher``.
+    arguments other than ``scan_interval`` and ``follow_existing`` go to the
+    ``OtcWatcher``.
+
+    ``follow_existing`` (the default) also follows the FEs already past the Start OTC
+    page when watching begins: one initial-load per location, spread over the first
+    ``scan_interval``; they come out as ``ScanningStarted`` (then the rest of their
+    visit), as FEs already at the door come out as ``FeArrived(initial=True)``.
     """
 
     def __init__(
@@ -59,6 +65,7 @@ class VisitWatcher(Lifecycle[VisitWatchEvent]):
         *,
         scan_interval: float = 30.0,
         queue_size: int = 1024,
+        follow_existing: bool = True,
         **options: Any,
     ) -> None:
         if not isinstance(client, OtcClient):
@@ -75,6 +82,7 @@ class VisitWatcher(Lifecycle[VisitWatchEvent]):
         self._progress: asyncio.Event | None = None
         self._fatal: BaseException | None = None
         self._started = self._closed = False
+        self._follow_existing = bool(follow_existing)
 
     @property
     def watcher(self) -> OtcWatcher:
@@ -95,6 +103,9 @@ class VisitWatcher(Lifecycle[VisitWatchEvent]):
             self._started = True
             await self._otc.start()
             self._spawn(self._pump())
+            if self._follow_existing:
+                self._busy += 1  # until its first look is done
+                self._spawn(self._discover())
 
     async def aclose(self) -> None:
         """Stop: every follower, then the Start OTC watcher. Safe to call twice."""
@@ -199,6 +210,53 @@ class VisitWatcher(Lifecycle[VisitWatchEvent]):
         elif fe_id not in visits and (wake := self._wakers.get(location_id)) is not None:
             wake()  # a round now, not at the next interval: the FE may be scanning
         visits.setdefault(fe_id, FeVisit(location_id, fe_id, task_id))
+
+    async def _sleep_until(self, when: float) -> None:
+        """Sleep on the watcher's clock until ``when`` (monotonic), not busy meanwhile."""
+        clock = self._otc.clock
+        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def wake() -> None:
+            if not woken.done():
+                self._busy += 1  # due now: wait_idle() waits for what follows
+                woken.set_result(None)
+
+        self._busy -= 1
+        self._changed()
+        timer = clock.call_at(when, wake)
+        try:
+            await woken
+        finally:
+            timer.cancel()
+            if not woken.done():  # cancelled asleep: count as busy again, as on waking
+                self._busy += 1
+
+    async def _discover(self) -> None:
+        """At start: one initial-load per location, spread over one ``scan_interval``;
+        every FE already past the Start OTC page is followed from there."""
+        locations = self._otc.locations
+        monotonic = monotonic_of(self._otc.clock)
+        start = monotonic()
+        try:
+            for i, location_id in enumerate(locations):
+                if i:
+                    await self._sleep_until(start + self._scan_interval * i / len(locations))
+                try:
+                    fes = (await self._client.initial_load(location_id)).fes
+                except FlipkartOtcError as exc:
+                    if classify(exc).fatal:
+                        raise
+                    continue  # no task, or a failure: the Start OTC watcher has it
+                for fe_id, fe in sorted(fes.items()):
+                    if page_of(fe.task_status) not in (Page.START_OTC, Page.GONE):
+                        self._follow(location_id, fe_id, fe.task_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a refused token, or a bug
+            self._fail(exc)
+        finally:
+            self._busy -= 1
+            self._changed()
 
     async def _follower(self, location_id: str, visits: dict[str, FeVisit]) -> None:
         """Rounds of one location, each ``scan_interval`` apart, while it has visits.

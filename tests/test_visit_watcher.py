@@ -122,7 +122,8 @@ async def test_an_fe_that_leaves_without_its_code_is_asked_about_once(desk: Desk
     world.leave("LOC1", fe)
     got = await desk.step(3 * SCAN)
     assert visit_events(got) == []
-    assert desk.sim.visit_requests == {"initial-load": 1}
+    # the first look at start (nobody past the Start OTC page), then one round: gone
+    assert desk.sim.visit_requests == {"initial-load": 2}
 
 
 #: One FE's visit: how many shipments it scans (None: it leaves the Start OTC page
@@ -215,3 +216,55 @@ async def test_a_bare_async_for_closes_the_watcher_when_it_leaves() -> None:
 def test_bad_arguments_are_refused_by_name() -> None:
     with pytest.raises(TypeError, match="client must be an OtcClient"):
         VisitWatcher(object(), ["LOC1"])  # type: ignore[arg-type]
+
+
+async def test_fes_already_past_the_start_otc_page_at_start_are_followed() -> None:
+    clock = ManualClock()
+    async with Simulator(clock=clock) as sim:
+        world = sim.world
+        for loc in ("LOC1", "LOC2", "LOC3"):
+            world.open_task(loc)
+        world.arrive("LOC1", fe_id="fe1", ttl=300)
+        world.start_scanning("LOC1", "fe1")
+        first = world.scan("LOC1", "fe1")
+        world.arrive("LOC2", fe_id="fe2", ttl=300)
+        world.start_scanning("LOC2", "fe2")
+        done = world.scan("LOC2", "fe2")
+        world.to_end_otc("LOC2", "fe2")
+        world.arrive("LOC3", fe_id="fe3", ttl=300)  # at the door: the Start OTC watcher's
+        async with (
+            sim.client(retry=RetryPolicy(max_tries=3, base_delay=0)) as client,
+            VisitWatcher(
+                client, ["LOC1", "LOC2", "LOC3"], scan_interval=SCAN, interval=5, jitter=0,
+                clock=clock, policy=PollPolicy.fixed(),
+            ) as watcher,
+        ):  # fmt: skip
+            desk = Desk(clock, sim, watcher, [])
+            await watcher.wait_idle()
+            await desk.step(SCAN)  # the first look at each location, spread over 30 s
+            # a first look at each location (at 0, 10, 20 s), then the rounds of those
+            # with FEs past the Start OTC page: LOC1 at 0 and 30 s, LOC2 at 10 s
+            assert sim.visit_requests["initial-load"] == 3 + 3
+            later = world.scan("LOC1", "fe1")
+            await desk.step(SCAN)
+        (end,) = [e for e in desk.events if isinstance(e, EndOtcReady)]
+        assert visit_events(desk.events) == [
+            ("scanning", "fe1"),
+            ("scanned", "fe1", first),
+            ("scanning", "fe2"),
+            ("scanned", "fe2", done),
+            ("end_otc", "fe2", end.end.otc, "1"),
+            ("scanned", "fe1", later),
+        ]
+        assert watcher.following("LOC3") == []  # still on its Start OTC page
+
+        # and off, the FEs already past the Start OTC page are not looked for
+        async with (
+            sim.client() as client,
+            VisitWatcher(client, ["LOC1"], clock=clock, follow_existing=False) as quiet,
+        ):
+            asked = sim.visit_requests["initial-load"]
+            await quiet.wait_idle()
+            clock.advance(SCAN)
+            await quiet.wait_idle()
+            assert sim.visit_requests["initial-load"] == asked and quiet.following("LOC1") == []
