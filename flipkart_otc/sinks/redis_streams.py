@@ -333,16 +333,16 @@ class RedisStreamSink:
             return  # nothing happened: the saved state stays as it is (see _saved)
         if not self._id_key:  # written to without a load first
             await self._patiently(self._join)
-        item = self._prepare(events, view)
         if self._flusher is None:
             self._wake, self._room = asyncio.Event(), asyncio.Event()
             self._flusher = asyncio.create_task(self._flush(), name="redis-stream-sink")
         assert self._wake is not None and self._room is not None
-        while self._held and self._held + item.events > self._max_backlog:
+        while self._held and self._held + len(events) > self._max_backlog:
             self._room.clear()  # full: hold this poller until the backlog drains
             await self._room.wait()
             if self._fatal is not None:
                 raise self._fatal
+        item = self._prepare(events, view)  # its version: only once it is queued
         self._queue.append(item)
         self._held += item.events
         self._wake.set()
@@ -676,12 +676,17 @@ class RedisStreamFeed:
         if self._task is not None:
             return
         prefix = f"{self.stream}:loc:"
-        keys = [key async for key in self._redis.scan_iter(match=prefix + "*", count=1000)]
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.xrevrange(self.stream, count=1)
-            for key in keys:
-                pipe.hget(key, "state")
-            last, *states = await pipe.execute()
+        try:
+            keys = [key async for key in self._redis.scan_iter(match=prefix + "*", count=1000)]
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.xrevrange(self.stream, count=1)
+                for key in keys:
+                    pipe.hget(key, "state")
+                last, *states = await pipe.execute()
+        except _UNAVAILABLE as exc:
+            raise SinkError(
+                f"Redis {safe_url(self._url)} unavailable: {type(exc).__name__}: {exc}"
+            ) from None
         for raw in states:
             if raw:
                 saved = decode(raw)
