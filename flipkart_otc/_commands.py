@@ -295,21 +295,22 @@ async def _watch(args: argparse.Namespace, out: TextIO, say: Callable[[str, str]
     locations = _locations(args, say)
     stopper = _Stopper(args.duration)
     emit = _emitter(args, out)
-    async with _client(args) as client, _sink(args) as sink:
-        watcher: OtcWatcher | VisitWatcher
-        if args.visit:
-            watcher = _visit_watcher(args, client, locations)
-        else:
-            watcher = _watcher(args, client, locations, sink)
-        async with watcher:
-            if sink is not None or args.shard is not None:
-                say(args.command, _fleet_line(args, watcher, len(locations)))
 
-            async def consume() -> None:
+    async def watch() -> None:  # all of it under the stopper: a start that waits for
+        # Redis (loading the saved state) ends on Ctrl+C, SIGTERM or --duration too
+        async with _client(args) as client, _sink(args) as sink:
+            watcher: OtcWatcher | VisitWatcher
+            if args.visit:
+                watcher = _visit_watcher(args, client, locations)
+            else:
+                watcher = _watcher(args, client, locations, sink)
+            async with watcher:
+                if sink is not None or args.shard is not None:
+                    say(args.command, _fleet_line(args, watcher, len(locations)))
                 async for event in watcher:
                     emit(event)
 
-            await stopper.run_until_stopped(consume())
+    await stopper.run_until_stopped(watch())
     return stopper.code
 
 

@@ -156,3 +156,11 @@ async def test_of_two_workers_on_one_shard_the_later_wins_and_the_first_stops(
     assert [json.loads(line)["event"] for line in out.splitlines()] == [
         "location_status_changed", "fe_arrived", "otc_renewed"
     ]  # fmt: skip
+
+
+async def test_a_worker_waiting_for_redis_at_start_still_stops_when_told() -> None:
+    code, out, err = await run(
+        "watch", "LOC1", "--token", "t", "--base-url", "http://127.0.0.1:1/sellers",
+        "--sink", "redis://127.0.0.1:1/0", "--duration", "1",
+    )  # fmt: skip
+    assert (code, out) == (0, "") and err.count("unavailable") == 1 and "Traceback" not in err
