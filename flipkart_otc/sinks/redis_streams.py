@@ -193,6 +193,8 @@ class RedisStreamSink:
         self._url = check_redis_url(url)
         if not isinstance(stream, str) or not stream.strip():
             raise ValueError(f"stream must be a non-empty name, got {stream!r}")
+        if not isinstance(show_otc, bool):
+            raise TypeError(f"show_otc must be a bool, got {type(show_otc).__name__}")
         if maxlen is not None:
             check_int("maxlen", maxlen)
         check_int("max_backlog", max_backlog)
