@@ -401,7 +401,9 @@ async def _serve_dashboard(
     """The dashboard of ``watcher``, listening; and its URL."""
     dashboard = importlib.import_module("flipkart_otc.dashboard")
     app = dashboard.create_app(watcher, show_otc=show_otc, access_key=access_key)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # on stop, requests still open (a browser's event stream, a request that raced
+    # the stop) get 2 s, not aiohttp's 60: Ctrl+C and SIGTERM end the command soon
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()

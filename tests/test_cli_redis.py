@@ -120,10 +120,13 @@ async def test_a_dashboard_serves_what_is_on_the_stream(redis_server: RedisServe
     line = (await asyncio.wait_for(page.stdout.readline(), DEADLINE)).decode()
     assert "1 locations from redis://127.0.0.1:" in line
     url = line.split()[2]
-    async with aiohttp.ClientSession() as http, http.get(url + "healthz") as response:
-        health = await response.json()
-    page.terminate()
-    assert await asyncio.wait_for(page.wait(), DEADLINE) == 0
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url + "healthz") as response:
+            health = await response.json()
+        async with http.get(url + "events") as stream:  # a browser with the page open
+            assert (await stream.content.readline()).startswith(b"id: ")  # the snapshot
+            page.terminate()  # it stops with the stream open, in seconds, not aiohttp's 60
+            assert await asyncio.wait_for(page.wait(), DEADLINE / 2) == 0
     assert health["running"] and health["locations"] == {"NO_TASK": 1}
 
     code, out, err = await run("dashboard", "--source", redis_server.url, "LOC1")
