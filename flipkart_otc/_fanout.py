@@ -14,11 +14,11 @@ import asyncio
 from collections import deque
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
-from types import TracebackType
 from typing import Protocol, runtime_checkable
 
 import attrs
 
+from ._lifecycle import Closing
 from ._saved import SavedLocation
 from .clock import Clock
 from .errors import FlipkartOtcError
@@ -154,7 +154,7 @@ class EventFeed(Protocol):
         ...
 
 
-class Subscription:
+class Subscription(Closing):
     """An extra reader of an :class:`~flipkart_otc.OtcWatcher`: see ``subscribe()``.
 
     Iterating yields the :class:`Picture` first, then each :class:`Sequenced` event.
@@ -228,17 +228,6 @@ class Subscription:
         """Stop receiving events."""
         self._detach(self)
         self.finish()
-
-    async def __aenter__(self) -> Subscription:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 def numbered(first: int, events: Sequence[OtcEvent]) -> list[Sequenced]:

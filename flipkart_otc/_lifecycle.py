@@ -10,12 +10,32 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from types import TracebackType
 from typing import Generic, Self, TypeVar
 
-__all__ = ["Lifecycle"]
+__all__ = ["Closing", "Lifecycle"]
 
 T = TypeVar("T")
 
 
-class Lifecycle(abc.ABC, Generic[T]):
+class Closing(abc.ABC):
+    """``async with`` for anything with ``aclose()``: entering gives it back, leaving
+    closes it."""
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Stop, and release everything. Safe to call more than once."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+class Lifecycle(Closing, Generic[T]):
     """``start()``, ``aclose()`` and ``__anext__()`` are the subclass's; ``_started``
     says whether ``start()`` ran."""
 
@@ -26,23 +46,11 @@ class Lifecycle(abc.ABC, Generic[T]):
         """Start (``async with`` and ``async for`` do this)."""
 
     @abc.abstractmethod
-    async def aclose(self) -> None:
-        """Stop, and release everything. Safe to call more than once."""
-
-    @abc.abstractmethod
     async def __anext__(self) -> T: ...
 
     async def __aenter__(self) -> Self:
         await self.start()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __aiter__(self) -> AsyncIterator[T]:
         if self._started:

@@ -33,8 +33,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, Self
 
 import attrs
 from redis import exceptions as redis_errors
@@ -44,6 +43,7 @@ from redis.backoff import NoBackoff
 
 from .._checks import check_int, check_number, check_redis_url, safe_url
 from .._fanout import LocationView, Picture, Sequenced, Subscription, WatcherHealth
+from .._lifecycle import Closing
 from .._mirror import apply
 from .._render import json_line
 from .._saved import SavedLocation, decode, encode, event_id
@@ -153,7 +153,7 @@ class _Write:
     done: asyncio.Future[None]
 
 
-class RedisStreamSink:
+class RedisStreamSink(Closing):
     """A :class:`~flipkart_otc.ResumableSink` on Redis Streams: events and each
     location's state, written together.
 
@@ -463,17 +463,6 @@ class RedisStreamSink:
             await asyncio.gather(self._flusher, return_exceptions=True)
         await self._redis.aclose()
 
-    async def __aenter__(self) -> RedisStreamSink:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
 
 @attrs.frozen
 class StreamEntry:
@@ -485,7 +474,7 @@ class StreamEntry:
     event: dict[str, Any]
 
 
-class StreamTail:
+class StreamTail(Closing):
     """Read a sink's stream in order, as an async iterator of :class:`StreamEntry`.
 
     Without ``group``: from the first entry (``from_start``), after the entry
@@ -600,7 +589,7 @@ class StreamTail:
         await self._redis.aclose()
 
 
-class RedisStreamFeed:
+class RedisStreamFeed(Closing):
     """A sink's stream read back as a watcher's picture and subscribers: what
     ``flipkart-otc dashboard --source redis://...`` shows, so dashboards scale apart
     from the shard workers.
@@ -731,14 +720,6 @@ class RedisStreamFeed:
             await asyncio.gather(self._task, return_exceptions=True)
         await self._redis.aclose()
 
-    async def __aenter__(self) -> RedisStreamFeed:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
