@@ -435,23 +435,13 @@ async def _dashboard(
     locations = _locations(args, say)
     stopper = _Stopper(args.duration)
     async with _client(args) as client, _watcher(args, client, locations) as watcher:
-        runner, url = await _serve_dashboard(
-            watcher, args.host, args.port, show_otc=args.show_otc, access_key=access_key
-        )
-        try:
-            _print(
-                out,
-                f"flipkart-otc dashboard: {url} (watching {len(locations)} locations; "
-                "Ctrl+C stops)",
-            )
 
-            async def consume() -> None:  # the page reads its own copy of the events
-                async for _ in watcher:
-                    pass
+        async def consume() -> None:  # the page reads its own copy of the events
+            async for _ in watcher:
+                pass
 
-            await stopper.run_until_stopped(consume())
-        finally:
-            await runner.cleanup()
+        what = f"watching {len(locations)} locations"
+        await _serve_until_stopped(args, out, access_key, stopper, watcher, what, consume)
     return stopper.code
 
 
@@ -464,19 +454,31 @@ async def _dashboard_of_stream(
     module = _redis_module()
     stopper = _Stopper(args.duration)
     async with module.RedisStreamFeed(args.source, stream=args.stream) as feed:
-        runner, url = await _serve_dashboard(
-            feed, args.host, args.port, show_otc=args.show_otc, access_key=access_key
+        what = (
+            f"{len(feed.locations)} locations from {safe_url(args.source)} stream {args.stream!r}"
         )
-        try:
-            _print(
-                out,
-                f"flipkart-otc dashboard: {url} ({len(feed.locations)} locations from "
-                f"{safe_url(args.source)} stream {args.stream!r}; Ctrl+C stops)",
-            )
-            await stopper.run_until_stopped(stopper.event.wait())
-        finally:
-            await runner.cleanup()
+        await _serve_until_stopped(args, out, access_key, stopper, feed, what, stopper.event.wait)
     return stopper.code
+
+
+async def _serve_until_stopped(
+    args: argparse.Namespace,
+    out: TextIO,
+    access_key: str | None,
+    stopper: _Stopper,
+    feed: EventFeed,
+    what: str,
+    work: Callable[[], Coroutine[Any, Any, Any]],
+) -> None:
+    """Serve the dashboard of ``feed``, say where, and run ``work()`` until stopped."""
+    runner, url = await _serve_dashboard(
+        feed, args.host, args.port, show_otc=args.show_otc, access_key=access_key
+    )
+    try:
+        _print(out, f"flipkart-otc dashboard: {url} ({what}; Ctrl+C stops)")
+        await stopper.run_until_stopped(work())
+    finally:
+        await runner.cleanup()
 
 
 # -- fetch ---------------------------------------------------------------------------
