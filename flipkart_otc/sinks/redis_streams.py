@@ -107,6 +107,17 @@ _UNAVAILABLE = (
 )
 
 
+def _connect(url: str, socket_timeout: float = 5.0) -> Redis:
+    """A client that tries each command once: the caller waits out outages itself
+    (``_Outage``), in order, with backoff. (5 s: redis-py's own socket timeout.)"""
+    return Redis.from_url(
+        url,
+        retry=Retry(NoBackoff(), 0),
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=5.0,
+    )
+
+
 class _Outage:
     """While Redis is unavailable: backoff between attempts (full jitter, from 50 ms up
     to ``retry_max``), one log line when it goes and one when it is back."""
@@ -210,12 +221,7 @@ class RedisStreamSink(Closing):
         self._batch = batch
         self._retry_max = retry_max
         self._close_timeout = close_timeout
-        self._redis: Redis = Redis.from_url(
-            url,
-            retry=Retry(NoBackoff(), 0),  # this sink retries, in order, with backoff
-            socket_timeout=10.0,
-            socket_connect_timeout=5.0,
-        )
+        self._redis = _connect(url, socket_timeout=10.0)
         self._write_script = self._redis.register_script(_WRITE)
         self._claim_script = self._redis.register_script(_CLAIM)
         self._token: int | None = None
@@ -506,9 +512,7 @@ class StreamTail(Closing):
         self._from_start = from_start
         self._batch = batch
         self._block_ms = max(1, round(block * 1000))
-        self._redis: Redis = Redis.from_url(
-            url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=5.0
-        )
+        self._redis = _connect(url)
         self._last = after  # without a group: the last entry read
         self._pending = True  # with a group: this consumer's unacknowledged entries first
         self._buffer: deque[StreamEntry] = deque()
@@ -609,9 +613,7 @@ class RedisStreamFeed(Closing):
         self._url = check_redis_url(url)
         self.stream = stream
         self._clock: Clock = clock if clock is not None else SystemClock()
-        self._redis: Redis = Redis.from_url(
-            url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=5.0
-        )
+        self._redis = _connect(url)
         self._views: dict[str, LocationView] = {}
         self._seq = 0
         self._subscribers: set[Subscription] = set()
