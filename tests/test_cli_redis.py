@@ -167,3 +167,15 @@ async def test_a_worker_waiting_for_redis_at_start_still_stops_when_told() -> No
         "--sink", "redis://127.0.0.1:1/0", "--duration", "1",
     )  # fmt: skip
     assert (code, out) == (0, "") and err.count("unavailable") == 1 and "Traceback" not in err
+
+
+async def test_a_dashboard_of_the_stream_on_a_busy_port_exits_1(redis_server: RedisServer) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        code, out, err = await run("dashboard", "--source", redis_server.url, "--port", port)
+    # the feed, just started, stops too (redis-py can swallow a cancel while connecting)
+    assert (code, out) == (1, "") and "cannot listen" in err and "Traceback" not in err

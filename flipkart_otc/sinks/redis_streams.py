@@ -118,6 +118,16 @@ def _connect(url: str, socket_timeout: float = 5.0) -> Redis:
     )
 
 
+async def _stop(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` and wait for it to end. redis-py can swallow a cancellation
+    that lands while it connects, so the task is cancelled again until it ends."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.1)
+    if not task.cancelled() and task.exception() is not None:
+        logger.debug("task %s ended with %r", task.get_name(), task.exception())
+
+
 class _Outage:
     """While Redis is unavailable: backoff between attempts (full jitter, from 50 ms up
     to ``retry_max``), one log line when it goes and one when it is back."""
@@ -465,8 +475,7 @@ class RedisStreamSink(Closing):
                     self._held,
                 )
         if self._flusher is not None:
-            self._flusher.cancel()
-            await asyncio.gather(self._flusher, return_exceptions=True)
+            await _stop(self._flusher)
         await self._redis.aclose()
 
 
@@ -718,8 +727,7 @@ class RedisStreamFeed(Closing):
         """Stop following; subscribers' iterations end."""
         self._closed = True
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await _stop(self._task)
         await self._redis.aclose()
 
     async def __aenter__(self) -> Self:
