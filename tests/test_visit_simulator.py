@@ -70,6 +70,7 @@ async def test_a_whole_visit_page_by_page(sim: Simulator, client: OtcClient) -> 
         world.scan("LOC1", fe),
     ]
     # several pages (3 + 3 + 1), the next URL already holding /sellers, both spellings
+    world.has_more = "page"  # the flag means another page (where the docs disagree)
     for paging in ("camel", "snake"):
         world.paging = paging
         assert await all_shipments(client, task, fe, 3) == scanned
@@ -110,6 +111,43 @@ async def test_a_whole_visit_page_by_page(sim: Simulator, client: OtcClient) -> 
         ChangeKind.END_OTC_ISSUED,
         ChangeKind.VISIT_COMPLETED,
     ]
+
+
+async def test_has_more_stays_true_while_the_fe_scans(sim: Simulator) -> None:
+    """The docs' other reading (the default): the flag turns false, and the next URL
+    null, "once all shipments are scanned"; until then the last page's next URL is
+    where the next poll reads on from."""
+    world = sim.world
+    fe = world.arrive("LOC1", ttl=300)
+    task = world.visitors("LOC1")[fe].task_id
+    world.start_scanning("LOC1", fe)
+    scanned = [world.scan("LOC1", fe) for _ in range(4)]
+    headers = {"Authorization": f"Bearer {sim.token}", "Content-Type": "application/json"}
+    origin = sim.base_url.removesuffix("/sellers")
+
+    async def page(http: aiohttp.ClientSession, url: str | None) -> tuple[list[str], str | None]:
+        if url is None:
+            body = {"taskId": task, "feId": fe, "pageSize": 3}
+            request = http.post(sim.base_url + "/v3/returns/tasks/shipments", json=body)
+        else:
+            request = http.get(origin + url)
+        async with request as response:
+            document = await response.json()
+        assert document["hasMore"] is (document["nextUrl"] is not None)
+        return [s["trackingId"] for s in document["scannedShipments"]], document["nextUrl"]
+
+    async with aiohttp.ClientSession(headers=headers) as http:
+        first, url = await page(http, None)
+        second, cursor = await page(http, url)
+        assert (first, second) == (scanned[:3], scanned[3:])
+        assert cursor is not None  # scanning goes on
+        assert await page(http, cursor) == ([], cursor)  # nothing new: the same cursor
+        scanned.append(world.scan("LOC1", fe))
+        latest, cursor = await page(http, cursor)
+        assert latest == scanned[4:]
+        world.to_end_otc("LOC1", fe)
+        assert await page(http, cursor) == ([], None)  # scanning is over
+        assert await page(http, None) == (scanned[:3], url)  # a fresh read: page 1
 
 
 async def test_the_wrong_task_or_fe_and_no_task(sim: Simulator, client: OtcClient) -> None:

@@ -173,6 +173,11 @@ class World:
         #: How the scanning endpoint spells its paging keys: "camel" (``hasMore``,
         #: ``nextUrl``, the newest docs) or "snake" (``has_more``, ``next_url``).
         self.paging = "camel"
+        #: What the scanning endpoint's has-more flag means, where the docs disagree:
+        #: "scanning" (the FE is still scanning, so more may come: the last page keeps
+        #: a next URL to poll on, and the flag turns false once scanning is over, as
+        #: the docs say) or "page" (another page is there now, the usual paging).
+        self.has_more = "scanning"
         self._rng = random.Random(seed)
         self._locations: dict[str, _Location] = {}
         self._visits: dict[tuple[str, str], str] = {}  # (task id, FE id) -> location id
@@ -265,14 +270,17 @@ class World:
             return 400, error
         fe.scans_fetched = True
         start = 0
-        if after is not None:
+        if after:  # "": a cursor before the first shipment
             ids = [s.tracking_id for s in fe.shipments]
             start = ids.index(after) + 1 if after in ids else len(ids)
         page = fe.shipments[start : start + page_size]
         more = start + page_size < len(fe.shipments)
+        if self.has_more == "scanning" and fe.stage is Stage.SCANNING:
+            more = True  # scanning goes on: the cursor after this page is polled next
         next_url = None
         if more:
-            cursor = {"taskId": task_id, "feId": fe_id, "etag": page[-1].tracking_id}
+            last = page[-1].tracking_id if page else (after or "")
+            cursor = {"taskId": task_id, "feId": fe_id, "etag": last}
             cursor["pageSize"] = page_size  # type: ignore[assignment]
             token = base64.b64encode(json.dumps(cursor, indent=4).encode()).decode()
             next_url = SHIPMENTS_PAGE_PATH + token
