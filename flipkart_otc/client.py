@@ -250,34 +250,70 @@ class OtcClient:
         )
 
     async def scanned_shipments(
-        self, task_id: str, fe_id: str, *, page_size: int = 25
+        self, task_id: str, fe_id: str, *, page_size: int = shipments.PAGE_SIZE
     ) -> AsyncIterator[ScannedShipment]:
         """Every shipment the FE has scanned for the task, page after page:
         ``async for shipment in client.scanned_shipments(task_id, fe_id): ...``.
 
         The first page is a POST, each later one a GET of the URL the last page gave
-        (only on this client's host), until a page says there is no more, or gives a
-        URL already followed. Flipkart asks for a poll every 30 s while the FE scans;
-        a fresh call starts again from the first page.
+        (only on this client's host), until a page says there is no more, has no
+        shipment, or gives a URL already followed. (Flipkart's docs say the has-more
+        flag stays true until "all shipments are scanned": while the FE scans, the
+        last page read still has a next URL.) Flipkart asks for a poll every 30 s
+        while the FE scans; a fresh call starts again from the first page.
         """
         task_id, fe_id = check_id("task_id", task_id), check_id("fe_id", fe_id)
         check_int("page_size", page_size)
-        method, target = "POST", shipments.PATH
-        payload: bytes | None = shipments.first_body(task_id, fe_id, page_size)
-        followed: set[str] = set()
-        while True:
-            page = await self._call(
-                method, target, payload, shipments.parse_page, success_key=shipments.SUCCESS_KEY
-            )
+        async for page, _, _ in self._shipment_pages(task_id, fe_id, page_size):
             for shipment in page.shipments:
                 yield shipment
+
+    async def _shipment_pages(
+        self,
+        task_id: str,
+        fe_id: str,
+        page_size: int,
+        resume: str | None = None,
+        *,
+        stop_short: bool = False,
+    ) -> AsyncIterator[tuple[shipments.Page, str | None, bool]]:
+        """The pages of :meth:`scanned_shipments`, from the first or from ``resume``
+        (a URL this gave before), each with where to read on from (the next page's
+        URL, or for the last page the URL it was read from; None: the first page's
+        POST) and whether the page had a next URL.
+
+        The visit watcher reads on from there: the token holds the cursor after the
+        page before [inferred from the spec note's decoded token], so a poll costs one
+        request however many pages there are. With ``stop_short`` a page shorter than
+        ``page_size`` is the last one read: there is nothing more now, whichever way
+        the has-more flag is read (another page, or the FE still scanning)."""
+        url: str | None = resume
+        followed: set[str] = set()
+        while True:
+            if url is None:
+                payload = shipments.first_body(task_id, fe_id, page_size)
+                page = await self._call(
+                    "POST",
+                    shipments.PATH,
+                    payload,
+                    shipments.parse_page,
+                    success_key=shipments.SUCCESS_KEY,
+                )
+            else:
+                followed.add(url)
+                page = await self._call(
+                    "GET", url, None, shipments.parse_page, success_key=shipments.SUCCESS_KEY
+                )
             if page.next_url is None:
+                yield page, url, False
                 return
             target = shipments.next_target(self._base_url, page.next_url)
+            yield page, target, True
             if target in followed:  # a cursor that repeats: the pages would never end
                 return
-            followed.add(target)
-            method, payload = "GET", None
+            if not page.shipments or (stop_short and len(page.shipments) < page_size):
+                return  # nothing more now: what the FE scans next comes at the next poll
+            url = target
 
     def fetch_body(
         self, location_id: str, *, task_type: str = TASK_TYPE, patience: float = 0.0

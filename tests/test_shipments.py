@@ -113,6 +113,28 @@ async def test_an_empty_page_ends_quietly() -> None:
     assert await collect(Pages([[]])) == []
 
 
+async def test_a_page_with_no_shipment_ends_the_pages_whatever_its_next_url() -> None:
+    """While the FE scans, the has-more flag may stay true (the docs: until "all
+    shipments are scanned"), and a server may hand out a fresh token each time."""
+    pages = Pages([[1, 2], []])
+    fresh = iter(range(3, 10))
+
+    async def later(request: web.Request) -> web.Response:
+        pages.requests.append(("GET", request.match_info["cursor"]))
+        url = f"{FIRST}/{cursor(next(fresh))}"  # another token for the same place
+        return web.json_response({"hasMore": True, "nextUrl": url, "scannedShipments": []})
+
+    routes = pages.routes()
+    routes[("GET", FIRST + "/{cursor}")] = later
+    async with (
+        serve(routes) as origin,
+        OtcClient("t", base_url=origin + "/sellers", retry=RetryPolicy(max_tries=1)) as client,
+    ):
+        got = [s.tracking_id async for s in client.scanned_shipments("123", "fe", page_size=2)]
+    assert got == ["FMP001", "FMP002"]
+    assert [method for method, _ in pages.requests] == ["POST", "GET"]
+
+
 @pytest.mark.parametrize(
     ("next_url", "expected"),
     [

@@ -22,11 +22,23 @@ from ..models import FlyerCheck, ObdCheck, ScannedShipment, ShipmentStatus
 from .common import format_error, success_document
 from .kinds import FieldError, epoch, field, obj, strict_str
 
-__all__ = ["ENDPOINT", "PATH", "SUCCESS_KEY", "Page", "first_body", "next_target", "parse_page"]
+__all__ = [
+    "ENDPOINT",
+    "PAGE_SIZE",
+    "PATH",
+    "SUCCESS_KEY",
+    "Page",
+    "first_body",
+    "next_target",
+    "parse_page",
+]
 
 ENDPOINT = "scanned-shipments"
 PATH = "/v3/returns/tasks/shipments"
 SUCCESS_KEY = "scannedShipments"
+#: Shipments a page asks for, unless told (the docs' sample token says 20; no limit is
+#: documented).
+PAGE_SIZE = 25
 _STATUSES = {s.value: s for s in ShipmentStatus}
 
 
