@@ -1,14 +1,21 @@
 """One FE's visit past the Start OTC page, as a state machine. Pure: no asyncio, no I/O.
 
-The visit watcher starts following an FE when it leaves the Start OTC page, and asks
-initial-load what page it is on now; each answer goes through :func:`on_page`, which
-says what the FE's move means (events) and what to ask next (the scanned shipments,
-the End OTC), and each page of shipments through :func:`on_shipments`, which reports
-each shipment once. The pages (the spec note's flow)::
+The visit watcher starts following an FE when it leaves the Start OTC page. Each round
+it asks for the scanned shipments of every FE that may be scanning; each answer goes
+through :func:`on_shipments`, which reports each shipment once. Only a round that
+leaves some FE's page in doubt (:func:`page_check_due`: the answer did not say more
+may come, or the FE is on another page) asks initial-load what page each FE is on;
+each answer goes through
+:func:`on_page`, which says what the FE's move means (events) and what to ask next
+(the scanned shipments, the End OTC). The pages (the spec note's flow)::
 
     START_OTC --code used--> SCANNING --scanning done--> END_OTC --code verified--> gone
 
-An FE that is gone before the End OTC page left without finishing: no event.
+Flipkart's docs say the scanning answer's has-more flag turns false "once all
+shipments are scanned": while it is true the FE is scanning, and asking initial-load
+as well would double the requests of a visit. Where it only means another page, it
+tells nothing of the page, and every round asks initial-load. An FE that is gone before
+the End OTC page left without finishing: no event.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ __all__ = [
     "on_end_otc",
     "on_page",
     "on_shipments",
+    "page_check_due",
     "page_of",
 ]
 
@@ -69,7 +77,7 @@ class Ask(enum.Flag):
 class FeVisit:
     """What is known of one FE's visit (slots: there may be many)."""
 
-    __slots__ = ("end_otc", "fe_id", "location_id", "page", "seen", "task_id")
+    __slots__ = ("cursor", "end_otc", "fe_id", "location_id", "more", "page", "seen", "task_id")
 
     def __init__(self, location_id: str, fe_id: str, task_id: str) -> None:
         self.location_id = location_id
@@ -77,7 +85,15 @@ class FeVisit:
         self.task_id = task_id
         self.page = Page.START_OTC
         self.seen: set[str] = set()  # tracking ids reported
+        self.more = False  # the last read ended with a next URL: the FE scans on
+        self.cursor: str | None = None  # the last next-page URL followed: where to go on
         self.end_otc: EndOtc | None = None
+
+
+def page_check_due(visits: Iterable[FeVisit]) -> bool:
+    """Whether a round must ask initial-load: some FE is not seen scanning (its last
+    read did not end with a next URL, or it is on another page)."""
+    return any(visit.page is not Page.SCANNING or not visit.more for visit in visits)
 
 
 def on_page(visit: FeVisit, page: Page, now: datetime) -> tuple[list[VisitEvent], Ask]:
@@ -107,22 +123,33 @@ def on_page(visit: FeVisit, page: Page, now: datetime) -> tuple[list[VisitEvent]
 
 
 def on_shipments(
-    visit: FeVisit, shipments: Iterable[ScannedShipment], now: datetime
+    visit: FeVisit, shipments: Iterable[ScannedShipment], more: bool, now: datetime
 ) -> list[VisitEvent]:
-    """The FE's scanned shipments (all pages): each not reported before, once."""
+    """The FE's scanned shipments (the pages of one read, ``more`` if the last had a
+    next URL): each not reported before, once. A shipment, or a next URL after the
+    last one, shows an FE that left the Start OTC page is scanning."""
     events: list[VisitEvent] = []
     seen = visit.seen
+    key = (visit.location_id, now, visit.fe_id, visit.task_id)
     for shipment in shipments:
         if shipment.tracking_id not in seen:
             seen.add(shipment.tracking_id)
-            key = (visit.location_id, now, visit.fe_id, visit.task_id)
             events.append(ShipmentScanned(*key, shipment=shipment))
+    visit.more = more
+    if (events or more) and visit.page is Page.START_OTC:
+        visit.page = Page.SCANNING
+        events.insert(0, ScanningStarted(*key))
     return events
 
 
-def on_end_otc(visit: FeVisit, end: EndOtc, now: datetime) -> list[VisitEvent]:
-    """The End OTC, got: reported once."""
+def on_end_otc(visit: FeVisit, end: EndOtc, now: datetime) -> tuple[list[VisitEvent], Ask]:
+    """The End OTC, got: reported once. Its total tells whether a shipment was missed
+    (scanned just before the FE moved on): then every page is read again."""
     if visit.end_otc is not None:
-        return []
+        return [], Ask.NOTHING
     visit.end_otc = end
-    return [EndOtcReady(visit.location_id, now, visit.fe_id, visit.task_id, end=end)]
+    event = EndOtcReady(visit.location_id, now, visit.fe_id, visit.task_id, end=end)
+    if end.total_scanned > len(visit.seen):
+        visit.cursor = None
+        return [event], Ask.SHIPMENTS
+    return [event], Ask.NOTHING

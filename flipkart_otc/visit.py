@@ -2,28 +2,41 @@
 
 It runs an :class:`~flipkart_otc.OtcWatcher` (its events pass through unchanged) and,
 when an FE leaves the Start OTC page, follows it: every ``scan_interval`` seconds (30,
-Flipkart's advice for the scanning endpoint) one initial-load per location with FEs in
-the visit (which page each is on), the scanned shipments of each FE scanning, and the
-End OTC once an FE is on the End OTC page. Nothing is asked for a location with no FE past the
-Start OTC page. The decisions are the pure state machine's (``_visit``).
+Flipkart's advice for the scanning endpoint) the scanned shipments of each FE that may
+be scanning, read on from where the last read ended; initial-load (which page each FE
+is on) only in a round where the scanning answer did not say the FE scans on, or an FE
+is on another page; and the End OTC once an FE is on the End OTC page. Nothing is asked
+for a location with no FE past the Start OTC page. The decisions are the pure state
+machine's (``_visit``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from ._channel import Channel
 from ._checks import check_number
 from ._lifecycle import Lifecycle
-from ._visit import Ask, FeVisit, Page, on_end_otc, on_page, on_shipments, page_of
+from ._visit import (
+    Ask,
+    FeVisit,
+    Page,
+    on_end_otc,
+    on_page,
+    on_shipments,
+    page_check_due,
+    page_of,
+)
+from ._wire.shipments import PAGE_SIZE
 from .client import OtcClient
 from .clock import monotonic_of
 from .errors import FlipkartOtcError, TaskNotFoundError, classify
-from .events import FeDeparted, OtcEvent, VisitWatchEvent
+from .events import FeDeparted, LocationStatusChanged, OtcEvent, VisitWatchEvent
+from .models import LocationStatus, ScannedShipment, VisitFe
 from .watcher import OtcWatcher
 
 __all__ = ["VisitWatcher"]
@@ -52,10 +65,20 @@ class VisitWatcher(Lifecycle[VisitWatchEvent]):
     arguments other than ``scan_interval`` and ``follow_existing`` go to the
     ``OtcWatcher``.
 
+    Requests: each ``scan_interval``, one scanning call per FE that may be scanning
+    (read on from where the last read ended), and initial-load only when a round
+    leaves a page in doubt. Flipkart's docs read the scanning answer's has-more flag
+    two ways: if it stays true while the FE scans (the docs: it turns false "once all
+    shipments are scanned"), a visit costs about one request per ``scan_interval``;
+    if it only means another page, every round asks initial-load too, about twice
+    that. Either way the End OTC is asked within one interval of the FE reaching its
+    page.
+
     ``follow_existing`` (the default) also follows the FEs already past the Start OTC
-    page when watching begins: one initial-load per location, spread over the first
-    ``scan_interval``; they come out as ``ScanningStarted`` (then the rest of their
-    visit), as FEs already at the door come out as ``FeArrived(initial=True)``.
+    page when watching begins: one initial-load for each location whose first Start
+    OTC answer shows an open task; they come out as ``ScanningStarted`` (then the
+    rest of their visit), as FEs already at the door come out as
+    ``FeArrived(initial=True)``.
     """
 
     def __init__(
@@ -77,12 +100,12 @@ class VisitWatcher(Lifecycle[VisitWatchEvent]):
         self._events: Channel[OtcEvent | None] = Channel(queue_size)
         self._following: dict[str, dict[str, FeVisit]] = {}  # location -> FE -> visit
         self._tasks: set[asyncio.Task[None]] = set()
-        self._wakers: dict[str, Callable[[], None]] = {}  # a sleeping follower, by location
         self._busy = 0  # followers and the pump, while they have work in hand
         self._progress: asyncio.Event | None = None
         self._fatal: BaseException | None = None
         self._started = self._closed = False
         self._follow_existing = bool(follow_existing)
+        self._known: set[str] = set()  # locations whose task state a poll has told
 
     @property
     def watcher(self) -> OtcWatcher:
@@ -103,9 +126,6 @@ class VisitWatcher(Lifecycle[VisitWatchEvent]):
             self._started = True
             await self._otc.start()
             self._spawn(self._pump())
-            if self._follow_existing:
-                self._busy += 1  # until its first look is done
-                self._spawn(self._discover())
 
     async def aclose(self) -> None:
         """Stop: every follower, then the Start OTC watcher. Safe to call twice."""
@@ -193,6 +213,8 @@ class VisitWatcher(Lifecycle[VisitWatchEvent]):
                     await self._emit([event])
                     if isinstance(event, FeDeparted):
                         self._follow(event.location_id, event.fe_id, event.detail.task_id)
+                    elif isinstance(event, LocationStatusChanged):
+                        self._told(event)
                 finally:
                     self._busy -= 1
                     self._changed()
@@ -201,55 +223,34 @@ class VisitWatcher(Lifecycle[VisitWatchEvent]):
         except Exception as exc:  # the Start OTC watcher's fatal error
             self._fail(exc)
 
-    def _follow(self, location_id: str, fe_id: str, task_id: str) -> None:
-        visits = self._following.get(location_id)
-        if visits is None:
-            visits = self._following[location_id] = {}
-            self._busy += 1  # until the follower's first round ends
-            self._spawn(self._follower(location_id, visits))
-        elif fe_id not in visits and (wake := self._wakers.get(location_id)) is not None:
-            wake()  # a round now, not at the next interval: the FE may be scanning
-        visits.setdefault(fe_id, FeVisit(location_id, fe_id, task_id))
+    def _told(self, event: LocationStatusChanged) -> None:
+        """A location's first known task state: if its task is open, FEs may be past
+        the Start OTC page already (``follow_existing``); one look finds them. From
+        then on every FE comes through the Start OTC page, which the watcher sees."""
+        location_id = event.location_id
+        if event.status is LocationStatus.FAILING or location_id in self._known:
+            return
+        self._known.add(location_id)
+        if event.status is LocationStatus.ACTIVE and self._follow_existing:
+            self._busy += 1  # until the look is done
+            self._spawn(self._look(location_id))
 
-    async def _sleep_until(self, when: float) -> None:
-        """Sleep on the watcher's clock until ``when`` (monotonic), not busy meanwhile."""
-        clock = self._otc.clock
-        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-        def wake() -> None:
-            if not woken.done():
-                self._busy += 1  # due now: wait_idle() waits for what follows
-                woken.set_result(None)
-
-        self._busy -= 1
-        self._changed()
-        timer = clock.call_at(when, wake)
+    async def _look(self, location_id: str) -> None:
+        """initial-load once; every FE past the Start OTC page is followed from there."""
         try:
-            await woken
-        finally:
-            timer.cancel()
-            if not woken.done():  # cancelled asleep: count as busy again, as on waking
-                self._busy += 1
-
-    async def _discover(self) -> None:
-        """At start: one initial-load per location, spread over one ``scan_interval``;
-        every FE already past the Start OTC page is followed from there."""
-        locations = self._otc.locations
-        monotonic = monotonic_of(self._otc.clock)
-        start = monotonic()
-        try:
-            for i, location_id in enumerate(locations):
-                if i:
-                    await self._sleep_until(start + self._scan_interval * i / len(locations))
-                try:
-                    fes = (await self._client.initial_load(location_id)).fes
-                except FlipkartOtcError as exc:
-                    if classify(exc).fatal:
-                        raise
-                    continue  # no task, or a failure: the Start OTC watcher has it
-                for fe_id, fe in sorted(fes.items()):
-                    if page_of(fe.task_status) not in (Page.START_OTC, Page.GONE):
-                        self._follow(location_id, fe_id, fe.task_id)
+            try:
+                fes = (await self._client.initial_load(location_id)).fes
+            except FlipkartOtcError as exc:
+                if classify(exc).fatal:
+                    raise
+                return  # no task, or a failure: the Start OTC watcher has it
+            found = {
+                fe_id: fe
+                for fe_id, fe in fes.items()
+                if page_of(fe.task_status) not in (Page.START_OTC, Page.GONE)
+            }
+            for fe_id, fe in sorted(found.items()):
+                self._follow(location_id, fe_id, fe.task_id, answer=fes)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a refused token, or a bug
@@ -258,7 +259,29 @@ class VisitWatcher(Lifecycle[VisitWatchEvent]):
             self._busy -= 1
             self._changed()
 
-    async def _follower(self, location_id: str, visits: dict[str, FeVisit]) -> None:
+    def _follow(
+        self,
+        location_id: str,
+        fe_id: str,
+        task_id: str,
+        *,
+        answer: Mapping[str, VisitFe] | None = None,
+    ) -> None:
+        """Follow an FE: at once if its location has no other FE followed (with
+        ``answer``, an initial-load just made), else from the location's next round."""
+        visits = self._following.get(location_id)
+        if visits is None:
+            visits = self._following[location_id] = {}
+            self._busy += 1  # until the follower's first round ends, or it sleeps
+            self._spawn(self._follower(location_id, visits, answer))
+        visits.setdefault(fe_id, FeVisit(location_id, fe_id, task_id))
+
+    async def _follower(
+        self,
+        location_id: str,
+        visits: dict[str, FeVisit],
+        answer: Mapping[str, VisitFe] | None,
+    ) -> None:
         """Rounds of one location, each ``scan_interval`` apart, while it has visits.
 
         While a round is due or under way the follower counts as busy (wait_idle()
@@ -270,11 +293,12 @@ class VisitWatcher(Lifecycle[VisitWatchEvent]):
         try:
             while visits:
                 try:
-                    await self._round(location_id, visits)
+                    await self._round(location_id, visits, answer)
                 except FlipkartOtcError as exc:
                     if classify(exc).fatal:
                         raise
                     logger.info("location %s: visit round failed: %s", location_id, exc)
+                answer = None
                 if not visits:
                     break
                 # an FE on the End OTC page without its code (asking failed): the desk
@@ -282,9 +306,9 @@ class VisitWatcher(Lifecycle[VisitWatchEvent]):
                 waiting = any(
                     v.page is Page.END_OTC and v.end_otc is None for v in visits.values()
                 )
-                pause = (
-                    min(self._scan_interval, _END_OTC_RETRY) if waiting else self._scan_interval
-                )
+                pause = self._scan_interval
+                if waiting:
+                    pause = min(pause, _END_OTC_RETRY)
                 woken: asyncio.Future[None] = loop.create_future()
 
                 def wake(future: asyncio.Future[None] = woken) -> None:
@@ -297,13 +321,11 @@ class VisitWatcher(Lifecycle[VisitWatchEvent]):
                 busy = False
                 self._busy -= 1
                 self._changed()
-                self._wakers[location_id] = wake
                 timer = clock.call_at(monotonic() + pause, wake)
                 try:
                     await woken
                 finally:
                     timer.cancel()
-                    self._wakers.pop(location_id, None)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a refused token, or a bug: stop, and say why
@@ -315,37 +337,76 @@ class VisitWatcher(Lifecycle[VisitWatchEvent]):
                 self._busy -= 1
             self._changed()
 
-    async def _round(self, location_id: str, visits: dict[str, FeVisit]) -> None:
-        """One look at a location's visits: initial-load (which page each FE is on: the
-        End OTC must not wait), then what each FE's page calls for."""
-        try:
-            fes = (await self._client.initial_load(location_id)).fes
-        except TaskNotFoundError:  # no task any more: every FE of it is gone
-            fes = {}
+    async def _round(
+        self,
+        location_id: str,
+        visits: dict[str, FeVisit],
+        answer: Mapping[str, VisitFe] | None = None,
+    ) -> None:
+        """One look at a location's visits: the new shipments of each FE that may be
+        scanning; then, if that leaves a page in doubt (or ``answer`` is in hand),
+        which page each FE is on and what that page calls for."""
+        read: set[str] = set()
+        if answer is None:
+            for visit in list(visits.values()):
+                if visit.page in (Page.START_OTC, Page.SCANNING):
+                    await self._shipments(location_id, visit)
+                    read.add(visit.fe_id)
+            if not page_check_due(visits.values()):
+                return
+            try:
+                answer = (await self._client.initial_load(location_id)).fes
+            except TaskNotFoundError:  # no task any more: every FE of it is gone
+                answer = {}
         for fe_id, visit in list(visits.items()):
-            fe = fes.get(fe_id)
+            fe = answer.get(fe_id)
             if fe is not None and fe.task_id != visit.task_id:
                 fe = None  # the same FE on another task: this visit is over
             events, ask = on_page(visit, page_of(fe.task_status if fe else None), self._now())
             await self._emit(events)
             if ask & Ask.STOP:
                 del visits[fe_id]
-            else:
-                await self._ask(location_id, visit, ask)
+                continue
+            if fe_id in read:
+                ask &= ~Ask.SHIPMENTS  # read a moment ago, in this round
+            await self._ask(location_id, visit, ask)
+
+    async def _shipments(self, location_id: str, visit: FeVisit) -> None:
+        """The FE's shipments not reported yet, read on from where the last read ended.
+        A failure leaves its page in doubt: the round asks initial-load."""
+        read: list[ScannedShipment] = []
+        cursor, more = visit.cursor, False
+        pages = self._client._shipment_pages(
+            visit.task_id, visit.fe_id, PAGE_SIZE, cursor, stop_short=True
+        )
+        try:
+            async for page, at, has_next in pages:
+                read += page.shipments
+                cursor, more = at, has_next
+        except FlipkartOtcError as exc:
+            if classify(exc).fatal:
+                raise
+            visit.more, visit.cursor = False, None  # from the first page next time
+            level = logging.DEBUG if visit.page is Page.START_OTC else logging.INFO
+            logger.log(level, "location %s, FE %s: %s", location_id, visit.fe_id, exc)
+            return
+        visit.cursor = cursor
+        await self._emit(on_shipments(visit, read, more, self._now()))
 
     async def _ask(self, location_id: str, visit: FeVisit, ask: Ask) -> None:
         """The FE's shipments and End OTC, as ``ask`` says; a failure is logged, and the
         next round asks again (the task closed, the FE moved on, or Flipkart failed)."""
-        client = self._client
-        try:
-            if ask & Ask.SHIPMENTS:
-                pages = client.scanned_shipments(visit.task_id, visit.fe_id)
-                shipments = [shipment async for shipment in pages]
-                await self._emit(on_shipments(visit, shipments, self._now()))
-            if ask & Ask.END_OTC:
-                end = await client.end_otc_details(visit.fe_id, visit.task_id)
-                await self._emit(on_end_otc(visit, end, self._now()))
-        except FlipkartOtcError as exc:
-            if classify(exc).fatal:
-                raise
-            logger.info("location %s, FE %s: %s", location_id, visit.fe_id, exc)
+        if ask & Ask.SHIPMENTS:
+            await self._shipments(location_id, visit)
+        if ask & Ask.END_OTC:
+            try:
+                end = await self._client.end_otc_details(visit.fe_id, visit.task_id)
+            except FlipkartOtcError as exc:
+                if classify(exc).fatal:
+                    raise
+                logger.info("location %s, FE %s: %s", location_id, visit.fe_id, exc)
+                return
+            events, then = on_end_otc(visit, end, self._now())
+            await self._emit(events)
+            if then & Ask.SHIPMENTS:
+                await self._shipments(location_id, visit)

@@ -122,8 +122,9 @@ async def test_an_fe_that_leaves_without_its_code_is_asked_about_once(desk: Desk
     world.leave("LOC1", fe)
     got = await desk.step(3 * SCAN)
     assert visit_events(got) == []
-    # the first look at start (nobody past the Start OTC page), then one round: gone
-    assert desk.sim.visit_requests == {"initial-load": 2}
+    # the first look at start (nobody past the Start OTC page), then one round: its
+    # shipments (refused: it is not on the task now), so its page in doubt: gone
+    assert desk.sim.visit_requests == {"initial-load": 2, "shipments": 1}
 
 
 #: One FE's visit: how many shipments it scans (None: it leaves the Start OTC page
@@ -136,13 +137,19 @@ visits = st.lists(
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(plan=visits, faulty=st.booleans(), seed=st.integers(0, 1000))
+@given(
+    plan=visits,
+    faulty=st.booleans(),
+    seed=st.integers(0, 1000),
+    reading=st.sampled_from(["scanning", "page"]),
+)
 async def test_the_visit_events_are_the_ground_truth(
-    plan: list[tuple[int | None, int]], faulty: bool, seed: int
+    plan: list[tuple[int | None, int]], faulty: bool, seed: int, reading: str
 ) -> None:
     clock = ManualClock()
     async with Simulator(clock=clock, seed=seed) as sim:
         world = sim.world
+        world.has_more = reading
         world.open_task("LOC1")
         if faulty:
             sim.faults.random(0.2, TRANSIENT)
@@ -213,6 +220,34 @@ async def test_a_bare_async_for_closes_the_watcher_when_it_leaves() -> None:
             await watcher.start()
 
 
+@pytest.mark.parametrize(
+    ("reading", "per_round"),
+    [
+        ("scanning", {"shipments-next": 1}),  # the answer says the FE scans on
+        ("page", {"shipments-next": 1, "initial-load": 1}),  # it does not: ask the page
+    ],
+)
+async def test_a_scanning_fe_costs_a_request_a_round_however_many_pages(
+    desk: Desk, reading: str, per_round: dict[str, int]
+) -> None:
+    world = desk.sim.world
+    world.has_more = reading
+    fe = world.arrive("LOC1", ttl=300)
+    await desk.step(5)
+    world.start_scanning("LOC1", fe)
+    await desk.step(5)
+    scans = [world.scan("LOC1", fe) for _ in range(60)]
+    got = await desk.step(SCAN)  # three pages of 25
+    for _ in range(4):
+        before = desk.sim.visit_requests.copy()
+        more = [world.scan("LOC1", fe) for _ in range(3)]
+        got += await desk.step(SCAN)
+        scans += more
+        # read on from where the last read ended: one request, not the pages again
+        assert desk.sim.visit_requests - before == per_round
+    assert visit_events(got) == [("scanned", fe, t) for t in scans]
+
+
 def test_bad_arguments_are_refused_by_name() -> None:
     with pytest.raises(TypeError, match="client must be an OtcClient"):
         VisitWatcher(object(), ["LOC1"])  # type: ignore[arg-type]
@@ -241,10 +276,11 @@ async def test_fes_already_past_the_start_otc_page_at_start_are_followed() -> No
         ):  # fmt: skip
             desk = Desk(clock, sim, watcher, [])
             await watcher.wait_idle()
-            await desk.step(SCAN)  # the first look at each location, spread over 30 s
-            # a first look at each location (at 0, 10, 20 s), then the rounds of those
-            # with FEs past the Start OTC page: LOC1 at 0 and 30 s, LOC2 at 10 s
-            assert sim.visit_requests["initial-load"] == 3 + 3
+            await desk.step(SCAN + 5)
+            # a first look at each location, as its first Start OTC answer (spread over
+            # 5 s) shows a task; then only LOC2's round 30 s on asks again (is its FE on
+            # the End OTC page gone?): LOC1's shipments answer says its FE scans on
+            assert sim.visit_requests["initial-load"] == 3 + 1
             later = world.scan("LOC1", "fe1")
             await desk.step(SCAN)
         (end,) = [e for e in desk.events if isinstance(e, EndOtcReady)]
