@@ -28,6 +28,7 @@ from .models import LocationStatus, OtcSnapshot
 __all__ = [
     "LocationView",
     "Picture",
+    "Readers",
     "ReliableSink",
     "ResumableSink",
     "Sequenced",
@@ -230,6 +231,36 @@ class Subscription(Closing):
         self.finish()
 
 
-def numbered(first: int, events: Sequence[OtcEvent]) -> list[Sequenced]:
-    """``events`` numbered from ``first``."""
-    return [Sequenced(seq, event) for seq, event in enumerate(events, first)]  # type: ignore[arg-type]
+class Readers:
+    """A feed's extra readers: each event numbered once (``seq`` counts from 1) and
+    handed to every subscriber in the same step; one that falls behind is dropped,
+    never waited for. A feed's picture is the state after the events up to ``seq``."""
+
+    def __init__(self) -> None:
+        #: The sequence number of the last event published (0 before any).
+        self.seq = 0
+        self._subscribers: set[Subscription] = set()
+
+    def subscribe(self, picture: Picture, maxsize: int) -> Subscription:
+        """A subscriber that starts from ``picture`` (taken at :attr:`seq`)."""
+        subscription = Subscription(picture, maxsize, self._subscribers.discard)
+        self._subscribers.add(subscription)
+        return subscription
+
+    def publish(self, events: Sequence[OtcEvent]) -> None:
+        """Number ``events`` and hand them to every subscriber."""
+        first = self.seq + 1
+        self.seq += len(events)
+        if self._subscribers:
+            items = [Sequenced(seq, e) for seq, e in enumerate(events, first)]  # type: ignore[arg-type]
+            for subscriber in list(self._subscribers):
+                for item in items:
+                    if not subscriber.push(item):  # it fell behind: dropped
+                        self._subscribers.discard(subscriber)
+                        break
+
+    def finish(self, reason: BaseException | None = None) -> None:
+        """No more events: every subscriber's iteration ends (raising ``reason``)."""
+        for subscriber in self._subscribers:
+            subscriber.finish(reason)
+        self._subscribers.clear()

@@ -25,11 +25,11 @@ from ._checks import check_int, check_location_id, check_number
 from ._fanout import (
     LocationView,
     Picture,
+    Readers,
     ReliableSink,
     ResumableSink,
     Subscription,
     WatcherHealth,
-    numbered,
 )
 from ._lifecycle import Lifecycle
 from ._location import LocationState, Step, answered, commit, elapsed, failed
@@ -187,8 +187,7 @@ class OtcWatcher(Lifecycle[WatchEvent]):
         self._resumable = isinstance(sink, ResumableSink)
         self._resumed_at = math.inf  # when the saved state was loaded
         self._resumed_count = 0
-        self._seq = 0  # events published so far: the last one's sequence number
-        self._subscribers: set[Subscription] = set()
+        self._readers = Readers()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "running" if self._started else "new"
@@ -275,15 +274,13 @@ class OtcWatcher(Lifecycle[WatchEvent]):
         check_int("maxsize", maxsize)
         if self._closed:
             raise RuntimeError("this OtcWatcher is closed")
-        subscription = Subscription(self.picture(), maxsize, self._subscribers.discard)
-        self._subscribers.add(subscription)
-        return subscription
+        return self._readers.subscribe(self.picture(), maxsize)
 
     def picture(self) -> Picture:
         """Every watched location now: the state after exactly the events numbered up to
         its ``seq`` (what :meth:`subscribe` starts with)."""
         locations = {loc_id: self._view(loc) for loc_id, loc in self._locations.items()}
-        return Picture(self._seq, datetime.fromtimestamp(self.now(), UTC), locations)
+        return Picture(self._readers.seq, datetime.fromtimestamp(self.now(), UTC), locations)
 
     @property
     def running(self) -> bool:
@@ -308,7 +305,7 @@ class OtcWatcher(Lifecycle[WatchEvent]):
     @property
     def last_seq(self) -> int:
         """The sequence number of the last event published (0 before any)."""
-        return self._seq
+        return self._readers.seq
 
     # -- changing what is watched --------------------------------------------
 
@@ -369,9 +366,7 @@ class OtcWatcher(Lifecycle[WatchEvent]):
         if not self._closed:
             self._closed = True
             self._wake_consumer()
-            for subscriber in self._subscribers:
-                subscriber.finish(self._fatal)
-            self._subscribers.clear()
+            self._readers.finish(self._fatal)
         await self._scheduler.aclose()
 
     # -- iteration -------------------------------------------------------------
@@ -467,15 +462,7 @@ class OtcWatcher(Lifecycle[WatchEvent]):
 
     def _publish(self, events: Sequence[OtcEvent]) -> None:
         """Number a committed step's events and hand them to the subscribers."""
-        first = self._seq + 1
-        self._seq += len(events)
-        if self._subscribers:
-            items = numbered(first, events)
-            for subscriber in list(self._subscribers):
-                for item in items:
-                    if not subscriber.push(item):  # it fell behind: dropped
-                        self._subscribers.discard(subscriber)
-                        break
+        self._readers.publish(events)
 
     def _view(self, loc: LocationState) -> LocationView:
         return LocationView(loc.location_id, loc.status, loc.last(), loc.error)
@@ -579,8 +566,6 @@ class OtcWatcher(Lifecycle[WatchEvent]):
         if self._fatal is None:
             self._fatal = exc
             logger.error("watcher stopped: %s", exc)
-            for subscriber in self._subscribers:
-                subscriber.finish(exc)
-            self._subscribers.clear()
+            self._readers.finish(exc)
         self._scheduler.stop()
         self._wake_consumer()

@@ -42,7 +42,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from .._checks import check_int, check_number, check_redis_url, safe_url
-from .._fanout import LocationView, Picture, Sequenced, Subscription, WatcherHealth
+from .._fanout import LocationView, Picture, Readers, Subscription, WatcherHealth
 from .._lifecycle import Closing
 from .._mirror import apply
 from .._render import json_line
@@ -624,14 +624,14 @@ class RedisStreamFeed(Closing):
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._redis = _connect(url)
         self._views: dict[str, LocationView] = {}
-        self._seq = 0
-        self._subscribers: set[Subscription] = set()
+        self._readers = Readers()
         self._task: asyncio.Task[None] | None = None
         self._last_event: float | None = None
         self._closed = False
 
     def __repr__(self) -> str:
-        return f"<RedisStreamFeed {safe_url(self._url)} stream={self.stream!r} seq={self._seq}>"
+        seq = self._readers.seq
+        return f"<RedisStreamFeed {safe_url(self._url)} stream={self.stream!r} seq={seq}>"
 
     @property
     def clock(self) -> Clock:
@@ -649,15 +649,15 @@ class RedisStreamFeed(Closing):
 
     def picture(self) -> Picture:
         """Every location after exactly the events numbered up to the picture's ``seq``."""
-        return Picture(self._seq, datetime.fromtimestamp(self.now(), UTC), dict(self._views))
+        return Picture(
+            self._readers.seq, datetime.fromtimestamp(self.now(), UTC), dict(self._views)
+        )
 
     def subscribe(self, maxsize: int = 1024) -> Subscription:
         """A picture, then every later event (see ``OtcWatcher.subscribe``)."""
         if self._closed:
             raise RuntimeError("this RedisStreamFeed is closed")
-        subscription = Subscription(self.picture(), maxsize, self._subscribers.discard)
-        self._subscribers.add(subscription)
-        return subscription
+        return self._readers.subscribe(self.picture(), maxsize)
 
     def health(self) -> WatcherHealth:
         """Running, locations by status, and when the last event came (as the last success)."""
@@ -711,17 +711,11 @@ class RedisStreamFeed(Closing):
                     )
                     continue
                 self._views[event.location_id] = apply(self._views.get(event.location_id), event)
-                self._seq += 1
                 self._last_event = self.now()
-                item = Sequenced(self._seq, event)
-                for subscriber in list(self._subscribers):
-                    if not subscriber.push(item):
-                        self._subscribers.discard(subscriber)
+                self._readers.publish([event])
         finally:
             await tail.aclose()
-            for subscriber in self._subscribers:
-                subscriber.finish()
-            self._subscribers.clear()
+            self._readers.finish()
 
     async def aclose(self) -> None:
         """Stop following; subscribers' iterations end."""
