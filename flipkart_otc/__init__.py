@@ -42,6 +42,9 @@ if TYPE_CHECKING:
         Subscription as Subscription,
     )
     from ._fanout import (
+        VisitView as VisitView,
+    )
+    from ._fanout import (
         WatcherHealth as WatcherHealth,
     )
     from ._saved import (
@@ -195,6 +198,9 @@ if TYPE_CHECKING:
         VisitEvent as VisitEvent,
     )
     from .events import (
+        VisitLeft as VisitLeft,
+    )
+    from .events import (
         VisitWatchEvent as VisitWatchEvent,
     )
     from .events import (
@@ -292,7 +298,9 @@ _EXPORTS = {
     "ShipmentScanned": ".events",
     "EndOtcReady": ".events",
     "VisitCompleted": ".events",
+    "VisitLeft": ".events",
     "VisitWatchEvent": ".events",
+    "VisitView": "._fanout",
     "WatcherHealth": "._fanout",
     "EventFeed": "._fanout",
     "event_from_dict": ".events",

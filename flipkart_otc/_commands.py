@@ -284,7 +284,7 @@ def _sink(args: argparse.Namespace) -> contextlib.AbstractAsyncContextManager[An
 def _visit_watcher(
     args: argparse.Namespace, client: OtcClient, locations: list[str]
 ) -> VisitWatcher:
-    """What ``watch --visit`` runs."""
+    """What ``watch --visit`` and ``dashboard --visit`` run."""
     policy = PollPolicy.fixed() if args.fixed_interval else None
     return VisitWatcher(
         client, locations, interval=args.interval, policy=policy, scan_interval=args.scan_interval
@@ -434,14 +434,20 @@ async def _dashboard(
         return await _dashboard_of_stream(args, out, access_key)
     locations = _locations(args, say)
     stopper = _Stopper(args.duration)
-    async with _client(args) as client, _watcher(args, client, locations) as watcher:
+    async with _client(args) as client:
+        watcher: OtcWatcher | VisitWatcher
+        if args.visit:
+            watcher = _visit_watcher(args, client, locations)
+        else:
+            watcher = _watcher(args, client, locations)
+        async with watcher:
 
-        async def consume() -> None:  # the page reads its own copy of the events
-            async for _ in watcher:
-                pass
+            async def consume() -> None:  # the page reads its own copy of the events
+                async for _ in watcher:
+                    pass
 
-        what = f"watching {len(locations)} locations"
-        await _serve_until_stopped(args, out, access_key, stopper, watcher, what, consume)
+            what = f"watching {len(locations)} locations"
+            await _serve_until_stopped(args, out, access_key, stopper, watcher, what, consume)
     return stopper.code
 
 
@@ -451,6 +457,8 @@ async def _dashboard_of_stream(
     """``dashboard --source``: the page of what shard workers write to a stream."""
     if args.locations or args.locations_file:
         raise UsageError("--source shows every location on the stream: name none")
+    if args.visit:
+        raise UsageError("--source does not carry --visit's events yet; drop one of them")
     module = _redis_module()
     stopper = _Stopper(args.duration)
     async with module.RedisStreamFeed(args.source, stream=args.stream) as feed:

@@ -23,7 +23,7 @@ from ._saved import SavedLocation
 from .clock import Clock
 from .errors import FlipkartOtcError
 from .events import OtcEvent, WatchEvent
-from .models import LocationStatus, OtcSnapshot
+from .models import EndOtc, LocationStatus, OtcSnapshot
 
 __all__ = [
     "LocationView",
@@ -34,6 +34,7 @@ __all__ = [
     "Sequenced",
     "SubscriberLagged",
     "Subscription",
+    "VisitView",
     "WatcherHealth",
     "EventFeed",
 ]
@@ -77,14 +78,33 @@ class Sequenced:
 
 
 @attrs.frozen(slots=True)
+class VisitView:
+    """An FE past the Start OTC page, as a :class:`~flipkart_otc.VisitWatcher`'s picture
+    shows it: on the ``"scanning"`` page or the ``"end_otc"`` page (since ``since``),
+    the shipments seen (``rejected`` of them refused), and its End OTC once got."""
+
+    fe_id: str
+    task_id: str
+    fe_name: str | None
+    logistic_partner: str | None
+    stage: str
+    since: datetime
+    scanned: int = 0
+    rejected: int = 0
+    end: EndOtc | None = None
+
+
+@attrs.frozen(slots=True)
 class LocationView:
-    """One location as a picture shows it: its status and last good snapshot."""
+    """One location as a picture shows it: its status and last good snapshot, and (from
+    a :class:`~flipkart_otc.VisitWatcher`) the FEs past the Start OTC page, by id."""
 
     location_id: str
     status: LocationStatus | None
     snapshot: OtcSnapshot | None
     #: Why it is ``FAILING`` (the last failure's text, secrets scrubbed), else None.
     error: str | None = None
+    visits: tuple[VisitView, ...] = ()
 
 
 @attrs.frozen(slots=True)

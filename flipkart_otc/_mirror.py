@@ -1,31 +1,42 @@
-"""A location's view kept from its events alone, as a reader of a sink's stream sees it.
-Pure: no I/O.
+"""A location's view kept from its events alone, as a reader of a sink's stream (or of a
+visit watcher) sees it. Pure: no I/O.
 
 The stream holds every event of the location, in order, so applying them to the view
 saved with the last of them keeps the view the watcher had: FEs come with their
-arrival or renewal and go with their departure; the status comes with its change.
+arrival or renewal and go with their departure; the status comes with its change; an
+FE's visit past the Start OTC page comes with ``ScanningStarted`` and goes with
+``VisitCompleted`` or ``VisitLeft``.
 """
 
 from __future__ import annotations
 
-from ._fanout import LocationView
+import attrs
+
+from ._fanout import LocationView, VisitView
 from .events import (
+    EndOtcReady,
     FeArrived,
     FeDeparted,
     LocationStatusChanged,
+    OtcEvent,
     OtcRenewed,
-    WatchEvent,
+    ScanningStarted,
+    ShipmentScanned,
+    VisitEvent,
 )
-from .models import LocationStatus, OtcSnapshot
+from .models import LocationStatus, OtcSnapshot, ShipmentStatus
 
 __all__ = ["apply"]
 
 
-def apply(view: LocationView | None, event: WatchEvent) -> LocationView:
-    """``view`` (None: a location not seen yet) after ``event``."""
+def apply(view: LocationView | None, event: OtcEvent) -> LocationView:
+    """``view`` (None: a location not seen yet) after ``event`` (any a watcher or a
+    visit watcher yields)."""
     location_id = event.location_id
     if view is None:
         view = LocationView(location_id, None, None)
+    if isinstance(event, VisitEvent):
+        return attrs.evolve(view, visits=_visits(view.visits, event))
     snapshot = view.snapshot
     details = dict(snapshot.details) if snapshot is not None else {}
     status, error = view.status, view.error
@@ -35,13 +46,40 @@ def apply(view: LocationView | None, event: WatchEvent) -> LocationView:
             details = {}
         if status is LocationStatus.FAILING:  # the last good snapshot stays as it was
             error = str(event.error) if event.error is not None else None
-            return LocationView(location_id, status, snapshot, error)
+            return attrs.evolve(view, status=status, error=error)
     elif isinstance(event, (FeArrived, OtcRenewed)):
         details[event.fe_id] = event.detail
     elif isinstance(event, FeDeparted):
         details.pop(event.fe_id, None)
     else:  # an expiry: nothing to change (the code's instant is in its detail)
         return view
-    return LocationView(
-        location_id, status, OtcSnapshot(location_id, event.observed_at, details), error
-    )
+    snapshot = OtcSnapshot(location_id, event.observed_at, details)
+    return attrs.evolve(view, status=status, snapshot=snapshot, error=error)
+
+
+def _visits(visits: tuple[VisitView, ...], event: VisitEvent) -> tuple[VisitView, ...]:
+    """The FEs past the Start OTC page after ``event`` (in the order they came)."""
+    rest = tuple(v for v in visits if v.fe_id != event.fe_id)
+    now = next((v for v in visits if v.fe_id == event.fe_id), None)
+    if isinstance(event, ScanningStarted):
+        return (
+            *rest,
+            VisitView(
+                event.fe_id,
+                event.task_id,
+                event.fe_name,
+                event.logistic_partner,
+                "scanning",
+                event.observed_at,
+            ),
+        )
+    if now is None:  # a later event of a visit not seen starting: nothing to show it on
+        return visits
+    if isinstance(event, ShipmentScanned):
+        rejected = event.shipment.status is ShipmentStatus.REJECTED
+        now = attrs.evolve(now, scanned=now.scanned + 1, rejected=now.rejected + rejected)
+    elif isinstance(event, EndOtcReady):
+        now = attrs.evolve(now, stage="end_otc", since=event.observed_at, end=event.end)
+    else:  # completed, or left: the visit is over
+        return rest
+    return tuple(now if v.fe_id == event.fe_id else v for v in visits)

@@ -13,7 +13,7 @@ import json
 from datetime import datetime
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .models import (
     EndOtc,
@@ -25,6 +25,9 @@ from .models import (
     ShipmentStatus,
 )
 
+if TYPE_CHECKING:  # _fanout's events import this module
+    from ._fanout import VisitView
+
 __all__ = [
     "MASK",
     "SCHEMA_VERSION",
@@ -35,6 +38,7 @@ __all__ = [
     "masked",
     "snapshot_dict",
     "visit_dict",
+    "visit_view_dict",
 ]
 
 #: The version of the JSON view, and of ``schema/flipkart-otc-v<N>.schema.json``.
@@ -92,6 +96,22 @@ def end_otc_dict(end: EndOtc, *, show_otc: bool) -> dict[str, Any]:
         "obd_failed": end.obd_failed,
         "flyer_eligible": end.flyer_eligible,
         "flyer_failed": end.flyer_failed,
+    }
+
+
+def visit_view_dict(view: VisitView, *, show_otc: bool) -> dict[str, Any]:
+    """An FE past the Start OTC page as a visit watcher's picture shows it (what the
+    dashboard draws)."""
+    return {
+        "fe_id": view.fe_id,
+        "task_id": view.task_id,
+        "fe_name": view.fe_name,
+        "logistic_partner": view.logistic_partner,
+        "stage": view.stage,
+        "since": iso_utc(view.since),
+        "scanned": view.scanned,
+        "rejected": view.rejected,
+        "end_otc": None if view.end is None else end_otc_dict(view.end, show_otc=show_otc),
     }
 
 

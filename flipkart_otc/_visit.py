@@ -15,7 +15,7 @@ Flipkart's docs say the scanning answer's has-more flag turns false "once all
 shipments are scanned": while it is true the FE is scanning, and asking initial-load
 as well would double the requests of a visit. Where it only means another page, it
 tells nothing of the page, and every round asks initial-load. An FE that is gone before
-the End OTC page left without finishing: no event.
+the End OTC page left without finishing: ``VisitLeft`` (none if it never scanned).
 """
 
 from __future__ import annotations
@@ -24,7 +24,14 @@ import enum
 from collections.abc import Iterable
 from datetime import datetime
 
-from .events import EndOtcReady, ScanningStarted, ShipmentScanned, VisitCompleted, VisitEvent
+from .events import (
+    EndOtcReady,
+    ScanningStarted,
+    ShipmentScanned,
+    VisitCompleted,
+    VisitEvent,
+    VisitLeft,
+)
 from .models import EndOtc, ScannedShipment
 
 __all__ = [
@@ -77,12 +84,32 @@ class Ask(enum.Flag):
 class FeVisit:
     """What is known of one FE's visit (slots: there may be many)."""
 
-    __slots__ = ("cursor", "end_otc", "fe_id", "location_id", "more", "page", "seen", "task_id")
+    __slots__ = (
+        "cursor",
+        "end_otc",
+        "fe_id",
+        "fe_name",
+        "location_id",
+        "logistic_partner",
+        "more",
+        "page",
+        "seen",
+        "task_id",
+    )
 
-    def __init__(self, location_id: str, fe_id: str, task_id: str) -> None:
+    def __init__(
+        self,
+        location_id: str,
+        fe_id: str,
+        task_id: str,
+        fe_name: str | None = None,
+        logistic_partner: str | None = None,
+    ) -> None:
         self.location_id = location_id
         self.fe_id = fe_id
         self.task_id = task_id
+        self.fe_name = fe_name
+        self.logistic_partner = logistic_partner
         self.page = Page.START_OTC
         self.seen: set[str] = set()  # tracking ids reported
         self.more = False  # the last read ended with a next URL: the FE scans on
@@ -103,6 +130,8 @@ def on_page(visit: FeVisit, page: Page, now: datetime) -> tuple[list[VisitEvent]
     if page is Page.GONE:
         if visit.page is Page.END_OTC:
             events.append(VisitCompleted(*key, scanned=len(visit.seen)))
+        elif visit.page is Page.SCANNING:
+            events.append(VisitLeft(*key, scanned=len(visit.seen)))
         return events, Ask.STOP
     if page is Page.START_OTC:
         if visit.page is Page.START_OTC:
@@ -111,7 +140,7 @@ def on_page(visit: FeVisit, page: Page, now: datetime) -> tuple[list[VisitEvent]
     if page is Page.UNKNOWN:
         return events, Ask.SHIPMENTS if visit.page is not Page.START_OTC else Ask.NOTHING
     if visit.page is Page.START_OTC:
-        events.append(ScanningStarted(*key))
+        events.append(_started(visit, now))
     if page is Page.END_OTC:
         if visit.end_otc is not None:
             return events, Ask.NOTHING  # all it needs is the FE leaving the page
@@ -138,8 +167,19 @@ def on_shipments(
     visit.more = more
     if (events or more) and visit.page is Page.START_OTC:
         visit.page = Page.SCANNING
-        events.insert(0, ScanningStarted(*key))
+        events.insert(0, _started(visit, now))
     return events
+
+
+def _started(visit: FeVisit, now: datetime) -> ScanningStarted:
+    return ScanningStarted(
+        visit.location_id,
+        now,
+        visit.fe_id,
+        visit.task_id,
+        visit.fe_name,
+        visit.logistic_partner,
+    )
 
 
 def on_end_otc(visit: FeVisit, end: EndOtc, now: datetime) -> tuple[list[VisitEvent], Ask]:

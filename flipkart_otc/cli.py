@@ -114,6 +114,22 @@ def _stream_option(parser: argparse._ActionsContainer) -> None:
     )
 
 
+def _visit_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--visit",
+        action="store_true",
+        help="follow each FE past the Start OTC page: scanning, each shipment, the End "
+        "OTC (asked for once, when the FE is on its page) and the end of the visit",
+    )
+    parser.add_argument(
+        "--scan-interval",
+        type=_number(0, strict=True),
+        default=30.0,
+        help="with --visit: seconds between looks at an FE's visit (default 30, Flipkart's "
+        "advice for the scanning endpoint)",
+    )
+
+
 def _subparser(
     sub: Any, name: str, help_: str, description: str, example: str
 ) -> argparse.ArgumentParser:
@@ -208,19 +224,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     _api_options(watch)
     _polling_options(watch)
     watch.add_argument("--format", choices=("text", "json"), default="text")
-    watch.add_argument(
-        "--visit",
-        action="store_true",
-        help="follow each FE past the Start OTC page: scanning, each shipment, the End "
-        "OTC (asked for once, when the FE is on its page) and the end of the visit",
-    )
-    watch.add_argument(
-        "--scan-interval",
-        type=_number(0, strict=True),
-        default=30.0,
-        help="with --visit: seconds between looks at an FE's visit (default 30, Flipkart's "
-        "advice for the scanning endpoint)",
-    )
+    _visit_options(watch)
     bus = watch.add_argument_group("beyond one process")
     bus.add_argument(
         "--sink",
@@ -244,11 +248,13 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "watch locations and serve a live page of FEs and their codes",
         "Watch the locations and serve a live dashboard: each location's status, the FEs "
         "at the door with their codes (masked unless --show-otc) and how long each has "
-        "left. It binds to 127.0.0.1; another address needs an access key.",
+        "left, and with --visit each FE's stage of the visit, its scan count and End OTC. "
+        "It binds to 127.0.0.1; another address needs an access key.",
         "example: FLIPKART_ACCESS_TOKEN=... flipkart-otc dashboard LOC1 LOC2 --port 8080",
     )
     _api_options(dashboard)
     _polling_options(dashboard)
+    _visit_options(dashboard)
     dashboard.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     dashboard.add_argument("--port", type=_port, default=8080, help="TCP port (default 8080)")
     dashboard.add_argument(

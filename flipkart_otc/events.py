@@ -17,6 +17,10 @@ event                      when
 ``FeDeparted(expired)``    an FE listed before is gone, or the task ended
 ``LocationStatusChanged``  the location's :class:`LocationStatus` changed
 =========================  ====================================================
+
+A ``VisitWatcher`` adds the events of the rest of the visit (``VisitEvent``):
+``ScanningStarted``, ``ShipmentScanned``, ``EndOtcReady``, ``VisitCompleted`` and
+``VisitLeft``.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ __all__ = [
     "ShipmentScanned",
     "VisitCompleted",
     "VisitEvent",
+    "VisitLeft",
     "VisitWatchEvent",
     "WatchEvent",
     "event_from_dict",
@@ -186,9 +191,19 @@ class VisitEvent(OtcEvent):
 
 @attrs.frozen(slots=True)
 class ScanningStarted(VisitEvent):
-    """The FE's Start OTC was used: it is scanning shipments."""
+    """The FE's Start OTC was used: it is scanning shipments. ``fe_name`` and
+    ``logistic_partner`` as the Start OTC page (or initial-load) gave them: None when
+    neither did."""
 
     kind: ClassVar[str] = "scanning_started"
+
+    fe_name: str | None = None
+    logistic_partner: str | None = None
+
+    def to_dict(self, *, show_otc: bool = False) -> dict[str, Any]:
+        data = VisitEvent.to_dict(self)
+        data["fe_name"], data["logistic_partner"] = self.fe_name, self.logistic_partner
+        return data
 
 
 @attrs.frozen(slots=True)
@@ -242,8 +257,26 @@ class VisitCompleted(VisitEvent):
         return data
 
 
+@attrs.frozen(slots=True)
+class VisitLeft(VisitEvent):
+    """The FE is gone while scanning, before its End OTC page was seen: it left
+    unfinished (or, between two looks, went through the End OTC page with a code from
+    elsewhere, such as Seller Hub). ``scanned``: shipments seen."""
+
+    kind: ClassVar[str] = "visit_left"
+
+    scanned: int
+
+    def to_dict(self, *, show_otc: bool = False) -> dict[str, Any]:
+        data = VisitEvent.to_dict(self)
+        data["scanned"] = self.scanned
+        return data
+
+
 #: Any event a ``VisitWatcher`` yields: the Start OTC events and the visit's.
-VisitWatchEvent = WatchEvent | ScanningStarted | ShipmentScanned | EndOtcReady | VisitCompleted
+VisitWatchEvent = (
+    WatchEvent | ScanningStarted | ShipmentScanned | EndOtcReady | VisitCompleted | VisitLeft
+)
 
 
 def _when(text: Any) -> datetime:

@@ -18,9 +18,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import attrs
+
 from ._channel import Channel
-from ._checks import check_number
+from ._checks import check_int, check_number
+from ._fanout import LocationView, Picture, Readers, Subscription, WatcherHealth
 from ._lifecycle import Lifecycle
+from ._mirror import apply
 from ._visit import (
     Ask,
     FeVisit,
@@ -33,7 +37,7 @@ from ._visit import (
 )
 from ._wire.shipments import PAGE_SIZE
 from .client import OtcClient
-from .clock import monotonic_of
+from .clock import Clock, monotonic_of
 from .errors import FlipkartOtcError, TaskNotFoundError, classify
 from .events import FeDeparted, LocationStatusChanged, OtcEvent, VisitWatchEvent
 from .models import LocationStatus, ScannedShipment, VisitFe
@@ -106,6 +110,9 @@ class VisitWatcher(Lifecycle[VisitWatchEvent]):
         self._started = self._closed = False
         self._follow_existing = bool(follow_existing)
         self._known: set[str] = set()  # locations whose task state a poll has told
+        # the picture: each location after the events published (numbered) so far
+        self._views: dict[str, LocationView] = {}
+        self._readers = Readers()
 
     @property
     def watcher(self) -> OtcWatcher:
@@ -115,6 +122,42 @@ class VisitWatcher(Lifecycle[VisitWatchEvent]):
     def following(self, location_id: str) -> list[str]:
         """The FEs of a location followed past the Start OTC page now."""
         return sorted(self._following.get(location_id, ()))
+
+    # -- for a dashboard (an EventFeed) --------------------------------------------------
+
+    @property
+    def clock(self) -> Clock:
+        """The clock the watcher runs on."""
+        return self._otc.clock
+
+    def now(self) -> float:
+        """The watcher's time in epoch seconds (as :meth:`OtcWatcher.now`)."""
+        return self._otc.now()
+
+    def picture(self) -> Picture:
+        """Every watched location now, its FEs past the Start OTC page included
+        (:attr:`LocationView.visits`): the state after exactly the events numbered up to
+        its ``seq``, those of the Start OTC watcher and of the visits in one sequence."""
+        views = self._views
+        locations = {
+            loc: views.get(loc) or LocationView(loc, None, None) for loc in self._otc.locations
+        }
+        return Picture(self._readers.seq, datetime.fromtimestamp(self.now(), UTC), locations)
+
+    def subscribe(self, maxsize: int = 1024) -> Subscription:
+        """An extra reader: a :meth:`picture`, then every later event, numbered, as
+        :meth:`OtcWatcher.subscribe` gives them (what the dashboard reads)."""
+        check_int("maxsize", maxsize)
+        if self._closed:
+            raise RuntimeError("this VisitWatcher is closed")
+        return self._readers.subscribe(self.picture(), maxsize)
+
+    def health(self) -> WatcherHealth:
+        """The Start OTC watcher's health; not running once this one has stopped."""
+        health = self._otc.health()
+        if self._fatal is not None or self._closed:
+            health = attrs.evolve(health, running=False)
+        return health
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -134,6 +177,7 @@ class VisitWatcher(Lifecycle[VisitWatchEvent]):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._otc.aclose()
+        self._readers.finish(self._fatal)
         if not self._events.full():
             self._events.put_nowait(None)  # wakes a waiting reader: the iteration ends
 
@@ -187,16 +231,22 @@ class VisitWatcher(Lifecycle[VisitWatchEvent]):
             for task in list(self._tasks):
                 if task is not asyncio.current_task():
                     task.cancel()
+            self._readers.finish(exc)
             if not self._events.full():
                 self._events.put_nowait(None)
         self._changed()
 
     async def _emit(self, events: Sequence[OtcEvent]) -> None:
+        """Queue ``events`` for the reader and, in the same step each, apply them to
+        the picture and hand them to the subscribers."""
+        views = self._views
         for event in events:
             while self._events.full():
                 self._changed()  # wait_idle() returns: the reader must read
                 await self._events.room()
             self._events.put_nowait(event)
+            views[event.location_id] = apply(views.get(event.location_id), event)
+            self._readers.publish([event])
         self._changed()
 
     def _now(self) -> datetime:
@@ -212,7 +262,18 @@ class VisitWatcher(Lifecycle[VisitWatchEvent]):
                 try:
                     await self._emit([event])
                     if isinstance(event, FeDeparted):
-                        self._follow(event.location_id, event.fe_id, event.detail.task_id)
+                        detail = event.detail
+                        self._follow(
+                            event.location_id,
+                            event.fe_id,
+                            FeVisit(
+                                event.location_id,
+                                event.fe_id,
+                                detail.task_id,
+                                detail.fe_name,
+                                detail.logistic_partner,
+                            ),
+                        )
                     elif isinstance(event, LocationStatusChanged):
                         self._told(event)
                 finally:
@@ -250,7 +311,8 @@ class VisitWatcher(Lifecycle[VisitWatchEvent]):
                 if page_of(fe.task_status) not in (Page.START_OTC, Page.GONE)
             }
             for fe_id, fe in sorted(found.items()):
-                self._follow(location_id, fe_id, fe.task_id, answer=fes)
+                visit = FeVisit(location_id, fe_id, fe.task_id, fe.fe_name, fe.logistic_partner)
+                self._follow(location_id, fe_id, visit, answer=fes)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a refused token, or a bug
@@ -263,7 +325,7 @@ class VisitWatcher(Lifecycle[VisitWatchEvent]):
         self,
         location_id: str,
         fe_id: str,
-        task_id: str,
+        visit: FeVisit,
         *,
         answer: Mapping[str, VisitFe] | None = None,
     ) -> None:
@@ -274,7 +336,7 @@ class VisitWatcher(Lifecycle[VisitWatchEvent]):
             visits = self._following[location_id] = {}
             self._busy += 1  # until the follower's first round ends, or it sleeps
             self._spawn(self._follower(location_id, visits, answer))
-        visits.setdefault(fe_id, FeVisit(location_id, fe_id, task_id))
+        visits.setdefault(fe_id, visit)
 
     async def _follower(
         self,

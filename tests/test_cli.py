@@ -581,6 +581,43 @@ async def test_fetch_end_otc_needs_visit(visit: Simulator) -> None:
     assert code == 2 and "--end-otc goes with --visit" in err and out == ""
 
 
+async def test_dashboard_visit_shows_each_fes_stage_and_scans(visit: Simulator) -> None:
+    proc = await spawn(
+        "dashboard", "LOC1", "--visit", "--scan-interval", "0.2", "--interval", "0.2",
+        "--base-url", visit.base_url, "--port", "0", environ=token_env(visit),
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        line = (await asyncio.wait_for(proc.stdout.readline(), DEADLINE)).decode()
+        url = line.split()[2]
+        async with aiohttp.ClientSession() as http, http.get(url + "events") as stream:
+            # fe1 is at the door (the Start OTC part of the page), fe2 scanning, fe3 on the
+            # End OTC page with its code (masked: no --show-otc)
+            expected = {"fe2": ("scanning", False), "fe3": ("end_otc", True)}
+            stages: dict[str, tuple[object, object]] = {}
+            while stages != expected:  # the picture, then the events, until both are seen
+                raw = await asyncio.wait_for(stream.content.readline(), DEADLINE)
+                if not raw.startswith(b"data: "):
+                    continue
+                data = json.loads(raw[6:])
+                for location in data.get("locations", []):
+                    for v in location["visits"]:
+                        stages[v["fe_id"]] = (v["stage"], v["end_otc"] is not None)
+                if data.get("event") == "scanning_started":
+                    stages[data["fe_id"]] = ("scanning", False)
+                elif data.get("event") == "end_otc_ready":
+                    stages[data["fe_id"]] = ("end_otc", data["otc"] == "***")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = await asyncio.wait_for(proc.wait(), DEADLINE)
+    assert code == 130
+
+
+async def test_dashboard_visit_is_not_on_the_stream_yet() -> None:
+    code, out, err = await run("dashboard", "--source", "redis://127.0.0.1:1/0", "--visit")
+    assert (code, out) == (2, "") and "--visit" in err and "Traceback" not in err
+
+
 # -- watch --visit -------------------------------------------------------------------
 
 

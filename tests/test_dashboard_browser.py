@@ -20,9 +20,9 @@ import attrs
 import pytest
 from aiohttp import web
 
-from flipkart_otc import ManualClock, OtcWatcher, PollPolicy
+from flipkart_otc import ManualClock, OtcWatcher, PollPolicy, VisitWatcher
 from flipkart_otc.dashboard import create_app
-from flipkart_otc.simulator import Fault, FaultKind, Simulator
+from flipkart_otc.simulator import ChangeKind, Fault, FaultKind, Simulator
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists() and not os.environ.get("FLIPKART_OTC_REQUIRE_BROWSER"):
@@ -60,7 +60,7 @@ class Desk:
 
     clock: ManualClock
     sim: Simulator
-    watcher: OtcWatcher
+    watcher: OtcWatcher | VisitWatcher
     runner: web.AppRunner
     url: str
     page: Page
@@ -86,7 +86,7 @@ async def serve(app: web.Application, port: int = 0) -> tuple[web.AppRunner, str
     return runner, f"http://127.0.0.1:{runner.addresses[0][1]}/"
 
 
-async def drain(watcher: OtcWatcher) -> None:
+async def drain(watcher: OtcWatcher | VisitWatcher) -> None:
     async for _ in watcher:
         pass
 
@@ -103,15 +103,17 @@ async def open_page(browser: Browser, clock: ManualClock, url: str, **options: A
 
 
 @asynccontextmanager
-async def desk(browser: Browser, **options: Any) -> AsyncIterator[Desk]:
+async def desk(browser: Browser, *, visit: bool = False, **options: Any) -> AsyncIterator[Desk]:
+    """With ``visit``, the page of a VisitWatcher (its rounds every 30 s)."""
     clock = ManualClock()
     async with Simulator(clock=clock) as sim:
         for loc in ("LOC1", "LOC2", "LOC3"):
             sim.world.open_task(loc)
         sim.world.remove_task("LOC3")
+        kind: type[OtcWatcher] | type[VisitWatcher] = VisitWatcher if visit else OtcWatcher
         async with (
             sim.client() as client,
-            OtcWatcher(
+            kind(
                 client,
                 ["LOC1", "LOC2", "LOC3"],
                 interval=STEP,
@@ -183,6 +185,58 @@ async def test_the_desk_sees_an_fe_come_renew_expire_and_go(
         await d.step()
         await expect(d.card("LOC1").locator(".status")).to_have_text("■ Task closed")
         await expect(page.locator("#connection")).to_have_text("Live")
+
+
+async def test_the_desk_follows_an_fe_through_its_visit(browser: Browser, tmp_path: Path) -> None:
+    async with desk(browser, visit=True) as d:
+        page, world = d.page, d.sim.world
+        await expect(page.locator("#connection")).to_have_text("Live")
+        fe = world.arrive("LOC1", fe_name="Ram", ttl=300, logistic_partner="eKart")
+        await d.step()
+        world.start_scanning("LOC1", fe)  # its code was read out
+        await d.step()
+        card = d.card("LOC1")
+        visit = card.locator(f'li.visit[data-fe="{fe}"]')
+        await expect(card.locator("li.fe")).to_have_count(0)  # off the Start OTC page
+        await expect(visit).to_have_attribute("data-stage", "scanning")
+        await expect(visit.locator(".fe-name")).to_contain_text("Ram")
+        await expect(visit.locator(".stage")).to_have_text("Scanning")
+        await expect(visit.locator(".progress")).to_have_text("0 scanned")
+        await expect(page.locator("#log li").first).to_contain_text("Ram (eKart) started scanning")
+
+        for accepted in (True, True, True, False):
+            world.scan("LOC1", fe, accepted=accepted)
+        await d.step(30)
+        await expect(visit.locator(".progress")).to_have_text("4 scanned (1 rejected)")
+        await expect(page.locator("#log li").first).to_contain_text("Ram (eKart) scanned")
+
+        world.to_end_otc("LOC1", fe)
+        await d.step(30)
+        await expect(visit).to_have_attribute("data-stage", "end_otc")
+        await expect(visit.locator(".stage")).to_have_text("End OTC ready")
+        await expect(visit.locator(".otc")).to_have_text("••••••")  # no show_otc: masked
+        (code,) = [c.otc for c in world.history if c.kind is ChangeKind.END_OTC_ISSUED]
+        assert code is not None and code not in await page.content()
+        # an End OTC to read out comes first
+        await expect(page.locator("li.card").first).to_have_attribute("data-location", "LOC1")
+        await page.set_viewport_size({"width": 1366, "height": 768})
+        await page.screenshot(path=str(_artifacts(tmp_path) / "dashboard-visit.png"))
+
+        # a page opened now draws the same from the picture
+        fresh = await open_page(browser, d.clock, d.url)
+        again = fresh.locator(f'li.card[data-location="LOC1"] li.visit[data-fe="{fe}"]')
+        await expect(again).to_have_attribute("data-stage", "end_otc")
+        await expect(again.locator(".progress")).to_have_text("4 scanned (1 rejected)")
+        await expect(again.locator(".fe-meta")).to_have_text("eKart")
+        await fresh.close()
+
+        world.complete("LOC1", fe)
+        await d.step(30)
+        await expect(visit).to_have_count(0)
+        await expect(card).to_contain_text("No FE at the door")
+        await expect(page.locator("#log li").first).to_contain_text(
+            "Ram (eKart) finished the visit: 4 scanned"
+        )
 
 
 def _artifacts(tmp_path: Path) -> Path:

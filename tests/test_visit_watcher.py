@@ -7,6 +7,7 @@ import inspect
 from collections.abc import AsyncIterator
 
 import attrs
+import jsonschema
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,13 +18,17 @@ from flipkart_otc import (
     LocationStatusChanged,
     ManualClock,
     OtcClient,
+    Picture,
     PollPolicy,
     RetryPolicy,
     ScanningStarted,
     ShipmentScanned,
     VisitCompleted,
+    VisitLeft,
     VisitWatcher,
+    json_schema,
 )
+from flipkart_otc._mirror import apply
 from flipkart_otc.simulator import TRANSIENT, ChangeKind, Simulator
 
 SCAN = 30.0
@@ -125,6 +130,22 @@ async def test_an_fe_that_leaves_without_its_code_is_asked_about_once(desk: Desk
     # the first look at start (nobody past the Start OTC page), then one round: its
     # shipments (refused: it is not on the task now), so its page in doubt: gone
     assert desk.sim.visit_requests == {"initial-load": 2, "shipments": 1}
+
+
+async def test_an_fe_that_leaves_while_scanning_is_said_to_have_left(desk: Desk) -> None:
+    world = desk.sim.world
+    fe = world.arrive("LOC1", ttl=300)
+    await desk.step(5)
+    world.start_scanning("LOC1", fe)
+    await desk.step(5)
+    world.scan("LOC1", fe)
+    world.leave("LOC1", fe)
+    got = await desk.step(SCAN)
+    left = [e for e in got if isinstance(e, VisitLeft)]
+    assert [(e.fe_id, e.scanned) for e in left] == [(fe, 0)]  # gone before its scan was read
+    assert visit_events(got) == [] and desk.watcher.following("LOC1") == []
+    assert desk.watcher.picture().locations["LOC1"].visits == ()
+    jsonschema.validate(left[0].to_dict(), json_schema())  # the shipped schema knows it
 
 
 #: One FE's visit: how many shipments it scans (None: it leaves the Start OTC page
@@ -246,6 +267,42 @@ async def test_a_scanning_fe_costs_a_request_a_round_however_many_pages(
         # read on from where the last read ended: one request, not the pages again
         assert desk.sim.visit_requests - before == per_round
     assert visit_events(got) == [("scanned", fe, t) for t in scans]
+
+
+async def test_its_picture_and_the_events_after_it_are_one_sequence(desk: Desk) -> None:
+    world, watcher = desk.sim.world, desk.watcher
+    fe = world.arrive("LOC1", fe_name="Ram", ttl=300, logistic_partner="eKart")
+    await desk.step(5)
+    world.start_scanning("LOC1", fe)
+    await desk.step(5)
+    readers = [watcher.subscribe()]
+    for accepted in (True, True, False):
+        world.scan("LOC1", fe, accepted=accepted)
+    await desk.step(SCAN)
+    readers.append(watcher.subscribe())
+    world.to_end_otc("LOC1", fe)
+    await desk.step(SCAN)
+    picture = watcher.picture()
+    (end,) = [e for e in desk.events if isinstance(e, EndOtcReady)]
+    (view,) = picture.locations["LOC1"].visits
+    assert (view.fe_id, view.fe_name, view.logistic_partner) == (fe, "Ram", "eKart")
+    assert (view.stage, view.scanned, view.rejected, view.end) == ("end_otc", 3, 1, end.end)
+    assert picture.locations["LOC1"].snapshot is not None
+    assert picture.locations["LOC1"].snapshot.details == {}  # off the Start OTC page
+    for reader in readers:  # a picture, then the events after it, make the same state
+        first = await anext(reader)
+        assert isinstance(first, Picture)
+        views = dict(first.locations)
+        seq = first.seq
+        while (item := reader.take_nowait()) is not None:
+            assert item.seq == seq + 1
+            seq = item.seq
+            views[item.event.location_id] = apply(views.get(item.event.location_id), item.event)
+        assert (seq, views) == (picture.seq, dict(picture.locations))
+        await reader.aclose()
+    world.complete("LOC1", fe)
+    await desk.step(SCAN)
+    assert watcher.picture().locations["LOC1"].visits == ()
 
 
 def test_bad_arguments_are_refused_by_name() -> None:

@@ -20,7 +20,7 @@ from collections import deque
 from typing import Any
 
 from .._fanout import EventFeed, Picture, Sequenced, SubscriberLagged, Subscription
-from .._serialize import detail_dict
+from .._serialize import detail_dict, visit_view_dict
 
 __all__ = ["Hub", "resume_from"]
 
@@ -177,6 +177,7 @@ class Hub:
                     "status": view.status.value if view.status is not None else None,
                     "error": view.error,
                     "details": [detail_dict(d, show_otc=self.show_otc) for _, d in details],
+                    "visits": [visit_view_dict(v, show_otc=self.show_otc) for v in view.visits],
                 }
             )
         return {"seq": picture.seq, "server_time": self.now_ms(), "locations": locations}

@@ -18,8 +18,11 @@
     fe_arrived: "arrived",
     otc_renewed: "got a new code",
     otc_expired: "code expired",
-    fe_departed: "left",
+    fe_departed: "left the Start OTC page",
+    scanning_started: "started scanning",
+    end_otc_ready: "is on the End OTC page: End OTC ready",
   };
+  const STAGES = { scanning: "Scanning", end_otc: "End OTC ready" };
 
   const view = {
     locations: document.getElementById("locations"),
@@ -34,7 +37,8 @@
     instance: null, // which run of the server the data comes from
     offset: 0, // server time minus this browser's time, ms
     seq: 0, // the last event applied
-    locations: new Map(), // id -> {id, status, error, fes: Map(fe_id -> fe)}
+    // id -> {id, status, error, fes: Map(fe_id -> fe), visits: Map(fe_id -> visit)}
+    locations: new Map(),
     cards: new Map(), // id -> <li>
     order: [],
     lastMessage: 0, // this browser's time of the last message
@@ -140,13 +144,33 @@
     };
   }
 
+  // An FE past the Start OTC page (a visit watcher's): its stage and scan progress.
+  function visit(v) {
+    return {
+      fe_id: v.fe_id,
+      fe_name: v.fe_name,
+      logistic_partner: v.logistic_partner,
+      stage: v.stage,
+      scanned: v.scanned,
+      rejected: v.rejected,
+      end_otc: v.end_otc,
+    };
+  }
+
   function location(id) {
     let loc = state.locations.get(id);
     if (!loc) {
-      loc = { id, status: null, error: null, fes: new Map() };
+      loc = { id, status: null, error: null, fes: new Map(), visits: new Map() };
       state.locations.set(id, loc);
     }
     return loc;
+  }
+
+  // Who an event is about, as the page knows them.
+  function who(loc, d) {
+    const known = loc.fes.get(d.fe_id) || loc.visits.get(d.fe_id) || d;
+    if (!known.fe_name) return d.fe_id;
+    return known.logistic_partner ? `${known.fe_name} (${known.logistic_partner})` : known.fe_name;
   }
 
   function onSnapshot(e) {
@@ -161,6 +185,7 @@
       loc.status = item.status;
       loc.error = item.error;
       for (const d of item.details) loc.fes.set(d.fe_id, fe(d));
+      for (const v of item.visits || []) loc.visits.set(v.fe_id, visit(v));
     }
     view.locations.replaceChildren();
     state.cards = new Map();
@@ -175,6 +200,8 @@
     if (d.seq <= state.seq) return; // seen already
     state.seq = d.seq;
     const loc = location(d.location_id);
+    const name = d.event === "location_status_changed" ? null : who(loc, d);
+    const v = loc.visits.get(d.fe_id);
     switch (d.event) {
       case "fe_arrived":
       case "otc_renewed":
@@ -189,19 +216,44 @@
         loc.status = d.status;
         loc.error = d.error;
         break;
+      case "scanning_started":
+        loc.visits.set(d.fe_id, visit({ ...d, stage: "scanning", scanned: 0, rejected: 0 }));
+        break;
+      case "shipment_scanned":
+        if (v) {
+          v.scanned += 1;
+          if (d.status.trim().toUpperCase() === "REJECTED") v.rejected += 1;
+        }
+        break;
+      case "end_otc_ready":
+        if (v) {
+          v.stage = "end_otc";
+          v.end_otc = d;
+        }
+        break;
+      case "visit_completed":
+      case "visit_left":
+        loc.visits.delete(d.fe_id);
+        break;
     }
-    log(d);
+    log(d, name);
     drawCard(d.location_id);
     arrange();
   }
 
-  function log(d) {
+  function log(d, name) {
     const when = clock(Date.parse(d.observed_at) - state.offset);
     let what;
     if (d.event === "location_status_changed") {
       what = `is now ${STATUS[d.status][1]}${d.error ? ` (${d.error})` : ""}`;
+    } else if (d.event === "shipment_scanned") {
+      what = `${name} scanned ${d.tracking_id} (${d.status})`;
+    } else if (d.event === "visit_completed") {
+      what = `${name} finished the visit: ${d.scanned} scanned`;
+    } else if (d.event === "visit_left") {
+      what = `${name} left while scanning: ${d.scanned} scanned`;
     } else {
-      what = `${d.fe_name} (${d.logistic_partner}) ${KINDS[d.event]}`;
+      what = `${name} ${KINDS[d.event]}`;
     }
     const item = el("li", `entry ${d.event}`);
     item.append(el("time", "", when), " ", el("strong", "", d.location_id), ` ${what}`);
@@ -211,14 +263,16 @@
 
   // -- drawing ----------------------------------------------------------------------
 
-  // Needs attention first: failing, then codes about to expire (or expired), then FEs
-  // at the door, tasks waiting, locations not polled yet, and idle ones last.
+  // Needs attention first: failing, then codes about to expire (or expired) and End OTCs
+  // to read out, then FEs at the door or scanning, tasks waiting, locations not polled
+  // yet, and idle ones last.
   function rank(loc, now) {
     if (loc.status === "FAILING") return 0;
     let soonest = Infinity;
     for (const f of loc.fes.values()) soonest = Math.min(soonest, f.expires - now);
     if (soonest < URGENT_MS) return 1;
-    if (loc.fes.size) return 2;
+    for (const v of loc.visits.values()) if (v.stage === "end_otc") return 1; // read it out
+    if (loc.fes.size || loc.visits.size) return 2;
     if (loc.status === "ACTIVE") return 3;
     if (loc.status === null) return 4;
     return 5;
@@ -255,10 +309,7 @@
         const name = el("div", "fe-name", f.fe_name);
         name.append(" ", el("span", "fe-id", f.fe_id));
         const meta = el("div", "fe-meta", `${f.logistic_partner} · ${f.lob}`);
-        const otc = state.showOtc
-          ? el("div", "otc", f.otc)
-          : el("div", "otc masked", "••••••");
-        otc.setAttribute("aria-label", state.showOtc ? `OTC ${f.otc.split("").join(" ")}` : "OTC hidden");
+        const otc = code(f.otc);
         const [kind, text] = countdown(f, now);
         const time = el("div", `countdown ${kind}`, text);
         item.className = `fe ${kind}`;
@@ -266,17 +317,47 @@
         list.append(item);
       }
       parts.push(list);
-    } else if (loc.status === "ACTIVE") {
+    }
+    if (loc.visits.size) parts.push(drawVisits(loc));
+    if (!loc.fes.size && !loc.visits.size && loc.status === "ACTIVE") {
       parts.push(el("p", "none", "No FE at the door"));
     }
     card.replaceChildren(...parts);
   }
 
+  function code(otc) {
+    const node = state.showOtc ? el("div", "otc", otc) : el("div", "otc masked", "••••••");
+    node.setAttribute("aria-label", state.showOtc ? `OTC ${otc.split("").join(" ")}` : "OTC hidden");
+    return node;
+  }
+
+  // The FEs past the Start OTC page: their stage, scan progress and End OTC.
+  function drawVisits(loc) {
+    const list = el("ul", "visits");
+    for (const v of [...loc.visits.values()].sort((a, b) => a.fe_id.localeCompare(b.fe_id))) {
+      const item = el("li", `visit stage-${v.stage}`);
+      item.dataset.fe = v.fe_id;
+      item.dataset.stage = v.stage;
+      const name = el("div", "fe-name", v.fe_name || v.fe_id);
+      name.append(" ", el("span", "fe-id", v.fe_id));
+      const parts = [name];
+      if (v.logistic_partner) parts.push(el("div", "fe-meta", v.logistic_partner));
+      const rejected = v.rejected ? ` (${v.rejected} rejected)` : "";
+      const progress = el("div", "progress", `${v.scanned} scanned${rejected}`);
+      progress.dataset.scanned = String(v.scanned);
+      parts.push(el("div", "stage", STAGES[v.stage] || v.stage), progress);
+      if (v.end_otc) parts.push(code(v.end_otc.otc));
+      item.append(...parts);
+      list.append(item);
+    }
+    return list;
+  }
+
   function matches(loc, needle) {
     if (!needle) return true;
     if (loc.id.toLowerCase().includes(needle)) return true;
-    for (const f of loc.fes.values()) {
-      if (f.fe_name.toLowerCase().includes(needle)) return true;
+    for (const f of [...loc.fes.values(), ...loc.visits.values()]) {
+      if ((f.fe_name || "").toLowerCase().includes(needle)) return true;
     }
     return false;
   }
@@ -292,17 +373,19 @@
     }
     const needle = view.filter.value.trim().toLowerCase();
     let shown = 0;
-    const counts = { FEs: 0, failing: 0 };
+    const counts = { FEs: 0, visits: 0, failing: 0 };
     for (const [, id, loc] of ranked) {
       const visible = matches(loc, needle);
       state.cards.get(id).hidden = !visible;
       shown += visible ? 1 : 0;
       counts.FEs += loc.fes.size;
+      counts.visits += loc.visits.size;
       counts.failing += loc.status === "FAILING" ? 1 : 0;
     }
     view.empty.hidden = shown > 0 || state.locations.size === 0;
     view.counts.textContent =
       `(${state.locations.size}; ${counts.FEs} FE${counts.FEs === 1 ? "" : "s"} at the door` +
+      `${counts.visits ? `; ${counts.visits} scanning or on the End OTC page` : ""}` +
       `${counts.failing ? `; ${counts.failing} failing` : ""})`;
   }
 
