@@ -1,13 +1,12 @@
 """A live dashboard of a watcher: which FEs are where, their OTCs and how long each has
-left, pushed to browsers over Server-Sent Events.
+left (and, of a ``VisitWatcher``, each FE's stage of the visit), pushed to browsers over
+Server-Sent Events.
 
 ``create_app(watcher)`` is an ``aiohttp.web.Application``: run it, or mount it in your
 own service. The page is served by the package itself (plain HTML, CSS and JavaScript:
 no CDN, no build step), so it works on an offline warehouse LAN::
 
-    import attrs
-import attrs
-from aiohttp import web
+    from aiohttp import web
     from flipkart_otc.dashboard import create_app
 
     app = web.Application()
