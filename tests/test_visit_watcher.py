@@ -88,6 +88,8 @@ def visit_events(events: list[object]) -> list[tuple[str, ...]]:
             out.append(("end_otc", e.fe_id, e.end.otc, str(e.end.total_scanned)))
         elif isinstance(e, VisitCompleted):
             out.append(("completed", e.fe_id, str(e.scanned)))
+        elif isinstance(e, VisitLeft):
+            out.append(("left", e.fe_id, str(e.scanned)))
     return out
 
 
@@ -142,16 +144,17 @@ async def test_an_fe_that_leaves_while_scanning_is_said_to_have_left(desk: Desk)
     world.leave("LOC1", fe)
     got = await desk.step(SCAN)
     left = [e for e in got if isinstance(e, VisitLeft)]
-    assert [(e.fe_id, e.scanned) for e in left] == [(fe, 0)]  # gone before its scan was read
-    assert visit_events(got) == [] and desk.watcher.following("LOC1") == []
+    assert visit_events(got) == [("left", fe, "0")]  # gone before its scan was read
+    assert desk.watcher.following("LOC1") == []
     assert desk.watcher.picture().locations["LOC1"].visits == ()
     jsonschema.validate(left[0].to_dict(), json_schema())  # the shipped schema knows it
 
 
 #: One FE's visit: how many shipments it scans (None: it leaves the Start OTC page
-#: without using its code), and after how many seconds it arrives.
+#: without using its code), after how many seconds it arrives, and whether it goes on
+#: to the End OTC page (else it leaves once it has scanned).
 visits = st.lists(
-    st.tuples(st.one_of(st.none(), st.integers(0, 6)), st.integers(0, 20)),
+    st.tuples(st.one_of(st.none(), st.integers(0, 6)), st.integers(0, 20), st.booleans()),
     min_size=1,
     max_size=3,
 )
@@ -165,7 +168,7 @@ visits = st.lists(
     reading=st.sampled_from(["scanning", "page"]),
 )
 async def test_the_visit_events_are_the_ground_truth(
-    plan: list[tuple[int | None, int]], faulty: bool, seed: int, reading: str
+    plan: list[tuple[int | None, int, bool]], faulty: bool, seed: int, reading: str
 ) -> None:
     clock = ManualClock()
     async with Simulator(clock=clock, seed=seed) as sim:
@@ -181,45 +184,51 @@ async def test_the_visit_events_are_the_ground_truth(
             desk = Desk(clock, sim, watcher, [])
             await watcher.wait_idle()
             fes = []
-            for scans, delay in plan:
+            for scans, delay, finishes in plan:
                 await desk.step(delay)
-                fes.append((world.arrive("LOC1", ttl=600), scans))
+                fes.append((world.arrive("LOC1", ttl=600), scans, finishes))
             # each stage lasts long enough for two rounds, so that all of it is seen
             await desk.step(2 * SCAN)
-            for fe, scans in fes:
+            for fe, scans, _ in fes:
                 if scans is None:
                     world.leave("LOC1", fe)
                 else:
                     world.start_scanning("LOC1", fe)
             await desk.step(2 * SCAN)
-            for fe, scans in fes:
+            for fe, scans, _ in fes:
                 for _ in range(scans or 0):
                     world.scan("LOC1", fe, accepted=bool(scans and scans % 2))
             await desk.step(2 * SCAN)
-            for fe, scans in fes:
+            for fe, scans, finishes in fes:
                 if scans is not None:
-                    world.to_end_otc("LOC1", fe)
+                    if finishes:
+                        world.to_end_otc("LOC1", fe)
+                    else:
+                        world.leave("LOC1", fe)  # unfinished, from the scanning page
             await desk.step(2 * SCAN)
-            for fe, scans in fes:
-                if scans is not None:
+            for fe, scans, finishes in fes:
+                if scans is not None and finishes:
                     world.complete("LOC1", fe)
             await desk.step(2 * SCAN)
             injected = len(sim.faults.injected)
     history = world.history
     issued = {(c.fe_id, c.otc) for c in history if c.kind is ChangeKind.END_OTC_ISSUED}
     expected = []
-    for fe, scans in fes:
+    for fe, scans, finishes in fes:
         if scans is None:
             continue
         tracked = [c.tracking_id for c in history if c.fe_id == fe and c.tracking_id]
         expected += [("scanning", fe), *[("scanned", fe, t) for t in tracked]]
+        if not finishes:
+            expected += [("left", fe, str(len(tracked)))]
+            continue
         (end,) = [e for e in desk.events if isinstance(e, EndOtcReady) and e.fe_id == fe]
         assert (fe, end.end.otc) in issued  # a code Flipkart made, reported once
         expected += [("end_otc", fe, end.end.otc, str(len(tracked)))]
         expected += [("completed", fe, str(len(tracked)))]
     got = visit_events(desk.events)
     assert sorted(got) == sorted(expected)  # nothing missed, nothing twice
-    for fe, _ in fes:  # and in the order of the visit, per FE
+    for fe, _, _ in fes:  # and in the order of the visit, per FE
         kinds = [g[0] for g in got if g[1] == fe]
         assert kinds == [k[0] for k in expected if k[1] == fe]
     assert not faulty or injected > 0
