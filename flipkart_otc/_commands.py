@@ -22,6 +22,7 @@ from aiohttp import web
 from . import _render
 from ._checks import check_location_id, safe_url
 from ._fanout import EventFeed, ReliableSink
+from ._lifecycle import cancel_and_wait
 from ._serialize import masked, snapshot_dict, visit_dict
 from ._visit import Page, page_of
 from .auth import PRODUCTION_TOKEN_URL, SANDBOX_TOKEN_URL, ClientCredentials, TokenProvider
@@ -152,10 +153,9 @@ class _Stopper:
             await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stop.cancel()
-            if not task.done():
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)  # again if it swallows one (redis-py connecting)
+        if not task.cancelled():
+            task.result()  # its exception, if it ended with one
 
 
 def _print(out: TextIO, text: str) -> None:

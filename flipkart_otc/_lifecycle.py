@@ -6,13 +6,23 @@ error or cancellation closes it."""
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
 from types import TracebackType
-from typing import Generic, Self, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
-__all__ = ["Closing", "Lifecycle"]
+__all__ = ["Closing", "Lifecycle", "cancel_and_wait"]
 
 T = TypeVar("T")
+
+
+async def cancel_and_wait(task: asyncio.Future[Any]) -> None:
+    """Cancel ``task`` and wait until it has ended, cancelling it again every 0.1 s: a
+    library may swallow a cancellation (redis-py does, while it connects), and one
+    cancel would then leave the caller waiting for ever."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.1)
 
 
 class Closing(abc.ABC):

@@ -18,6 +18,7 @@ import jsonschema
 import pytest
 
 from flipkart_otc import json_schema
+from flipkart_otc._commands import _Stopper
 from flipkart_otc.simulator import ChangeKind, Fault, FaultKind, Simulator
 
 DEADLINE = 60  # a guard against a hung subprocess, never a wait for an outcome
@@ -278,6 +279,29 @@ async def test_fetch_exits_1_when_a_location_fails(sim: Simulator) -> None:
 
 
 # -- hardening: no traceback, the documented exit code -------------------------------
+
+
+async def test_a_stop_ends_a_command_that_swallows_a_cancellation() -> None:
+    """redis-py can swallow a cancellation that lands while it connects (``tail``, the
+    sink): Ctrl+C, SIGTERM or --duration must end the command all the same."""
+    stopper = _Stopper(None)
+    waiting, swallowed = asyncio.Event(), asyncio.Event()
+
+    async def stubborn() -> None:
+        try:
+            waiting.set()
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            swallowed.set()  # and goes on, as redis-py may
+        await asyncio.Event().wait()
+
+    run = asyncio.ensure_future(stopper.run_until_stopped(stubborn()))
+    await waiting.wait()
+    stopper.event.set()  # as SIGTERM does
+    await asyncio.wait({run}, timeout=DEADLINE)  # a guard: without the fix, it waits on
+    assert run.done(), "the command did not end"
+    run.result()
+    assert swallowed.is_set() and stopper.code == 0
 
 
 def watch_args(sim: Simulator, *extra: str) -> tuple[str, ...]:

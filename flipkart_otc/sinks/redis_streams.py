@@ -43,7 +43,7 @@ from redis.backoff import NoBackoff
 
 from .._checks import check_int, check_number, check_redis_url, safe_url
 from .._fanout import LocationView, Picture, Readers, Subscription, WatcherHealth
-from .._lifecycle import Closing
+from .._lifecycle import Closing, cancel_and_wait
 from .._mirror import apply
 from .._render import json_line
 from .._saved import SavedLocation, decode, encode, event_id
@@ -119,11 +119,8 @@ def _connect(url: str, socket_timeout: float = 5.0) -> Redis:
 
 
 async def _stop(task: asyncio.Task[None]) -> None:
-    """Cancel ``task`` and wait for it to end. redis-py can swallow a cancellation
-    that lands while it connects, so the task is cancelled again until it ends."""
-    while not task.done():
-        task.cancel()
-        await asyncio.wait({task}, timeout=0.1)
+    """Cancel ``task`` (again, if redis-py swallows it) and wait for it to end."""
+    await cancel_and_wait(task)
     if not task.cancelled() and task.exception() is not None:
         logger.debug("task %s ended with %r", task.get_name(), task.exception())
 
