@@ -206,3 +206,9 @@ async def test_faults_on_the_visit_endpoints(sim: Simulator) -> None:
             await client.end_otc_details(fe, task)
         assert sim.visit_requests["end-otc"] == 2
         assert (await client.end_otc_details(fe, task)).total_scanned == 1
+        sim.faults.script(FaultKind.SERVICE_UNAVAILABLE, location="LOC1", endpoint="end-otc")
+        assert len(await all_shipments(client, task, fe, 25)) == 1  # another endpoint
+        with pytest.raises(ServiceUnavailableError):  # kept for End OTC
+            await client.end_otc_details(fe, task)
+    with pytest.raises(ValueError, match="endpoint must be one of"):
+        sim.faults.script(FaultKind.DROP, endpoint="start_otc")

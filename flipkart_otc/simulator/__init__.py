@@ -13,7 +13,7 @@ ground-truth log of every change.
 """
 
 from ._day import DayDriver, DayScenario
-from ._faults import TRANSIENT, Fault, FaultKind, FaultPlan
+from ._faults import ENDPOINTS, TRANSIENT, Fault, FaultKind, FaultPlan
 from ._scenario import Scenario, ScenarioDriver
 from ._server import API_PATH, DEFAULT_TOKEN_LIFETIME, TOKEN_PATH, Simulator
 from ._world import Change, ChangeKind, FeVisit, Shipment, Stage, TaskState, World
@@ -21,6 +21,7 @@ from ._world import Change, ChangeKind, FeVisit, Shipment, Stage, TaskState, Wor
 __all__ = [
     "API_PATH",
     "DEFAULT_TOKEN_LIFETIME",
+    "ENDPOINTS",
     "TOKEN_PATH",
     "TRANSIENT",
     "Change",

@@ -30,6 +30,9 @@ class FaultKind(enum.Enum):
     EXPIRED_TOKEN = "EXPIRED_TOKEN"  # every issued token expires now: 401 until refreshed
 
 
+#: The endpoints a scripted fault may be kept for (``FaultPlan.script(endpoint=)``).
+ENDPOINTS = ("start-otc", "initial-load", "shipments", "shipments-next", "end-otc")
+
 #: Faults a client heals by retrying (the default for random faults).
 TRANSIENT: tuple[FaultKind, ...] = (
     FaultKind.INTERNAL_SERVER_ERROR,
@@ -71,23 +74,34 @@ class FaultPlan:
     """Which requests fail, and how.
 
     Scripted faults are taken one per request, in order, before random ones;
-    faults for a location come before global ones.
+    faults for a location come before global ones, and those for an endpoint (the
+    names in :data:`ENDPOINTS`) before those for any.
 
     >>> plan = FaultPlan()
     >>> plan.script(FaultKind.BAD_GATEWAY, FaultKind.DROP, location="LOC1")
+    >>> plan.script(FaultKind.SERVICE_UNAVAILABLE, endpoint="initial-load")
     >>> plan.random(0.2)
     """
 
     def __init__(self, seed: int | None = None) -> None:
         self._rng = random.Random(seed)
-        self._scripts: dict[str | None, deque[Fault]] = {}
+        self._scripts: dict[tuple[str | None, str | None], deque[Fault]] = {}
         self._random: dict[str | None, _Random] = {}
         #: (location, fault kind) of every fault injected so far.
         self.injected: list[tuple[str | None, FaultKind]] = []
 
-    def script(self, *faults: Fault | FaultKind, location: str | None = None) -> None:
-        """Fail the next requests (for ``location``, or any) with these faults, in order."""
-        self._scripts.setdefault(location, deque()).extend(_as_fault(f) for f in faults)
+    def script(
+        self,
+        *faults: Fault | FaultKind,
+        location: str | None = None,
+        endpoint: str | None = None,
+    ) -> None:
+        """Fail the next requests (for ``location``, or any; to ``endpoint``, or any of
+        :data:`ENDPOINTS`) with these faults, in order."""
+        if endpoint is not None and endpoint not in ENDPOINTS:
+            raise ValueError(f"endpoint must be one of {', '.join(ENDPOINTS)}; got {endpoint!r}")
+        queue = self._scripts.setdefault((location, endpoint), deque())
+        queue.extend(_as_fault(f) for f in faults)
 
     def random(
         self,
@@ -108,14 +122,16 @@ class FaultPlan:
         self._scripts.clear()
         self._random.clear()
 
-    def take(self, location_id: str | None) -> Fault | None:
-        """The fault for the next request to ``location_id``, if any."""
-        for key in (location_id, None) if location_id is not None else (None,):
+    def take(self, location_id: str | None, endpoint: str | None = None) -> Fault | None:
+        """The fault for the next request to ``location_id`` (on ``endpoint``), if any."""
+        locations = (location_id, None) if location_id is not None else (None,)
+        endpoints = (endpoint, None) if endpoint is not None else (None,)
+        for key in [(loc, end) for loc in locations for end in endpoints]:
             queue = self._scripts.get(key)
             if queue:
                 return self._note(location_id, queue.popleft())
-        for key in (location_id, None) if location_id is not None else (None,):
-            plan = self._random.get(key)
+        for location in locations:
+            plan = self._random.get(location)
             if plan is not None and self._rng.random() < plan.rate:
                 return self._note(location_id, Fault(self._rng.choice(plan.kinds)))
         return None

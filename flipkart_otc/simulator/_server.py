@@ -270,7 +270,7 @@ class Simulator:
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         body, location_id = _location_body(await request.read())
         self.requests[location_id] += 1
-        return await self._for_location(request, body, location_id, self.world.answer)
+        return await self._for_location(request, body, location_id, self.world.answer, "start-otc")
 
     async def _for_location(
         self,
@@ -278,10 +278,11 @@ class Simulator:
         body: Any,
         location_id: str | None,
         answer: Callable[[str], tuple[int, bytes]],
+        endpoint: str,
     ) -> web.StreamResponse:
         """An endpoint that takes ``{"sellerLocationId", "taskType"}``: the checks, then
         the world's ``answer`` for the location."""
-        refused = await self._check(request, body, location_id)
+        refused = await self._check(request, body, location_id, endpoint)
         if refused is not None:
             return refused
         if location_id is None:
@@ -292,12 +293,18 @@ class Simulator:
         return web.Response(status=status, body=payload, content_type=_JSON)
 
     async def _check(
-        self, request: web.Request, body: Any, location_id: str | None, *, get: bool = False
+        self,
+        request: web.Request,
+        body: Any,
+        location_id: str | None,
+        endpoint: str,
+        *,
+        get: bool = False,
     ) -> web.StreamResponse | None:
-        """What every endpoint checks first: a fault planned for the location, then
-        the content type, the bearer token and a JSON object body (an error answer),
-        or None when the request may go on."""
-        fault = self.faults.take(location_id)
+        """What every endpoint checks first: a fault planned for the location (and the
+        endpoint), then the content type, the bearer token and a JSON object body (an
+        error answer), or None when the request may go on."""
+        fault = self.faults.take(location_id, endpoint)
         if fault is not None:
             answer = await self._fault(request, fault, location_id)
             if answer is not None:
@@ -316,17 +323,19 @@ class Simulator:
     async def _initial_load(self, request: web.Request) -> web.StreamResponse:
         self.visit_requests["initial-load"] += 1
         body, location_id = _location_body(await request.read())
-        return await self._for_location(request, body, location_id, self.world.initial_load)
+        return await self._for_location(
+            request, body, location_id, self.world.initial_load, "initial-load"
+        )
 
     async def _for_visit(
-        self, request: web.Request
+        self, request: web.Request, endpoint: str
     ) -> tuple[dict[str, Any], str, str] | web.StreamResponse:
         """An endpoint that takes ``{"taskId", "feId", ...}``: the checks (faults by the
         visit's location), then the body and the two ids, or the error answer."""
         body = _json_body(await request.read())
         task_id, fe_id = _ids(body)
         location_id = self.world.location_of(task_id, fe_id) if task_id and fe_id else None
-        refused = await self._check(request, body, location_id)
+        refused = await self._check(request, body, location_id, endpoint)
         if refused is not None:
             return refused
         if not task_id or not fe_id:
@@ -335,7 +344,7 @@ class Simulator:
 
     async def _shipments(self, request: web.Request) -> web.StreamResponse:
         self.visit_requests["shipments"] += 1
-        checked = await self._for_visit(request)
+        checked = await self._for_visit(request, "shipments")
         if isinstance(checked, web.StreamResponse):
             return checked
         body, task_id, fe_id = checked
@@ -352,7 +361,7 @@ class Simulator:
             cursor = None
         task_id, fe_id = _ids(cursor)
         location_id = self.world.location_of(task_id, fe_id) if task_id and fe_id else None
-        refused = await self._check(request, None, location_id, get=True)
+        refused = await self._check(request, None, location_id, "shipments-next", get=True)
         if refused is not None:
             return refused
         etag, page_size = (cursor or {}).get("etag"), (cursor or {}).get("pageSize")
@@ -373,7 +382,7 @@ class Simulator:
 
     async def _end_otc(self, request: web.Request) -> web.StreamResponse:
         self.visit_requests["end-otc"] += 1
-        checked = await self._for_visit(request)
+        checked = await self._for_visit(request, "end-otc")
         if isinstance(checked, web.StreamResponse):
             return checked
         body, task_id, fe_id = checked
