@@ -252,6 +252,27 @@ class VisitWatcher(Lifecycle[VisitWatchEvent]):
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._otc.now(), UTC)
 
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep on the watcher's clock, not busy meanwhile: a task that is busy (counted
+        in wait_idle()) before is busy again on waking, or when cancelled asleep."""
+        clock = self._otc.clock
+        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def wake() -> None:
+            if not woken.done():
+                self._busy += 1  # due now: wait_idle() waits for what follows
+                woken.set_result(None)
+
+        self._busy -= 1
+        self._changed()
+        timer = clock.call_at(monotonic_of(clock)() + seconds, wake)
+        try:
+            await woken
+        finally:
+            timer.cancel()
+            if not woken.done():  # cancelled asleep: busy again, as on waking
+                self._busy += 1
+
     async def _pump(self) -> None:
         """The Start OTC watcher's events, passed on; an FE leaving its page is followed."""
         otc = self._otc
@@ -297,22 +318,33 @@ class VisitWatcher(Lifecycle[VisitWatchEvent]):
             self._spawn(self._look(location_id))
 
     async def _look(self, location_id: str) -> None:
-        """initial-load once; every FE past the Start OTC page is followed from there."""
+        """initial-load once (again each ``scan_interval`` while it fails); every FE
+        past the Start OTC page is followed from there."""
         try:
-            try:
-                fes = (await self._client.initial_load(location_id)).fes
-            except FlipkartOtcError as exc:
-                if classify(exc).fatal:
-                    raise
-                return  # no task, or a failure: the Start OTC watcher has it
-            found = {
-                fe_id: fe
-                for fe_id, fe in fes.items()
-                if page_of(fe.task_status) not in (Page.START_OTC, Page.GONE)
-            }
-            for fe_id, fe in sorted(found.items()):
-                visit = FeVisit(location_id, fe_id, fe.task_id, fe.fe_name, fe.logistic_partner)
-                self._follow(location_id, fe_id, visit, answer=fes)
+            while True:
+                try:
+                    fes = (await self._client.initial_load(location_id)).fes
+                    break
+                except FlipkartOtcError as exc:
+                    verdict = classify(exc)
+                    if verdict.fatal:
+                        raise
+                    if verdict.status is not LocationStatus.FAILING:
+                        return  # no task now: nobody is past the Start OTC page
+                    logger.warning(
+                        "location %s: looking for FEs past the Start OTC page failed "
+                        "(again in %gs): %s",
+                        location_id,
+                        self._scan_interval,
+                        exc,
+                    )
+                    await self._sleep(self._scan_interval)
+            for fe_id, fe in sorted(fes.items()):
+                if page_of(fe.task_status) not in (Page.START_OTC, Page.GONE):
+                    visit = FeVisit(
+                        location_id, fe_id, fe.task_id, fe.fe_name, fe.logistic_partner
+                    )
+                    self._follow(location_id, fe_id, visit, answer=fes)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a refused token, or a bug
@@ -348,10 +380,6 @@ class VisitWatcher(Lifecycle[VisitWatchEvent]):
 
         While a round is due or under way the follower counts as busy (wait_idle()
         waits for it); asleep between rounds, it does not."""
-        clock = self._otc.clock
-        monotonic = monotonic_of(clock)
-        loop = asyncio.get_running_loop()
-        busy = True
         try:
             while visits:
                 try:
@@ -371,23 +399,7 @@ class VisitWatcher(Lifecycle[VisitWatchEvent]):
                 pause = self._scan_interval
                 if waiting:
                     pause = min(pause, _END_OTC_RETRY)
-                woken: asyncio.Future[None] = loop.create_future()
-
-                def wake(future: asyncio.Future[None] = woken) -> None:
-                    nonlocal busy
-                    if not future.done():
-                        busy = True
-                        self._busy += 1  # due now: wait_idle() waits for this round
-                        future.set_result(None)
-
-                busy = False
-                self._busy -= 1
-                self._changed()
-                timer = clock.call_at(monotonic() + pause, wake)
-                try:
-                    await woken
-                finally:
-                    timer.cancel()
+                await self._sleep(pause)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a refused token, or a bug: stop, and say why
@@ -395,8 +407,7 @@ class VisitWatcher(Lifecycle[VisitWatchEvent]):
         finally:
             if self._following.get(location_id) is visits:
                 del self._following[location_id]
-            if busy:
-                self._busy -= 1
+            self._busy -= 1
             self._changed()
 
     async def _round(

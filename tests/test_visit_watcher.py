@@ -29,7 +29,7 @@ from flipkart_otc import (
     json_schema,
 )
 from flipkart_otc._mirror import apply
-from flipkart_otc.simulator import TRANSIENT, ChangeKind, Simulator
+from flipkart_otc.simulator import TRANSIENT, ChangeKind, FaultKind, Simulator
 
 SCAN = 30.0
 
@@ -276,6 +276,32 @@ async def test_a_scanning_fe_costs_a_request_a_round_however_many_pages(
         # read on from where the last read ended: one request, not the pages again
         assert desk.sim.visit_requests - before == per_round
     assert visit_events(got) == [("scanned", fe, t) for t in scans]
+
+
+async def test_a_failed_look_for_fes_past_the_start_otc_page_is_tried_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = ManualClock()
+    async with Simulator(clock=clock) as sim:
+        world = sim.world
+        world.open_task("LOC1")
+        world.arrive("LOC1", fe_id="fe1", ttl=300)
+        world.start_scanning("LOC1", "fe1")
+        scanned = world.scan("LOC1", "fe1")
+        # the look's initial-load fails, retries and all; the Start OTC polls do not
+        sim.faults.script(*[FaultKind.SERVICE_UNAVAILABLE] * 3, location="LOC1",
+                          endpoint="initial-load")  # fmt: skip
+        async with (
+            sim.client(retry=RetryPolicy(max_tries=3, base_delay=0)) as client,
+            watching(client, clock) as watcher,
+        ):
+            desk = Desk(clock, sim, watcher, [])
+            await watcher.wait_idle()
+            assert watcher.following("LOC1") == []
+            assert "looking for FEs past the Start OTC page failed (again in 30s)" in caplog.text
+            got = await desk.step(SCAN)
+    assert visit_events(got) == [("scanning", "fe1"), ("scanned", "fe1", scanned)]
+    assert sim.visit_requests["initial-load"] == 3 + 1
 
 
 async def test_its_picture_and_the_events_after_it_are_one_sequence(desk: Desk) -> None:
