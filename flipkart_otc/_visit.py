@@ -5,9 +5,8 @@ it asks for the scanned shipments of every FE that may be scanning; each answer 
 through :func:`on_shipments`, which reports each shipment once. Only a round that
 leaves some FE's page in doubt (:func:`page_check_due`: the answer did not say more
 may come, or the FE is on another page) asks initial-load what page each FE is on;
-each answer goes through
-:func:`on_page`, which says what the FE's move means (events) and what to ask next
-(the scanned shipments, the End OTC). The pages (the spec note's flow)::
+each answer goes through :func:`on_page`, which says what the FE's move means (events)
+and what to ask next (the scanned shipments, the End OTC). The pages (the spec note's flow)::
 
     START_OTC --code used--> SCANNING --scanning done--> END_OTC --code verified--> gone
 
@@ -113,7 +112,7 @@ class FeVisit:
         self.page = Page.START_OTC
         self.seen: set[str] = set()  # tracking ids reported
         self.more = False  # the last read ended with a next URL: the FE scans on
-        self.cursor: str | None = None  # the last next-page URL followed: where to go on
+        self.cursor: str | None = None  # where the next read goes on (None: page 1)
         self.end_otc: EndOtc | None = None
 
 
