@@ -285,15 +285,13 @@ class VisitWatcher(Lifecycle[VisitWatchEvent]):
                     if isinstance(event, FeDeparted):
                         detail = event.detail
                         self._follow(
-                            event.location_id,
-                            event.fe_id,
                             FeVisit(
                                 event.location_id,
                                 event.fe_id,
                                 detail.task_id,
                                 detail.fe_name,
                                 detail.logistic_partner,
-                            ),
+                            )
                         )
                     elif isinstance(event, LocationStatusChanged):
                         self._told(event)
@@ -344,7 +342,7 @@ class VisitWatcher(Lifecycle[VisitWatchEvent]):
                     visit = FeVisit(
                         location_id, fe_id, fe.task_id, fe.fe_name, fe.logistic_partner
                     )
-                    self._follow(location_id, fe_id, visit, answer=fes)
+                    self._follow(visit, answer=fes)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a refused token, or a bug
@@ -353,22 +351,16 @@ class VisitWatcher(Lifecycle[VisitWatchEvent]):
             self._busy -= 1
             self._changed()
 
-    def _follow(
-        self,
-        location_id: str,
-        fe_id: str,
-        visit: FeVisit,
-        *,
-        answer: Mapping[str, VisitFe] | None = None,
-    ) -> None:
+    def _follow(self, visit: FeVisit, *, answer: Mapping[str, VisitFe] | None = None) -> None:
         """Follow an FE: at once if its location has no other FE followed (with
         ``answer``, an initial-load just made), else from the location's next round."""
+        location_id = visit.location_id
         visits = self._following.get(location_id)
         if visits is None:
             visits = self._following[location_id] = {}
             self._busy += 1  # until the follower's first round ends, or it sleeps
             self._spawn(self._follower(location_id, visits, answer))
-        visits.setdefault(fe_id, visit)
+        visits.setdefault(visit.fe_id, visit)
 
     async def _follower(
         self,
