@@ -339,7 +339,10 @@ async def test_ctrl_c_at_start_up_and_twice_at_shutdown_print_no_traceback(
     proc.send_signal(signal.SIGINT)
     proc.send_signal(signal.SIGINT)  # impatient: the second stops it at once
     _, err = await asyncio.wait_for(proc.communicate(), DEADLINE)
-    assert proc.returncode == 130 and "Traceback" not in err.decode()
+    # when the first has already ended the command (a busy machine can hold the second
+    # back), Python's finalization has put the default handler back: the signal itself
+    # ends the process, which a shell reports as 130 too
+    assert proc.returncode in (130, -signal.SIGINT) and "Traceback" not in err.decode()
 
 
 async def test_bad_files_and_ports_get_one_line_and_their_exit_code(
