@@ -25,6 +25,7 @@ from flipkart_otc import (
     TaskNotFoundError,
     TripsheetClosedError,
 )
+from flipkart_otc._diff import expiry_key
 from flipkart_otc._location import LocationState, answered, commit, elapsed, failed
 from flipkart_otc.errors import FlipkartOtcError
 from flipkart_otc.events import OtcEvent
@@ -178,9 +179,12 @@ class LocationMachine(RuleBasedStateMachine):
             }
             self.present = (self.present - departed) | arrived
             self.listed = dict(new)
-            # "once per code" holds while the FE stays listed: keys of an FE that left are
-            # forgotten (memory stays bounded), so one that returns is told afresh
-            self.expired = {k for k in self.expired if k[0] not in departed}
+            # "once per code" holds while the code stays listed: keys of a code no longer
+            # listed (its FE left, or got another) are forgotten (memory stays bounded),
+            # so a code that comes back, digits and instant alike, is told afresh
+            self.expired = {
+                k for k in self.expired if k[0] in new and expiry_key(new[k[0]]) == k
+            }
         for event in events:
             if isinstance(event, OtcExpired):
                 key = (event.fe_id, event.detail.otc, event.detail.expires_at)
