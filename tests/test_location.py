@@ -179,18 +179,20 @@ class LocationMachine(RuleBasedStateMachine):
             }
             self.present = (self.present - departed) | arrived
             self.listed = dict(new)
-            # "once per code" holds while the code stays listed: keys of a code no longer
-            # listed (its FE left, or got another) are forgotten (memory stays bounded),
-            # so a code that comes back, digits and instant alike, is told afresh
-            self.expired = {
-                k for k in self.expired if k[0] in new and expiry_key(new[k[0]]) == k
-            }
         for event in events:
             if isinstance(event, OtcExpired):
                 key = (event.fe_id, event.detail.otc, event.detail.expires_at)
                 assert key not in self.expired  # once per code
                 assert event.detail.expires_at.timestamp() <= self.now
                 self.expired.add(key)
+        if new is not None:
+            # "once per code" holds while the code stays listed: after the step, keys of
+            # a code no longer listed (its FE left, or got another) are forgotten (memory
+            # stays bounded), so a code that comes back, digits and instant alike, is
+            # told afresh
+            self.expired = {
+                k for k in self.expired if k[0] in new and expiry_key(new[k[0]]) == k
+            }
 
     def _advance(self, seconds: int) -> None:
         self.now += seconds
