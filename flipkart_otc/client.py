@@ -291,19 +291,17 @@ class OtcClient:
         followed: set[str] = set()
         while True:
             if url is None:
-                payload = shipments.first_body(task_id, fe_id, page_size)
-                page = await self._call(
+                method, target, payload = (
                     "POST",
                     shipments.PATH,
-                    payload,
-                    shipments.parse_page,
-                    success_key=shipments.SUCCESS_KEY,
+                    shipments.first_body(task_id, fe_id, page_size),
                 )
             else:
+                method, target, payload = "GET", url, None
                 followed.add(url)
-                page = await self._call(
-                    "GET", url, None, shipments.parse_page, success_key=shipments.SUCCESS_KEY
-                )
+            page = await self._call(
+                method, target, payload, shipments.parse_page, success_key=shipments.SUCCESS_KEY
+            )
             if page.next_url is None:
                 yield page, url, False
                 return
