@@ -246,9 +246,18 @@ def _watcher(
     client: OtcClient,
     locations: list[str],
     sink: ReliableSink | None = None,
-) -> OtcWatcher:
-    """The watcher ``watch`` and ``dashboard`` run, with their polling options."""
+) -> OtcWatcher | VisitWatcher:
+    """The watcher ``watch`` and ``dashboard`` run, with their polling options: with
+    ``--visit`` a VisitWatcher (``_sink`` refuses a sink beside it)."""
     policy = PollPolicy.fixed() if args.fixed_interval else None
+    if args.visit:
+        return VisitWatcher(
+            client,
+            locations,
+            interval=args.interval,
+            policy=policy,
+            scan_interval=args.scan_interval,
+        )
     return OtcWatcher(
         client,
         locations,
@@ -281,16 +290,6 @@ def _sink(args: argparse.Namespace) -> contextlib.AbstractAsyncContextManager[An
     return module.RedisStreamSink(args.sink, stream=args.stream, show_otc=args.show_otc)  # type: ignore[no-any-return]
 
 
-def _visit_watcher(
-    args: argparse.Namespace, client: OtcClient, locations: list[str]
-) -> VisitWatcher:
-    """What ``watch --visit`` and ``dashboard --visit`` run."""
-    policy = PollPolicy.fixed() if args.fixed_interval else None
-    return VisitWatcher(
-        client, locations, interval=args.interval, policy=policy, scan_interval=args.scan_interval
-    )
-
-
 async def _watch(args: argparse.Namespace, out: TextIO, say: Callable[[str, str], None]) -> int:
     locations = _locations(args, say)
     stopper = _Stopper(args.duration)
@@ -299,11 +298,7 @@ async def _watch(args: argparse.Namespace, out: TextIO, say: Callable[[str, str]
     async def watch() -> None:  # all of it under the stopper: a start that waits for
         # Redis (loading the saved state) ends on Ctrl+C, SIGTERM or --duration too
         async with _client(args) as client, _sink(args) as sink:
-            watcher: OtcWatcher | VisitWatcher
-            if args.visit:
-                watcher = _visit_watcher(args, client, locations)
-            else:
-                watcher = _watcher(args, client, locations, sink)
+            watcher = _watcher(args, client, locations, sink)
             async with watcher:
                 if sink is not None or args.shard is not None:
                     say(args.command, _fleet_line(args, watcher, len(locations)))
@@ -435,11 +430,7 @@ async def _dashboard(
     locations = _locations(args, say)
     stopper = _Stopper(args.duration)
     async with _client(args) as client:
-        watcher: OtcWatcher | VisitWatcher
-        if args.visit:
-            watcher = _visit_watcher(args, client, locations)
-        else:
-            watcher = _watcher(args, client, locations)
+        watcher = _watcher(args, client, locations)
         async with watcher:
 
             async def consume() -> None:  # the page reads its own copy of the events
