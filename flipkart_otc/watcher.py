@@ -460,10 +460,6 @@ class OtcWatcher(Lifecycle[WatchEvent]):
         for event in events:
             queue.force(event)
 
-    def _publish(self, events: Sequence[OtcEvent]) -> None:
-        """Number a committed step's events and hand them to the subscribers."""
-        self._readers.publish(events)
-
     def _view(self, loc: LocationState) -> LocationView:
         return LocationView(loc.location_id, loc.status, loc.last(), loc.error)
 
@@ -500,8 +496,8 @@ class OtcWatcher(Lifecycle[WatchEvent]):
     def _settle(self, loc: _Location, step: Step, now: float) -> None:
         if not loc.removed:  # removed meanwhile: its state is gone, its events are out
             commit(loc, step, now)
-        if step[0]:
-            self._publish(step[0])
+        if step[0]:  # numbered and handed to the subscribers in the commit's step
+            self._readers.publish(step[0])
 
     async def _sink_write(self, loc: _Location, step: Step, now: float) -> None:
         assert self._sink is not None
