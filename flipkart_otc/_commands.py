@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
+import attrs
 from aiohttp import web
 
 from . import _render
@@ -24,7 +25,7 @@ from ._checks import check_location_id, safe_url
 from ._fanout import EventFeed, ReliableSink
 from ._lifecycle import cancel_and_wait
 from ._serialize import masked, snapshot_dict, visit_dict
-from ._visit import Page, page_of
+from ._visit import VisitPage, page_of
 from .auth import PRODUCTION_TOKEN_URL, SANDBOX_TOKEN_URL, ClientCredentials, TokenProvider
 from .cli import (
     ENV_APP_ID,
@@ -40,11 +41,10 @@ from .cli import (
 )
 from .client import PRODUCTION_BASE_URL, SANDBOX_BASE_URL, OtcClient
 from .errors import AuthenticationError, FlipkartOtcError, classify
-from .events import VisitWatchEvent
+from .events import WatchEvent
 from .models import EndOtc, LocationStatus, ScannedShipment
 from .policy import PollPolicy
 from .retry import RetryPolicy
-from .visit import VisitWatcher
 from .watcher import OtcWatcher
 
 __all__ = ["run"]
@@ -235,7 +235,7 @@ def _client(args: argparse.Namespace) -> OtcClient:
 # -- watch ---------------------------------------------------------------------
 
 
-def _emitter(args: argparse.Namespace, out: TextIO) -> Callable[[VisitWatchEvent], None]:
+def _emitter(args: argparse.Namespace, out: TextIO) -> Callable[[WatchEvent], None]:
     if args.format == "json":
         return lambda e: _print(out, _render.json_line(e.to_dict(show_otc=args.show_otc)))
     return lambda e: _print(out, _render.event_line(e, show_otc=args.show_otc))
@@ -246,18 +246,12 @@ def _watcher(
     client: OtcClient,
     locations: list[str],
     sink: ReliableSink | None = None,
-) -> OtcWatcher | VisitWatcher:
-    """The watcher ``watch`` and ``dashboard`` run, with their polling options: with
-    ``--visit`` a VisitWatcher (``_sink`` refuses a sink beside it)."""
-    policy = PollPolicy.fixed() if args.fixed_interval else None
+) -> OtcWatcher:
+    """The watcher ``watch`` and ``dashboard`` run, with every option of theirs: one
+    engine, whatever they combine (``--visit``, ``--sink``, ``--shard``)."""
+    policy = PollPolicy.fixed() if args.fixed_interval else PollPolicy()
     if args.visit:
-        return VisitWatcher(
-            client,
-            locations,
-            interval=args.interval,
-            policy=policy,
-            scan_interval=args.scan_interval,
-        )
+        policy = attrs.evolve(policy, scanning=args.scan_interval)
     return OtcWatcher(
         client,
         locations,
@@ -265,6 +259,7 @@ def _watcher(
         policy=policy,
         sink=sink,
         shard=getattr(args, "shard", None),
+        visits=bool(args.visit),
     )
 
 
@@ -284,8 +279,6 @@ def _sink(args: argparse.Namespace) -> contextlib.AbstractAsyncContextManager[An
     """``--sink``'s RedisStreamSink (None without one), closed when the command ends."""
     if args.sink is None:
         return contextlib.nullcontext()
-    if args.visit:
-        raise UsageError("--sink does not carry --visit's events yet; drop one of them")
     module = _redis_module()
     return module.RedisStreamSink(args.sink, stream=args.stream, show_otc=args.show_otc)  # type: ignore[no-any-return]
 
@@ -309,9 +302,8 @@ async def _watch(args: argparse.Namespace, out: TextIO, say: Callable[[str, str]
     return stopper.code
 
 
-def _fleet_line(args: argparse.Namespace, watcher: OtcWatcher | VisitWatcher, named: int) -> str:
+def _fleet_line(args: argparse.Namespace, watcher: OtcWatcher, named: int) -> str:
     """What a shard worker says once it has started (its saved state loaded)."""
-    assert isinstance(watcher, OtcWatcher)
     text = f"watching {len(watcher.locations)} of {named} locations"
     if args.shard is not None:
         text = f"shard {args.shard}: " + text
@@ -429,16 +421,22 @@ async def _dashboard(
         return await _dashboard_of_stream(args, out, access_key)
     locations = _locations(args, say)
     stopper = _Stopper(args.duration)
-    async with _client(args) as client:
-        watcher = _watcher(args, client, locations)
-        async with watcher:
 
-            async def consume() -> None:  # the page reads its own copy of the events
-                async for _ in watcher:
-                    pass
-
+    async def serve() -> None:  # under the stopper: a start that waits for Redis ends too
+        async with (
+            _client(args) as client,
+            _sink(args) as sink,
+            # nobody iterates it: the page and the sink are its readers
+            _watcher(args, client, locations, sink) as watcher,
+        ):
             what = f"watching {len(locations)} locations"
-            await _serve_until_stopped(args, out, access_key, stopper, watcher, what, consume)
+            if sink is not None or args.shard is not None:
+                what = _fleet_line(args, watcher, len(locations))
+            await _serve_until_stopped(
+                args, out, access_key, stopper, watcher, what, watcher.wait_stopped
+            )
+
+    await stopper.run_until_stopped(serve())
     return stopper.code
 
 
@@ -448,8 +446,8 @@ async def _dashboard_of_stream(
     """``dashboard --source``: the page of what shard workers write to a stream."""
     if args.locations or args.locations_file:
         raise UsageError("--source shows every location on the stream: name none")
-    if args.visit:
-        raise UsageError("--source does not carry --visit's events yet; drop one of them")
+    if args.sink is not None or args.shard is not None:
+        raise UsageError("--source shows what workers write: it takes no --sink or --shard")
     module = _redis_module()
     stopper = _Stopper(args.duration)
     async with module.RedisStreamFeed(args.source, stream=args.stream) as feed:
@@ -548,10 +546,10 @@ async def _visit(client: OtcClient, location_id: str, args: argparse.Namespace) 
         load = await client.initial_load(location_id)
         for fe_id, fe in load.fes.items():
             page = page_of(fe.task_status)
-            if page is not Page.START_OTC:  # past the Start OTC page
+            if page is not VisitPage.START_OTC:  # past the Start OTC page
                 shipments = client.scanned_shipments(fe.task_id, fe_id)
                 scanned[fe_id] = [shipment async for shipment in shipments]
-            if args.end_otc and page is Page.END_OTC:
+            if args.end_otc and page is VisitPage.END_OTC:
                 ends[fe_id] = await client.end_otc_details(fe_id, fe.task_id)
     except FlipkartOtcError as exc:
         verdict = classify(exc)

@@ -23,7 +23,7 @@ from ._saved import SavedLocation
 from .clock import Clock
 from .errors import FlipkartOtcError
 from .events import OtcEvent, WatchEvent
-from .models import EndOtc, LocationStatus, OtcSnapshot
+from .models import LocationStatus, OtcSnapshot, VisitView
 
 __all__ = [
     "LocationView",
@@ -58,7 +58,11 @@ class SubscriberLagged(FlipkartOtcError):
 
 @attrs.frozen
 class WatcherHealth:
-    """A watcher's health (:meth:`OtcWatcher.health`), for a probe or a dashboard."""
+    """A watcher's health (:meth:`OtcWatcher.health`), for a probe or a dashboard.
+
+    ``healthy`` is what a liveness probe asks: running, and polls still ending (a
+    watcher whose source stopped answering, or whose reliable reader stopped reading,
+    is running but stalled); ``reason`` says why not, else None."""
 
     running: bool
     #: Locations by status (``PENDING``: not polled yet).
@@ -67,6 +71,8 @@ class WatcherHealth:
     last_success: datetime | None
     #: Seconds since then, on the watcher's clock.
     last_success_age: float | None
+    healthy: bool = attrs.field(default=attrs.Factory(lambda self: self.running, takes_self=True))
+    reason: str | None = None
 
 
 @attrs.frozen(slots=True)
@@ -75,23 +81,6 @@ class Sequenced:
 
     seq: int
     event: WatchEvent
-
-
-@attrs.frozen(slots=True)
-class VisitView:
-    """An FE past the Start OTC page, as a :class:`~flipkart_otc.VisitWatcher`'s picture
-    shows it: on the ``"scanning"`` page or the ``"end_otc"`` page (since ``since``),
-    the shipments seen (``rejected`` of them refused), and its End OTC once got."""
-
-    fe_id: str
-    task_id: str
-    fe_name: str | None
-    logistic_partner: str | None
-    stage: str
-    since: datetime
-    scanned: int = 0
-    rejected: int = 0
-    end: EndOtc | None = None
 
 
 @attrs.frozen(slots=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from typing import TypeAlias
+from typing import NamedTuple
 
 from ._diff import Details, ExpiryKey, advance, earliest_due, expiry_events
 from ._wire.start_otc_incremental import Memo
@@ -32,18 +32,18 @@ __all__ = ["LocationState", "Step", "answered", "commit", "elapsed", "failed"]
 _NO_KEYS: frozenset[ExpiryKey] = frozenset()
 _NONE: Details = {}
 
-#: (events, details after, status after, expiry keys after, next expiry, parser memo,
-#: error after). ``details`` is None when the step keeps the last good ones (a failure, an
-#: expiry); the error is the text of the failure behind ``FAILING``, else None.
-Step: TypeAlias = tuple[
-    list[OtcEvent],
-    Details | None,
-    LocationStatus | None,
-    frozenset[ExpiryKey],
-    float,
-    Memo | None,
-    str | None,
-]
+class Step(NamedTuple):
+    """What a transition owes and leads to, before it is committed."""
+
+    events: list[OtcEvent]
+    #: None when the step keeps the last good details (a failure, an expiry).
+    details: Details | None
+    status: LocationStatus | None
+    expired: frozenset[ExpiryKey]
+    next_expiry: float
+    memo: Memo | None
+    #: The text of the failure behind ``FAILING``, else None.
+    error: str | None
 
 
 class LocationState:
@@ -99,7 +99,7 @@ def answered(
     )
     if state.status is not LocationStatus.ACTIVE:
         events = [_status_changed(state, LocationStatus.ACTIVE, None, now), *events]
-    return events, details, LocationStatus.ACTIVE, expired, due, memo, None
+    return Step(events, details, LocationStatus.ACTIVE, expired, due, memo, None)
 
 
 def failed(
@@ -116,12 +116,12 @@ def failed(
             owed, expired = expiry_events(state.location_id, last, expired, _at(now))
             events += owed
             due = earliest_due(last, expired)
-        return events, None, status, expired, due, None, str(error)
+        return Step(events, None, status, expired, due, None, str(error))
     # NO_TASK or CLOSED: the FEs are gone (and stay gone while it lasts)
     details = last if status is state.status and last is not None else _NONE
     batch, expired, due = advance(state.location_id, last, details, expired, due, now)
     events += batch
-    return events, details, status, expired, due, None, None
+    return Step(events, details, status, expired, due, None, None)
 
 
 def elapsed(state: LocationState, now: float) -> Step | None:
@@ -132,7 +132,7 @@ def elapsed(state: LocationState, now: float) -> Step | None:
     if not events:
         return None
     due = earliest_due(state.details, expired)
-    return events, None, state.status, expired, due, state.memo, state.error  # type: ignore[return-value]
+    return Step(list(events), None, state.status, expired, due, state.memo, state.error)
 
 
 def commit(state: LocationState, step: Step, now: float) -> None:

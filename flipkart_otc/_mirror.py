@@ -26,7 +26,7 @@ from .events import (
 )
 from .models import LocationStatus, OtcSnapshot, ShipmentStatus
 
-__all__ = ["apply"]
+__all__ = ["apply", "visits_after"]
 
 
 def apply(view: LocationView | None, event: OtcEvent) -> LocationView:
@@ -36,7 +36,7 @@ def apply(view: LocationView | None, event: OtcEvent) -> LocationView:
     if view is None:
         view = LocationView(location_id, None, None)
     if isinstance(event, VisitEvent):
-        return attrs.evolve(view, visits=_visits(view.visits, event))
+        return attrs.evolve(view, visits=visits_after(view.visits, event))
     snapshot = view.snapshot
     details = dict(snapshot.details) if snapshot is not None else {}
     status, error = view.status, view.error
@@ -57,7 +57,7 @@ def apply(view: LocationView | None, event: OtcEvent) -> LocationView:
     return attrs.evolve(view, status=status, snapshot=snapshot, error=error)
 
 
-def _visits(visits: tuple[VisitView, ...], event: VisitEvent) -> tuple[VisitView, ...]:
+def visits_after(visits: tuple[VisitView, ...], event: VisitEvent) -> tuple[VisitView, ...]:
     """The FEs past the Start OTC page after ``event`` (in the order they came)."""
     rest = tuple(v for v in visits if v.fe_id != event.fe_id)
     now = next((v for v in visits if v.fe_id == event.fe_id), None)
@@ -76,8 +76,15 @@ def _visits(visits: tuple[VisitView, ...], event: VisitEvent) -> tuple[VisitView
     if now is None:  # a later event of a visit not seen starting: nothing to show it on
         return visits
     if isinstance(event, ShipmentScanned):
+        if event.shipment.tracking_id in now.tracking_ids:
+            return visits  # told before (a stream read after a worker's restart)
         rejected = event.shipment.status is ShipmentStatus.REJECTED
-        now = attrs.evolve(now, scanned=now.scanned + 1, rejected=now.rejected + rejected)
+        now = attrs.evolve(
+            now,
+            scanned=now.scanned + 1,
+            rejected=now.rejected + rejected,
+            tracking_ids=now.tracking_ids | {event.shipment.tracking_id},
+        )
     elif isinstance(event, EndOtcReady):
         now = attrs.evolve(now, stage="end_otc", since=event.observed_at, end=event.end)
     else:  # completed, or left: the visit is over

@@ -24,8 +24,15 @@ import attrs
 from ._diff import earliest_due, expiry_key
 from ._location import LocationState
 from .errors import SinkError
-from .events import FeEvent, LocationStatusChanged, OtcEvent, OtcExpired
-from .models import Lob, LocationStatus, OtcDetail, OtcSnapshot
+from .events import (
+    FeEvent,
+    LocationStatusChanged,
+    OtcEvent,
+    OtcExpired,
+    ShipmentScanned,
+    VisitEvent,
+)
+from .models import EndOtc, Lob, LocationStatus, OtcDetail, OtcSnapshot, VisitView
 
 __all__ = [
     "SavedLocation",
@@ -62,6 +69,8 @@ class SavedLocation:
     snapshot: OtcSnapshot | None
     error: str | None
     as_of: datetime
+    #: The FEs followed past the Start OTC page (a watcher with ``visits=True``).
+    visits: tuple[VisitView, ...] = ()
 
 
 def event_id(event: OtcEvent, key: bytes = b"") -> str:
@@ -86,6 +95,11 @@ def event_id(event: OtcEvent, key: bytes = b"") -> str:
         previous = event.previous.value if event.previous is not None else ""
         parts = [event.location_id, event.kind, previous, event.status.value]
         parts.append(str(_us(event.observed_at)))
+    elif isinstance(event, ShipmentScanned):  # once per shipment of the visit
+        parts = [event.location_id, event.kind, event.fe_id, event.task_id]
+        parts.append(event.shipment.tracking_id)
+    elif isinstance(event, VisitEvent):  # once per visit: started, its End OTC, its end
+        parts = [event.location_id, event.kind, event.fe_id, event.task_id]
     else:  # pragma: no cover - every watch event is one of the above
         parts = [event.location_id, event.kind, str(_us(event.observed_at))]
     text = "\x1f".join(parts).encode("utf-8", "surrogatepass")
@@ -98,6 +112,7 @@ def encode(
     snapshot: OtcSnapshot | None,
     error: str | None,
     as_of: datetime,
+    visits: Sequence[VisitView] = (),
 ) -> bytes:
     """The JSON a sink saves for a location (OTCs included: see the module's note)."""
     data: dict[str, Any] = {
@@ -124,7 +139,61 @@ def encode(
             for _, d in sorted(snapshot.details.items())
         ],
     }
+    if visits:  # absent, not empty, without: a state as small as before visits were kept
+        data["visits"] = [_visit_row(v) for v in visits]
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _visit_row(v: VisitView) -> list[Any]:
+    end = v.end
+    return [
+        v.fe_id,
+        v.task_id,
+        v.fe_name,
+        v.logistic_partner,
+        v.stage,
+        _us(v.since),
+        v.scanned,
+        v.rejected,
+        None
+        if end is None
+        else [
+            end.otc,
+            end.total_scanned,
+            end.obd_eligible,
+            end.obd_failed,
+            end.flyer_eligible,
+            end.flyer_failed,
+        ],
+        sorted(v.tracking_ids),
+        v.cursor,
+    ]
+
+
+def _ints(values: Sequence[Any]) -> tuple[int, int, int, int, int]:
+    a, b, c, d, e = (int(v) for v in values)
+    return a, b, c, d, e
+
+
+def _visit_of(row: Sequence[Any]) -> VisitView:
+    fe_id, task_id, name, partner, stage, since, scanned, rejected, end, seen, cursor = row
+    if stage not in ("scanning", "end_otc"):
+        raise ValueError("a visit's stage")
+    if not all(isinstance(n, int) for n in (scanned, rejected, since)):
+        raise TypeError("a visit's counts")
+    return VisitView(
+        str(fe_id),
+        str(task_id),
+        None if name is None else str(name),
+        None if partner is None else str(partner),
+        stage,
+        _at(since),
+        scanned,
+        rejected,
+        None if end is None else EndOtc(str(fe_id), str(task_id), str(end[0]), *_ints(end[1:6])),
+        frozenset(str(t) for t in seen),
+        None if cursor is None else str(cursor),
+    )
 
 
 def decode(raw: bytes | str) -> SavedLocation:
@@ -145,8 +214,9 @@ def decode(raw: bytes | str) -> SavedLocation:
                 )
             snapshot = OtcSnapshot(location_id, _at(data["fetched_at"]), details)
         error = data["error"]
-        return SavedLocation(location_id, status, snapshot, error, _at(data["as_of"]))
-    except (ValueError, KeyError, TypeError, IndexError, OverflowError) as exc:
+        visits = tuple(_visit_of(row) for row in data.get("visits") or ())
+        return SavedLocation(location_id, status, snapshot, error, _at(data["as_of"]), visits)
+    except (ValueError, KeyError, TypeError, IndexError, OverflowError, RecursionError) as exc:
         # never the text: it holds codes
         raise SinkError(f"a saved location state is not readable ({type(exc).__name__})") from None
 

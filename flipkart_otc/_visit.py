@@ -31,21 +31,23 @@ from .events import (
     VisitEvent,
     VisitLeft,
 )
-from .models import EndOtc, ScannedShipment
+from .models import EndOtc, ScannedShipment, VisitView
 
 __all__ = [
     "Ask",
-    "FeVisit",
-    "Page",
+    "FollowedFe",
+    "VisitPage",
+    "left",
     "on_end_otc",
     "on_page",
     "on_shipments",
     "page_check_due",
     "page_of",
+    "resumed",
 ]
 
 
-class Page(enum.Enum):
+class VisitPage(enum.Enum):
     """Where an FE is in the visit."""
 
     START_OTC = "start_otc"
@@ -55,20 +57,20 @@ class Page(enum.Enum):
     UNKNOWN = "unknown"  # a task status the docs do not name
 
 
-def page_of(task_status: str | None) -> Page:
+def page_of(task_status: str | None) -> VisitPage:
     """The page an initial-load ``task.status`` means (None: the FE is not listed).
 
     Only "Scanning" is documented; the others are compared on their letters alone."""
     if task_status is None:
-        return Page.GONE
+        return VisitPage.GONE
     letters = "".join(c for c in task_status.lower() if c.isalpha())
     if letters in ("startotc", "start"):
-        return Page.START_OTC
+        return VisitPage.START_OTC
     if letters == "scanning":
-        return Page.SCANNING
+        return VisitPage.SCANNING
     if letters in ("endotc", "end"):
-        return Page.END_OTC
-    return Page.UNKNOWN
+        return VisitPage.END_OTC
+    return VisitPage.UNKNOWN
 
 
 class Ask(enum.Flag):
@@ -78,9 +80,10 @@ class Ask(enum.Flag):
     SHIPMENTS = enum.auto()
     END_OTC = enum.auto()
     STOP = enum.auto()  # stop following the FE
+    LEFT = enum.auto()  # it left while scanning: read what can be read, then left()
 
 
-class FeVisit:
+class FollowedFe:
     """What is known of one FE's visit (slots: there may be many)."""
 
     __slots__ = (
@@ -109,49 +112,49 @@ class FeVisit:
         self.task_id = task_id
         self.fe_name = fe_name
         self.logistic_partner = logistic_partner
-        self.page = Page.START_OTC
+        self.page = VisitPage.START_OTC
         self.seen: set[str] = set()  # tracking ids reported
         self.more = False  # the last read ended with a next URL: the FE scans on
         self.cursor: str | None = None  # where the next read goes on (None: page 1)
         self.end_otc: EndOtc | None = None
 
 
-def page_check_due(visits: Iterable[FeVisit]) -> bool:
+def page_check_due(visits: Iterable[FollowedFe]) -> bool:
     """Whether a round must ask initial-load: some FE is not seen scanning (its last
     read did not end with a next URL, or it is on another page)."""
-    return any(visit.page is not Page.SCANNING or not visit.more for visit in visits)
+    return any(visit.page is not VisitPage.SCANNING or not visit.more for visit in visits)
 
 
-def on_page(visit: FeVisit, page: Page, now: datetime) -> tuple[list[VisitEvent], Ask]:
+def on_page(visit: FollowedFe, page: VisitPage, now: datetime) -> tuple[list[VisitEvent], Ask]:
     """initial-load says the FE is on ``page`` at ``now``."""
     key = (visit.location_id, now, visit.fe_id, visit.task_id)
     events: list[VisitEvent] = []
-    if page is Page.GONE:
-        if visit.page is Page.END_OTC:
+    if page is VisitPage.GONE:
+        if visit.page is VisitPage.END_OTC:
             events.append(VisitCompleted(*key, scanned=len(visit.seen)))
-        elif visit.page is Page.SCANNING:
-            events.append(VisitLeft(*key, scanned=len(visit.seen)))
+        elif visit.page is VisitPage.SCANNING:  # its last scans first: then left()
+            return events, Ask.SHIPMENTS | Ask.LEFT
         return events, Ask.STOP
-    if page is Page.START_OTC:
-        if visit.page is Page.START_OTC:
+    if page is VisitPage.START_OTC:
+        if visit.page is VisitPage.START_OTC:
             return events, Ask.STOP  # it never left: the Start OTC watcher follows it
         return events, Ask.NOTHING  # [inferred] not a way back the docs draw: wait
-    if page is Page.UNKNOWN:
-        return events, Ask.SHIPMENTS if visit.page is not Page.START_OTC else Ask.NOTHING
-    if visit.page is Page.START_OTC:
+    if page is VisitPage.UNKNOWN:
+        return events, Ask.SHIPMENTS if visit.page is not VisitPage.START_OTC else Ask.NOTHING
+    if visit.page is VisitPage.START_OTC:
         events.append(_started(visit, now))
-    if page is Page.END_OTC:
+    if page is VisitPage.END_OTC:
         if visit.end_otc is not None:
             return events, Ask.NOTHING  # all it needs is the FE leaving the page
-        visit.page = Page.END_OTC
+        visit.page = VisitPage.END_OTC
         return events, Ask.SHIPMENTS | Ask.END_OTC  # the last scans first, then the code
-    if visit.page is Page.START_OTC:
-        visit.page = Page.SCANNING
+    if visit.page is VisitPage.START_OTC:
+        visit.page = VisitPage.SCANNING
     return events, Ask.SHIPMENTS
 
 
 def on_shipments(
-    visit: FeVisit, shipments: Iterable[ScannedShipment], more: bool, now: datetime
+    visit: FollowedFe, shipments: Iterable[ScannedShipment], more: bool, now: datetime
 ) -> list[VisitEvent]:
     """The FE's scanned shipments (the pages of one read, ``more`` if the last had a
     next URL): each not reported before, once. A shipment, or a next URL after the
@@ -164,13 +167,31 @@ def on_shipments(
             seen.add(shipment.tracking_id)
             events.append(ShipmentScanned(*key, shipment=shipment))
     visit.more = more
-    if (events or more) and visit.page is Page.START_OTC:
-        visit.page = Page.SCANNING
+    if (events or more) and visit.page is VisitPage.START_OTC:
+        visit.page = VisitPage.SCANNING
         events.insert(0, _started(visit, now))
     return events
 
 
-def _started(visit: FeVisit, now: datetime) -> ScanningStarted:
+def left(visit: FollowedFe, complete: bool, now: datetime) -> list[VisitEvent]:
+    """The FE left while scanning (after :func:`on_page` asked ``Ask.LEFT``), once its
+    last scans were read (``complete``) or could not be (the count may be short)."""
+    key = (visit.location_id, now, visit.fe_id, visit.task_id)
+    return [VisitLeft(*key, scanned=len(visit.seen), complete=complete)]
+
+
+def resumed(location_id: str, view: VisitView) -> FollowedFe:
+    """An FE's visit as a saved picture left it (a watcher resuming from a sink's
+    state): its page, the shipments told, where its reads went on, its End OTC."""
+    visit = FollowedFe(location_id, view.fe_id, view.task_id, view.fe_name, view.logistic_partner)
+    visit.page = VisitPage.END_OTC if view.stage == "end_otc" else VisitPage.SCANNING
+    visit.seen = set(view.tracking_ids)
+    visit.cursor = view.cursor
+    visit.end_otc = view.end
+    return visit
+
+
+def _started(visit: FollowedFe, now: datetime) -> ScanningStarted:
     return ScanningStarted(
         visit.location_id,
         now,
@@ -181,7 +202,7 @@ def _started(visit: FeVisit, now: datetime) -> ScanningStarted:
     )
 
 
-def on_end_otc(visit: FeVisit, end: EndOtc, now: datetime) -> tuple[list[VisitEvent], Ask]:
+def on_end_otc(visit: FollowedFe, end: EndOtc, now: datetime) -> tuple[list[VisitEvent], Ask]:
     """The End OTC, got: reported once. Its total tells whether a shipment was missed
     (scanned just before the FE moved on): then every page is read again."""
     if visit.end_otc is not None:

@@ -114,6 +114,24 @@ def _stream_option(parser: argparse._ActionsContainer) -> None:
     )
 
 
+def _worker_options(parser: argparse._ActionsContainer) -> None:
+    """A shard worker's options: ``watch`` and ``dashboard`` (a desk screen that is
+    also a worker) take the same."""
+    parser.add_argument(
+        "--sink",
+        metavar="URL",
+        type=_redis_url,
+        help="also write each event to a Redis stream (redis://HOST:PORT/DB) with each "
+        "location's state, and resume from that state at start",
+    )
+    parser.add_argument(
+        "--shard",
+        metavar="I/N",
+        type=_shard,
+        help="watch only the locations of shard I of N (0-based; see the README for the hash)",
+    )
+
+
 def _visit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--visit",
@@ -226,20 +244,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     watch.add_argument("--format", choices=("text", "json"), default="text")
     _visit_options(watch)
     bus = watch.add_argument_group("beyond one process")
-    bus.add_argument(
-        "--sink",
-        metavar="URL",
-        type=_redis_url,
-        help="also write each event to a Redis stream (redis://HOST:PORT/DB) with each "
-        "location's state, and resume from that state at start",
-    )
+    _worker_options(bus)
     _stream_option(bus)
-    bus.add_argument(
-        "--shard",
-        metavar="I/N",
-        type=_shard,
-        help="watch only the locations of shard I of N (0-based; see the README for the hash)",
-    )
     watch.set_defaults(run="watch")
 
     dashboard = _subparser(
@@ -264,6 +270,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "required to bind a non-loopback address",
     )
     source = dashboard.add_argument_group("beyond one process")
+    _worker_options(source)
     source.add_argument(
         "--source",
         metavar="URL",

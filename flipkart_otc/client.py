@@ -37,8 +37,14 @@ from ._version import USER_AGENT
 from ._wire import end_otc, initial_load, shipments, start_otc
 from ._wire.common import error_from_answer, error_in_success, retry_after_seconds
 from .auth import StaticToken, TokenProvider
-from .errors import AuthenticationError, FlipkartOtcError, RateLimitedError, TransportError
-from .models import EndOtc, InitialLoad, OtcSnapshot, ScannedShipment
+from .errors import (
+    AuthenticationError,
+    FlipkartOtcError,
+    PageLimitError,
+    RateLimitedError,
+    TransportError,
+)
+from .models import EndOtc, InitialLoad, OtcSnapshot, ScannedShipment, ShipmentPage
 from .ratelimit import Bucket, RateLimit
 from .retry import RetryPolicy, is_retryable
 
@@ -56,6 +62,8 @@ SANDBOX_BASE_URL = "https://sandbox-api.flipkart.net/sellers"
 START_OTC_PATH = start_otc.PATH
 TASK_TYPE = "RETURN"
 DEFAULT_MAX_CONNECTIONS = 100
+#: How many pages one read of the scanned shipments follows at most (25 a page: 10,000).
+DEFAULT_MAX_PAGES = 400
 _ERROR_KEY = b'"errorCode"'
 
 T = TypeVar("T")
@@ -216,10 +224,10 @@ class OtcClient:
         body = await self.fetch_body(location_id, task_type=task_type)
         return start_otc.parse_snapshot(body, location_id, datetime.now(UTC))
 
-    async def initial_load(self, location_id: str) -> InitialLoad:
+    async def initial_load(self, location_id: str, *, patience: float = 0.0) -> InitialLoad:
         """The FEs now at ``location_id`` on any page of the visit (Start OTC, scanning,
         End OTC), with their task ids, and the seller's OTC flow. Retried like
-        :meth:`start_otc_details`.
+        :meth:`start_otc_details`; ``patience`` as for :meth:`fetch_body`.
         """
         location_id = check_location_id(location_id)
         return await self._call(
@@ -229,6 +237,7 @@ class OtcClient:
             lambda body: initial_load.parse_initial_load(body, location_id, datetime.now(UTC)),
             success_key=initial_load.SUCCESS_KEY,
             location_id=location_id,
+            patience=_patience(patience),
         )
 
     async def end_otc_details(self, fe_id: str, task_id: str) -> EndOtc:
@@ -237,7 +246,8 @@ class OtcClient:
         Asking makes a code, so no failure that may have reached Flipkart is
         retried: only a connection that could not be made (nothing was sent) is
         tried again, up to the client's policy; anything else is raised for the
-        caller to decide. The OTC is left out of the result's ``repr()``.
+        caller to decide. The OTC is left out of the result's ``repr()``. Under a
+        rate limit it yields its turn to nothing: the desk waits for this code.
         """
         fe_id, task_id = check_id("fe_id", fe_id), check_id("task_id", task_id)
         return await self._call(
@@ -252,44 +262,50 @@ class OtcClient:
     async def scanned_shipments(
         self, task_id: str, fe_id: str, *, page_size: int = shipments.PAGE_SIZE
     ) -> AsyncIterator[ScannedShipment]:
-        """Every shipment the FE has scanned for the task, page after page:
+        """Every shipment the FE has scanned for the task, page after page, each once:
         ``async for shipment in client.scanned_shipments(task_id, fe_id): ...``.
 
-        The first page is a POST, each later one a GET of the URL the last page gave
-        (only on this client's host), until a page says there is no more, has no
-        shipment, or gives a URL already followed. (Flipkart's docs say the has-more
-        flag stays true until "all shipments are scanned": while the FE scans, the
-        last page read still has a next URL.) Flipkart asks for a poll every 30 s
-        while the FE scans; a fresh call starts again from the first page.
+        The pages of :meth:`shipment_pages` from the first. Flipkart asks for a poll
+        every 30 s while the FE scans; a fresh call starts again from the first page.
         """
-        task_id, fe_id = check_id("task_id", task_id), check_id("fe_id", fe_id)
-        check_int("page_size", page_size)
-        async for page, _, _ in self._shipment_pages(task_id, fe_id, page_size):
+        async for page in self.shipment_pages(task_id, fe_id, page_size=page_size):
             for shipment in page.shipments:
                 yield shipment
 
-    async def _shipment_pages(
+    async def shipment_pages(
         self,
         task_id: str,
         fe_id: str,
-        page_size: int,
-        resume: str | None = None,
         *,
+        cursor: str | None = None,
+        page_size: int = shipments.PAGE_SIZE,
         stop_short: bool = False,
-    ) -> AsyncIterator[tuple[shipments.Page, str | None, bool]]:
-        """The pages of :meth:`scanned_shipments`, from the first or from ``resume``
-        (a URL this gave before), each with where to read on from (the next page's
-        URL, or for the last page the URL it was read from; None: the first page's
-        POST) and whether the page had a next URL.
+        max_pages: int = DEFAULT_MAX_PAGES,
+        patience: float = 0.0,
+    ) -> AsyncIterator[ShipmentPage]:
+        """The pages of the FE's scanned shipments, from the first, or from ``cursor``
+        (a :attr:`ShipmentPage.cursor` this gave before: the watcher reads on from where
+        its last read ended, so a poll costs one request however many pages came
+        before [inferred from the spec note's decoded page token]).
 
-        The visit watcher reads on from there: the token holds the cursor after the
-        page before [inferred from the spec note's decoded token], so a poll costs one
-        request however many pages there are. With ``stop_short`` a page shorter than
-        ``page_size`` is the last one read: there is nothing more now, whichever way
-        the has-more flag is read (another page, or the FE still scanning)."""
-        url: str | None = resume
+        The first page is a POST, each later one a GET of the URL the page before gave
+        (only on this client's host). A read ends at a page that says there is no more,
+        has no shipment, brings no shipment this read had not yielded (a server that
+        hands out the same shipments under fresh cursors), or gives a URL already
+        followed; with ``stop_short``, also at a page shorter than ``page_size``
+        (nothing more now, whichever way the has-more flag is read: another page, or
+        the FE still scanning). Past ``max_pages`` pages it raises
+        :class:`~flipkart_otc.PageLimitError`. No tracking id is yielded twice in one
+        read. ``patience`` as for :meth:`fetch_body`.
+        """
+        task_id, fe_id = check_id("task_id", task_id), check_id("fe_id", fe_id)
+        check_int("page_size", page_size)
+        check_int("max_pages", max_pages)
+        patience = _patience(patience)
+        url = cursor
         followed: set[str] = set()
-        while True:
+        yielded: set[str] = set()
+        for _ in range(max_pages):
             if url is None:
                 method, target, payload = (
                     "POST",
@@ -300,18 +316,30 @@ class OtcClient:
                 method, target, payload = "GET", url, None
                 followed.add(url)
             page = await self._call(
-                method, target, payload, shipments.parse_page, success_key=shipments.SUCCESS_KEY
+                method,
+                target,
+                payload,
+                shipments.parse_page,
+                success_key=shipments.SUCCESS_KEY,
+                patience=patience,
             )
+            new = [s for s in page.shipments if s.tracking_id not in yielded]
+            yielded.update(s.tracking_id for s in new)
             if page.next_url is None:
-                yield page, url, False
+                yield ShipmentPage(tuple(new), url, False)
                 return
             target = shipments.next_target(self._base_url, page.next_url)
-            yield page, target, True
-            if target in followed:  # a cursor that repeats: the pages would never end
-                return
-            if not page.shipments or (stop_short and len(page.shipments) < page_size):
-                return  # nothing more now: what the FE scans next comes at the next poll
+            yield ShipmentPage(tuple(new), target, True)
+            if target in followed or not new:
+                return  # a cursor that repeats, or pages that bring nothing new
+            if stop_short and len(page.shipments) < page_size:
+                return  # nothing more now: what the FE scans next comes at the next read
             url = target
+        raise PageLimitError(
+            f"the scanned shipments of FE {fe_id!r} (task {task_id!r}) did not end within "
+            f"{max_pages} pages",
+            pages=max_pages,
+        )
 
     def fetch_body(
         self, location_id: str, *, task_type: str = TASK_TYPE, patience: float = 0.0
@@ -331,15 +359,13 @@ class OtcClient:
         location_id = check_location_id(location_id)
         if task_type != TASK_TYPE:
             raise ValueError(f"task_type must be {TASK_TYPE!r}, got {task_type!r}")
-        if patience:
-            check_number("patience", patience, minimum=0.0)
         return self._send(
             "POST",
             self._url,
             start_otc.request_body(location_id),
             start_otc.SUCCESS_KEY,
             location_id,
-            patience,
+            _patience(patience),
         )
 
     async def _call(
@@ -353,6 +379,7 @@ class OtcClient:
         location_id: str | None = None,
         retry: RetryPolicy | None = None,
         retryable: Callable[[BaseException], bool] | None = None,
+        patience: float = 0.0,
     ) -> T:
         """One API call: ``method`` on ``path`` (below the base URL, or an absolute URL
         on its host) with a JSON ``payload``, its 200 body handed to ``parse``.
@@ -366,7 +393,7 @@ class OtcClient:
         send = self._send
         if retry is not None or retryable is not None:
             send = (retry or self._policy).wrap(self._attempt, retryable=retryable or is_retryable)
-        body = await send(method, url, payload, success_key, location_id)
+        body = await send(method, url, payload, success_key, location_id, patience)
         return parse(body)
 
     async def _pace(self, location_id: str | None, patience: float) -> None:
@@ -538,6 +565,12 @@ class OtcClient:
                 if self._waiting:
                     self._release_turns()  # later turns, or none if the pause is too long
         raise error_from_answer(status, body, location_id, wait, secrets=(token,), url=url)
+
+
+def _patience(patience: float) -> float:
+    if patience:
+        check_number("patience", patience, minimum=0.0)
+    return patience
 
 
 def _unsent(exc: BaseException) -> bool:

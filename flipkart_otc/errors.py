@@ -44,6 +44,7 @@ __all__ = [
     "InvalidTaskTypeError",
     "RateLimitedError",
     "RequestTimeoutError",
+    "PageLimitError",
     "ResponseFormatError",
     "ServerError",
     "ServiceUnavailableError",
@@ -221,6 +222,16 @@ class ResponseFormatError(FlipkartOtcError):
         super().__init__(message, location_id=location_id, status=status)
         self.field = field
         self.body = body
+
+
+class PageLimitError(ResponseFormatError):
+    """The scanned shipments' pages did not end within one read's bound
+    (``max_pages``): a server that hands out a next page for ever. ``pages`` says how
+    many were read; what they held was yielded."""
+
+    def __init__(self, message: str, *, pages: int, location_id: str | None = None) -> None:
+        super().__init__(message, field="nextPageUrl", location_id=location_id)
+        self.pages = pages
 
 
 #: Every error code of the spec, and the class it raises.

@@ -27,15 +27,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 import attrs
 
 from ._serialize import detail_dict, end_otc_dict, iso_utc
 from .errors import FlipkartOtcError
-from .models import EndOtc, Lob, LocationStatus, OtcDetail, ScannedShipment
+from .models import (
+    EndOtc,
+    FlyerCheck,
+    Lob,
+    LocationStatus,
+    ObdCheck,
+    OtcDetail,
+    ScannedShipment,
+    ShipmentStatus,
+)
 
 __all__ = [
+    "EVENT_KINDS",
     "EndOtcReady",
     "FeArrived",
     "FeDeparted",
@@ -46,6 +56,7 @@ __all__ = [
     "OtcRenewed",
     "ScanningStarted",
     "ShipmentScanned",
+    "StartOtcEvent",
     "VisitCompleted",
     "VisitEvent",
     "VisitLeft",
@@ -172,8 +183,8 @@ class LocationStatusChanged(OtcEvent):
         return data
 
 
-#: Any event the watcher yields.
-WatchEvent = FeArrived | OtcRenewed | OtcExpired | FeDeparted | LocationStatusChanged
+#: The events of the Start OTC page (every watcher yields them).
+StartOtcEvent = FeArrived | OtcRenewed | OtcExpired | FeDeparted | LocationStatusChanged
 
 
 @attrs.frozen(slots=True)
@@ -261,22 +272,47 @@ class VisitCompleted(VisitEvent):
 class VisitLeft(VisitEvent):
     """The FE is gone while scanning, before its End OTC page was seen: it left
     unfinished (or, between two looks, went through the End OTC page with a code from
-    elsewhere, such as Seller Hub). ``scanned``: shipments seen."""
+    elsewhere, such as Seller Hub). ``scanned``: shipments seen. ``complete`` is False
+    when the last scans could not be read once the FE had gone (Flipkart refused the
+    read): ``scanned`` may then be short."""
 
     kind: ClassVar[str] = "visit_left"
 
     scanned: int
+    complete: bool = True
 
     def to_dict(self, *, show_otc: bool = False) -> dict[str, Any]:
         data = VisitEvent.to_dict(self)
         data["scanned"] = self.scanned
+        data["complete"] = self.complete
         return data
 
 
-#: Any event a ``VisitWatcher`` yields: the Start OTC events and the visit's.
-VisitWatchEvent = (
-    WatchEvent | ScanningStarted | ShipmentScanned | EndOtcReady | VisitCompleted | VisitLeft
+#: Any event a watcher yields: the Start OTC page's, and (with ``visits=True``) those of
+#: the rest of the visit. Sinks, feeds and the dashboard carry every one of them.
+WatchEvent = (
+    StartOtcEvent | ScanningStarted | ShipmentScanned | EndOtcReady | VisitCompleted | VisitLeft
 )
+
+#: The same as :data:`WatchEvent` (the name the visit watcher's events had).
+VisitWatchEvent = WatchEvent
+
+#: Every event class, by its ``kind`` (what ``to_dict()`` calls ``"event"``).
+EVENT_KINDS: Final[Mapping[str, type[OtcEvent]]] = {
+    cls.kind: cls
+    for cls in (
+        FeArrived,
+        OtcRenewed,
+        OtcExpired,
+        FeDeparted,
+        LocationStatusChanged,
+        ScanningStarted,
+        ShipmentScanned,
+        EndOtcReady,
+        VisitCompleted,
+        VisitLeft,
+    )
+}
 
 
 def _when(text: Any) -> datetime:
@@ -302,16 +338,90 @@ def _detail(data: Mapping[str, Any]) -> OtcDetail:
     )
 
 
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"expected a count, got {str(value)[:40]!r}")
+    return value
+
+
+def _shipment(data: Mapping[str, Any]) -> ScannedShipment:
+    raw = str(data["status"])
+    try:
+        status = ShipmentStatus(raw.upper())
+    except ValueError:
+        status = ShipmentStatus.UNKNOWN
+    failed, eligible = data.get("flyer_failed"), data.get("obd_eligible")
+    # the JSON form keeps the checks' verdicts only, so that is what comes back
+    verdict = "FlyerMismatch" if failed else "FlyerMatch"
+    flyer = None if failed is None else FlyerCheck("", "", verdict)
+    obd = None if eligible is None else ObdCheck(bool(eligible), "")
+    return ScannedShipment(
+        str(data["tracking_id"]),
+        str(data["shipment_id"]),
+        status,
+        raw,
+        _text_or_none(data.get("reason")),
+        _when(data["scanned_at"]),
+        flyer,
+        obd,
+    )
+
+
+def _end(data: Mapping[str, Any], fe_id: str, task_id: str) -> EndOtc:
+    return EndOtc(
+        fe_id,
+        task_id,
+        str(data["otc"]),
+        _count(data["total_scanned"]),
+        _count(data["obd_eligible"]),
+        _count(data["obd_failed"]),
+        _count(data["flyer_eligible"]),
+        _count(data["flyer_failed"]),
+    )
+
+
+def _visit_event(
+    kind: Any, data: Mapping[str, Any], location_id: str, at: datetime, recovered: bool
+) -> VisitEvent | None:
+    fe_id, task_id = str(data["fe_id"]), str(data["task_id"])
+    key = (location_id, at, fe_id, task_id)
+    if kind == ScanningStarted.kind:
+        name, partner = data.get("fe_name"), data.get("logistic_partner")
+        return ScanningStarted(
+            *key, _text_or_none(name), _text_or_none(partner), recovered=recovered
+        )
+    if kind == ShipmentScanned.kind:
+        return ShipmentScanned(*key, shipment=_shipment(data), recovered=recovered)
+    if kind == EndOtcReady.kind:
+        return EndOtcReady(*key, end=_end(data, fe_id, task_id), recovered=recovered)
+    if kind == VisitCompleted.kind:
+        return VisitCompleted(*key, scanned=_count(data["scanned"]), recovered=recovered)
+    if kind == VisitLeft.kind:
+        complete = data.get("complete", True) is not False
+        return VisitLeft(
+            *key, scanned=_count(data["scanned"]), complete=complete, recovered=recovered
+        )
+    return None
+
+
 def event_from_dict(data: Mapping[str, Any]) -> WatchEvent:
     """The watch event whose :meth:`~OtcEvent.to_dict` form ``data`` is: what a reader
-    of a sink's stream gets back (the OTC is ``"***"`` where it was masked).
+    of a sink's stream gets back (the OTC is ``"***"`` where it was masked; of a
+    scanned shipment's checks only their verdicts come back).
 
     >>> event_from_dict(event.to_dict()) == event  # doctest: +SKIP
     True
 
     Raises ``ValueError`` naming the event kind or the field that is not right.
     """
+    kind: Any = None
     try:
+        if not isinstance(data, Mapping):
+            raise TypeError(f"expected a JSON object, got {type(data).__name__}")
         kind = data["event"]
         location_id, at = str(data["location_id"]), _when(data["observed_at"])
         recovered = data.get("recovered") is True
@@ -326,6 +436,11 @@ def event_from_dict(data: Mapping[str, Any]) -> WatchEvent:
                 FlipkartOtcError(str(error)) if error else None,
                 recovered=recovered,
             )
+        visit = _visit_event(kind, data, location_id, at, recovered)
+        if visit is not None:
+            return visit  # type: ignore[return-value]  # each is a WatchEvent
+        if kind not in EVENT_KINDS:
+            raise ValueError(f"event {str(kind)[:40]!r}")
         detail = _detail(data)
         fe_id = detail.fe_id
         if kind == FeArrived.kind:
@@ -336,9 +451,7 @@ def event_from_dict(data: Mapping[str, Any]) -> WatchEvent:
             return OtcRenewed(location_id, at, fe_id, detail, previous_detail, recovered=recovered)
         if kind == OtcExpired.kind:
             return OtcExpired(location_id, at, fe_id, detail, recovered=recovered)
-        if kind == FeDeparted.kind:
-            expired = bool(data.get("expired", False))
-            return FeDeparted(location_id, at, fe_id, detail, expired, recovered=recovered)
-    except (KeyError, TypeError, ValueError) as exc:
+        expired = bool(data.get("expired", False))
+        return FeDeparted(location_id, at, fe_id, detail, expired, recovered=recovered)
+    except (KeyError, TypeError, ValueError, OverflowError, RecursionError) as exc:
         raise ValueError(f"not a watch event's JSON form: {type(exc).__name__}: {exc}") from None
-    raise ValueError(f"not a watch event's JSON form: event {str(kind)[:40]!r}")

@@ -22,8 +22,10 @@ __all__ = [
     "OtcDetail",
     "OtcSnapshot",
     "ScannedShipment",
+    "ShipmentPage",
     "ShipmentStatus",
     "VisitFe",
+    "VisitView",
 ]
 
 
@@ -192,3 +194,39 @@ class ScannedShipment:
     scanned_at: datetime
     flyer: FlyerCheck | None = None
     obd: ObdCheck | None = None
+
+
+@attrs.frozen(slots=True)
+class VisitView:
+    """An FE past the Start OTC page, as a watcher's picture shows it
+    (``OtcWatcher(visits=True)``): on the ``"scanning"`` page or the ``"end_otc"``
+    page (since ``since``), the shipments seen (``rejected`` of them refused), and its
+    End OTC once got."""
+
+    fe_id: str
+    task_id: str
+    fe_name: str | None
+    logistic_partner: str | None
+    stage: str
+    since: datetime
+    scanned: int = 0
+    rejected: int = 0
+    end: EndOtc | None = None
+    #: The tracking ids reported (what a watcher resuming from saved state must not
+    #: report again), and where its next read of the scans goes on (None: page 1).
+    #: Bookkeeping: neither counts in ``==``.
+    tracking_ids: frozenset[str] = attrs.field(default=frozenset(), eq=False, repr=False)
+    cursor: str | None = attrs.field(default=None, eq=False, repr=False)
+
+
+@attrs.frozen(slots=True)
+class ShipmentPage:
+    """One page of an FE's scanned shipments (:meth:`OtcClient.shipment_pages`): the
+    shipments it brought that the read had not yielded yet, where to read on from
+    (the next page's URL; for the last page, the URL it was read from; None: the first
+    page's POST), and whether the page gave a next URL (Flipkart's docs: the FE is
+    still scanning)."""
+
+    shipments: tuple[ScannedShipment, ...]
+    cursor: str | None
+    more: bool

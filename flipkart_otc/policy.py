@@ -43,6 +43,10 @@ def _seconds_or_none(_: object, attribute: attrs.Attribute[Any], value: object) 
         check_number(attribute.name, value, minimum=0.0)
 
 
+def _positive_seconds(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    check_number(attribute.name, value, minimum=0.001)
+
+
 @attrs.frozen
 class PollPolicy:
     """When each watched location is polled next. ``OtcWatcher(policy=...)``.
@@ -76,6 +80,12 @@ class PollPolicy:
     failing_max: float | None = attrs.field(default=300.0, validator=_seconds_or_none)
     patience_active: float = attrs.field(default=10.0, validator=_seconds_or_none)
     patience_idle: float = attrs.field(default=60.0, validator=_seconds_or_none)
+    #: Seconds between looks at an FE past the Start OTC page, while it scans
+    #: (Flipkart's advice for the scanning endpoint: 30), for ``OtcWatcher(visits=True)``.
+    scanning: float = attrs.field(default=30.0, validator=_positive_seconds)
+    #: Seconds to the next look while an FE is on the End OTC page without its code yet
+    #: (asking failed): the desk is waiting for it.
+    end_otc: float = attrs.field(default=5.0, validator=_positive_seconds)
 
     @classmethod
     def fixed(cls) -> PollPolicy:
@@ -123,6 +133,16 @@ class PollPolicy:
             if now < renewal < when:
                 return renewal
         return when
+
+    def visit_interval(self, *, waiting_end_otc: bool) -> float:
+        """Seconds to the next look at a location's FEs past the Start OTC page: sooner
+        while one of them is on the End OTC page without its code."""
+        return min(self.scanning, self.end_otc) if waiting_end_otc else self.scanning
+
+    def longest(self, base: float) -> float:
+        """The longest a location may wait between two polls (a probe's yardstick)."""
+        waits = (base, self.idle, self.failing_max, self.scanning)
+        return max(w for w in waits if w is not None)
 
     def urgency(self, status: LocationStatus | None, *, fes: bool) -> Urgency:
         """The class of a location's next poll."""

@@ -3,22 +3,31 @@
 The public face, and the glue between three parts: the scheduler (``_scheduler``)
 says when each location is due, and starts pollers only for due work; each poll's
 answer or failure goes through the location's state machine (``_location``), which
-gives the events and the next state; the events go to the main iterator (with
-backpressure) and to subscribers (``_fanout``, never waited for), and the state
-commits with no ``await`` between, so every reader sees one order. A location costs
-a small state object, not a task, so tens of thousands fit in one process.
+gives the events and the next state; the events go to the sink, the main iterator
+(with backpressure, once somebody reads it) and to subscribers (``_fanout``, never
+waited for), and the state commits with no ``await`` between, so every reader sees
+one order. A location costs a small state object, not a task, so tens of thousands
+fit in one process.
+
+With ``visits=True`` the same engine follows each FE past the Start OTC page: the
+location's entry is also due for a look at its visits (``_visit``'s state machine
+says what to ask and what it means), paced by the same policy and rate limit, and
+its events commit and publish through the same step.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import math
 import random
 from collections import Counter
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Final
+
+import attrs
 
 from ._channel import Channel
 from ._checks import check_int, check_location_id, check_number
@@ -28,22 +37,35 @@ from ._fanout import (
     Readers,
     ReliableSink,
     ResumableSink,
+    SubscriberLagged,
     Subscription,
     WatcherHealth,
 )
 from ._lifecycle import Lifecycle
 from ._location import LocationState, Step, answered, commit, elapsed, failed
-from ._saved import mark_recovered, restore
+from ._mirror import visits_after
+from ._saved import SavedLocation, mark_recovered, restore
 from ._scheduler import Scheduler
+from ._visit import (
+    Ask,
+    FollowedFe,
+    VisitPage,
+    left,
+    on_end_otc,
+    on_page,
+    on_shipments,
+    page_check_due,
+    page_of,
+    resumed,
+)
 from ._wire.start_otc_incremental import parse_incremental
-from .client import OtcClient
 from .clock import Clock, SystemClock
-from .errors import FlipkartOtcError, RateLimitedError, classify
-from .events import OtcEvent, WatchEvent
-from .models import LocationStatus, OtcSnapshot
-from .policy import PollPolicy
+from .errors import FlipkartOtcError, RateLimitedError, TaskNotFoundError, classify
+from .events import FeDeparted, LocationStatusChanged, OtcEvent, WatchEvent
+from .models import LocationStatus, OtcSnapshot, ScannedShipment, VisitFe, VisitView
+from .policy import PollPolicy, Urgency
 from .shard import Shard
-from .source import OtcSource
+from .source import OtcSource, VisitSource
 
 __all__ = ["OtcWatcher", "WatcherHealth"]
 
@@ -51,11 +73,31 @@ logger = logging.getLogger("flipkart_otc")
 
 _WAKE: Final = object()  # put in the event queue to wake a waiting consumer
 
+#: A watcher whose polls have all stopped ending for this many of its longest intervals
+#: (and at least this many times the floor) is stalled: ``health()`` says so.
+_STALL_INTERVALS: Final = 3
+_STALL_FLOOR: Final = 30.0
+
+
+class _Visits:
+    """A location's FEs past the Start OTC page, for ``visits=True`` (only locations
+    that have some carry one: the others pay one empty slot)."""
+
+    __slots__ = ("fes", "look", "next_round", "recovering", "views")
+
+    def __init__(self) -> None:
+        self.fes: dict[str, FollowedFe] = {}
+        #: The picture of them: the published events applied (``_mirror``).
+        self.views: tuple[VisitView, ...] = ()
+        self.next_round = math.inf  # when they are next looked at
+        self.look = False  # an initial-load is owed: who is past the Start OTC page?
+        self.recovering = False  # resumed from saved state: the first look bridges a gap
+
 
 class _Location(LocationState):
     """A location's state, and when it is next polled (a scheduler ``Entry``)."""
 
-    __slots__ = ("due", "failures", "loaded", "next_poll", "removed", "resumed")
+    __slots__ = ("due", "failures", "loaded", "next_poll", "removed", "resumed", "visit")
 
     def __init__(self, location_id: str) -> None:
         super().__init__(location_id)
@@ -65,9 +107,22 @@ class _Location(LocationState):
         self.removed = False
         self.loaded = False  # its saved state (a ResumableSink's) was asked for
         self.resumed = False  # restored from saved state, not polled since
+        self.visit: _Visits | None = None
 
     def __lt__(self, other: _Location) -> bool:  # heap order; one heap entry per location
         return self.due < other.due
+
+
+def _takes_patience(source: object) -> bool:
+    """Whether ``source.fetch_body`` takes ``patience`` (a source written before the
+    protocol named it takes ``location_id`` alone)."""
+    try:
+        parameters = inspect.signature(source.fetch_body).parameters  # type: ignore[attr-defined]
+    except (TypeError, ValueError):  # no signature to read: call it as the protocol says
+        return True
+    return "patience" in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    )
 
 
 class OtcWatcher(Lifecycle[WatchEvent]):
@@ -110,6 +165,23 @@ class OtcWatcher(Lifecycle[WatchEvent]):
     snapshot. :class:`~flipkart_otc.AuthenticationError` and
     :class:`~flipkart_otc.InvalidTaskTypeError` are fatal: every poller stops
     and the iterator raises the error once the events before it are read.
+
+    ``visits=True`` also follows each FE past the Start OTC page (``client`` must
+    then be a :class:`~flipkart_otc.VisitSource`, as ``OtcClient`` is): once its code
+    is used, ``ScanningStarted``, ``ShipmentScanned`` once per shipment,
+    ``EndOtcReady`` with its End OTC, then ``VisitCompleted`` (or ``VisitLeft``).
+    Its location is looked at every ``policy.scanning`` seconds while it has such an
+    FE (``policy.end_otc`` while an FE waits on the End OTC page for its code), and
+    not at all otherwise. ``follow_existing`` also follows the FEs already past the
+    Start OTC page when watching begins (one initial-load for each location whose
+    first answer shows an open task).
+
+    Readers: the main ``async for`` is one reader among others. Events are kept for it
+    from the start, and a full queue holds the pollers (nothing is lost) unless the
+    watcher is read otherwise and nobody has iterated it: one read only through
+    :meth:`subscribe`, :meth:`picture`, a dashboard or a sink keeps polling at full
+    speed; once ``queue_size`` events wait unread there, the main iterator stops
+    keeping them, and iterating it later raises :class:`SubscriberLagged`.
     """
 
     def __init__(
@@ -127,11 +199,27 @@ class OtcWatcher(Lifecycle[WatchEvent]):
         sink: ReliableSink | None = None,
         policy: PollPolicy | None = None,
         shard: Shard | None = None,
+        visits: bool = False,
+        follow_existing: bool = True,
     ) -> None:
         if not isinstance(client, OtcSource):
             raise TypeError(
                 f"client must be an OtcClient or have fetch_body(), got {type(client).__name__}"
             )
+        if not isinstance(visits, bool):
+            raise TypeError(f"visits must be a bool, got {type(visits).__name__}")
+        if visits and not isinstance(client, VisitSource):
+            missing = [
+                name
+                for name in ("initial_load", "shipment_pages", "end_otc_details")
+                if not callable(getattr(client, name, None))
+            ]
+            raise TypeError(
+                f"visits=True needs a VisitSource, such as an OtcClient; "
+                f"{type(client).__name__} has no {', '.join(missing)}"
+            )
+        self._visits_on = visits
+        self._follow_existing = bool(follow_existing)
         if isinstance(locations, str):
             raise TypeError(f"locations must be an iterable of ids, not a str: {locations!r}")
         check_number("interval", interval, minimum=0.0)
@@ -159,12 +247,17 @@ class OtcWatcher(Lifecycle[WatchEvent]):
             if shard is None or shard.owns(location_id):
                 self._locations.setdefault(location_id, _Location(location_id))
         # Under a rate cap, each poll says how long it may yield to more urgent ones.
-        self._paced = False
-        if isinstance(client, OtcClient):
-            client.ensure_connections(max_concurrency)
-            self._paced = client.rate_limit is not None
+        self._paced = _takes_patience(client) and getattr(client, "rate_limit", 0) is not None
+        ensure_connections = getattr(client, "ensure_connections", None)
+        if callable(ensure_connections):  # a client's pool, sized to what may be in flight
+            ensure_connections(max_concurrency)
 
         self._events: Channel[object] = Channel(queue_size)
+        self._reading = False  # somebody iterates the main iterator
+        self._read_otherwise = sink is not None  # a subscriber, a picture, a sink reads it
+        self._unread: SubscriberLagged | None = None  # why it stopped keeping events
+        self._last_end = -math.inf  # when a poll last ended (a probe asks)
+        self._stopped: asyncio.Event | None = None  # set once stopped (wait_stopped())
         # The watcher's "now" is the scheduler's: the monotonic clock, in epoch seconds
         # as the wall clock read at start. Polls, timers and expiries all use it, so a
         # step of the wall clock neither stops polling nor fires an expiry early.
@@ -274,11 +367,12 @@ class OtcWatcher(Lifecycle[WatchEvent]):
         check_int("maxsize", maxsize)
         if self._closed:
             raise RuntimeError("this OtcWatcher is closed")
-        return self._readers.subscribe(self.picture(), maxsize)
+        return self._readers.subscribe(self.picture(), maxsize)  # picture(): read otherwise
 
     def picture(self) -> Picture:
         """Every watched location now: the state after exactly the events numbered up to
         its ``seq`` (what :meth:`subscribe` starts with)."""
+        self._read_otherwise = True
         locations = {loc_id: self._view(loc) for loc_id, loc in self._locations.items()}
         return Picture(self._readers.seq, datetime.fromtimestamp(self.now(), UTC), locations)
 
@@ -288,19 +382,54 @@ class OtcWatcher(Lifecycle[WatchEvent]):
         return self._started and not self._closed and self._fatal is None
 
     def health(self) -> WatcherHealth:
-        """What a probe asks: running, locations by status, the last successful poll."""
+        """What a probe asks: running, locations by status, the last successful poll,
+        and whether polls still end (``healthy``; ``reason`` says why not)."""
         by_status: Counter[str] = Counter()
         last = None
         for loc in self._locations.values():
             by_status[loc.status.value if loc.status is not None else "PENDING"] += 1
             if loc.fetched_at is not None and (last is None or loc.fetched_at > last):
                 last = loc.fetched_at
+        running, reason = self.running, None
+        if not running:
+            reason = "stopped: " + str(self._fatal) if self._fatal is not None else "not running"
+        elif self._locations and (quiet := self.now() - self._last_end) > self._stall_after():
+            reason = f"no poll has ended for {quiet:.0f}s"
+            if self._reading and self._events.full():
+                reason += ": the main iterator is not being read, and holds the pollers"
         return WatcherHealth(
-            self.running,
+            running,
             dict(by_status),
             datetime.fromtimestamp(last, UTC) if last is not None else None,
             None if last is None else max(0.0, self.now() - last),
+            healthy=reason is None,
+            reason=reason,
         )
+
+    def _stall_after(self) -> float:
+        longest = self._policy.longest(self._interval)
+        return _STALL_INTERVALS * max(longest, _STALL_FLOOR)
+
+    def following(self, location_id: str) -> list[str]:
+        """The FEs of a watched location followed past the Start OTC page now
+        (``visits=True``), by id."""
+        visit = self._get(location_id).visit
+        return sorted(visit.fes) if visit is not None else []
+
+    async def wait_stopped(self) -> None:
+        """Wait until the watcher stops: return once it is closed, raise its fatal
+        error if that is why (for an application that reads it only through
+        :meth:`subscribe`, a dashboard or a sink, and must still learn it stopped)."""
+        if self._stopped is None:
+            self._stopped = asyncio.Event()
+        if self._fatal is None and not self._closed:
+            await self._stopped.wait()
+        if self._fatal is not None:
+            raise self._fatal
+
+    def _set_stopped(self) -> None:
+        if self._stopped is not None:
+            self._stopped.set()
 
     @property
     def last_seq(self) -> int:
@@ -354,7 +483,7 @@ class OtcWatcher(Lifecycle[WatchEvent]):
         if self._resumable:
             await self._load(list(self._locations.values()))
         self._scheduler.start()
-        now = self.now()
+        now = self._last_end = self.now()
         count = len(self._locations)
         for i, loc in enumerate(self._locations.values()):
             loc.next_poll = now + self._interval * i / count
@@ -367,13 +496,21 @@ class OtcWatcher(Lifecycle[WatchEvent]):
             self._closed = True
             self._wake_consumer()
             self._readers.finish(self._fatal)
+            self._set_stopped()
         await self._scheduler.aclose()
 
     # -- iteration -------------------------------------------------------------
 
+    def __aiter__(self) -> AsyncIterator[WatchEvent]:
+        self._reading = True  # from now on a full queue holds the pollers
+        return super().__aiter__()
+
     async def __anext__(self) -> WatchEvent:
         if not self._started:
             await self.start()
+        self._reading = True
+        if self._unread is not None:
+            raise self._unread
         queue = self._events
         while True:
             if self._closed and self._fatal is None:
@@ -406,15 +543,39 @@ class OtcWatcher(Lifecycle[WatchEvent]):
                 restore(loc, found)
                 loc.resumed = True
                 self._resumed_count += 1
+                if self._visits_on:
+                    self._resume_visits(loc, found)
+
+    def _resume_visits(self, loc: _Location, saved: SavedLocation) -> None:
+        """Go on following the FEs the saved state followed; where the task is open,
+        look once for those that moved past the Start OTC page while no watcher ran.
+        What the first look finds bridges the gap: marked recovered."""
+        active = saved.status is LocationStatus.ACTIVE
+        if not saved.visits and not active:
+            return
+        visit = loc.visit = _Visits()
+        visit.views = saved.visits
+        visit.fes = {v.fe_id: resumed(loc.location_id, v) for v in saved.visits}
+        visit.look = active
+        visit.recovering = True
+        visit.next_round = -math.inf  # with the first poll
 
     async def _load_then_attend(self, loc: _Location, now: float) -> None:
         await self._load([loc])
         await self._attend(loc, now)
 
     def _attend(self, loc: _Location, now: float) -> Awaitable[None]:
-        """What a due location needs now: a poll, or only its expiries."""
+        """What a due location needs now: a poll, a look at its visits, or only its
+        expiries."""
         if not loc.loaded and self._resumable:  # added while running
             return self._load_then_attend(loc, now)
+        visit = loc.visit
+        if visit is not None and now >= visit.next_round:
+            return self._poll_and_look(loc, visit, now)
+        return self._attend_page(loc, now)
+
+    def _attend_page(self, loc: _Location, now: float) -> Awaitable[None]:
+        """A poll of the Start OTC page, if it is due, else only the expiries owed."""
         if now < loc.next_poll:
             return self._expire(loc, now)
         if now < self._hold_until:  # throttled: expiries only, then poll once allowed,
@@ -428,7 +589,11 @@ class OtcWatcher(Lifecycle[WatchEvent]):
             return None
         # an expiry no later than now that found nothing owed (a clock coarser than the
         # codes' milliseconds) is looked at again in 1 ms
-        return min(loc.next_poll, max(loc.next_expiry, now + 1e-3))
+        due = min(loc.next_poll, max(loc.next_expiry, now + 1e-3))
+        visit = loc.visit
+        if visit is not None and visit.next_round < due:
+            return visit.next_round  # an FE just followed: looked at at once
+        return due
 
     def _next_poll(self, loc: _Location, started: float, now: float) -> float:
         status = loc.status
@@ -455,20 +620,40 @@ class OtcWatcher(Lifecycle[WatchEvent]):
         # so every reader sees one order and a picture is never half a poll.
         queue = self._events
         while queue.items and len(queue.items) + len(events) > queue.maxsize:
+            if self._read_otherwise and not self._reading:  # the main iterator is no reader
+                self._stop_keeping()
+                return
             self._scheduler.notify()  # wait_idle() returns while pollers wait for the reader
             await queue.room()
-        for event in events:
-            queue.force(event)
+        if self._unread is None:
+            for event in events:
+                queue.force(event)
 
-    def _view(self, loc: LocationState) -> LocationView:
-        return LocationView(loc.location_id, loc.status, loc.last(), loc.error)
+    def _stop_keeping(self) -> None:
+        """Nobody has iterated, and ``queue_size`` events wait: stop keeping them (a
+        later ``async for`` raises ``SubscriberLagged``), and never hold a poller."""
+        if self._unread is None:
+            self._unread = SubscriberLagged(self._readers.seq, self._events.maxsize)
+            self._events.items.clear()
+            logger.info(
+                "nobody iterates this watcher: its events are no longer kept for the main "
+                "iterator (subscribe() and picture() read it; so do sinks and dashboards)"
+            )
+
+    def _view(
+        self, loc: LocationState, visits: tuple[VisitView, ...] | None = None
+    ) -> LocationView:
+        if visits is None:
+            visit = getattr(loc, "visit", None)
+            visits = visit.views if visit is not None else ()
+        return LocationView(loc.location_id, loc.status, loc.last(), loc.error, visits)
 
     async def _expire(self, loc: _Location, now: float) -> None:
         step = elapsed(loc, now)
         if step is None:
             return
         if loc.resumed:  # codes that expired while no watcher ran
-            step = (mark_recovered(step[0], self._resumed_at, whole=False), *step[1:])
+            step = step._replace(events=mark_recovered(step.events, self._resumed_at, whole=False))
         if (waiting := self._hand_on(loc, step, now)) is not None:
             await waiting
 
@@ -476,17 +661,18 @@ class OtcWatcher(Lifecycle[WatchEvent]):
         """Queue a step's events, then commit it and publish them (no await between): at
         once when they fit (None: nothing to await, no coroutine made), else an awaitable
         that first waits for the sink and for room in the queue."""
-        events = step[0]
+        events = step.events
         queue = self._events
         if self._sink is not None or len(queue.items) + len(events) > queue.maxsize:
             return self._hand_on_waiting(loc, step, now)
-        for event in events:
-            queue.put_nowait(event)
+        if self._unread is None:
+            for event in events:
+                queue.put_nowait(event)
         self._settle(loc, step, now)
         return None
 
     async def _hand_on_waiting(self, loc: _Location, step: Step, now: float) -> None:
-        events = step[0]
+        events = step.events
         if self._sink is not None:
             await self._sink_write(loc, step, now)
         if events:
@@ -494,10 +680,13 @@ class OtcWatcher(Lifecycle[WatchEvent]):
         self._settle(loc, step, now)
 
     def _settle(self, loc: _Location, step: Step, now: float) -> None:
+        events = step.events
         if not loc.removed:  # removed meanwhile: its state is gone, its events are out
             commit(loc, step, now)
-        if step[0]:  # numbered and handed to the subscribers in the commit's step
-            self._readers.publish(step[0])
+            if self._visits_on and events:
+                self._follow_from(loc, events, now)
+        if events:  # numbered and handed to the subscribers in the commit's step
+            self._readers.publish(events)
 
     async def _sink_write(self, loc: _Location, step: Step, now: float) -> None:
         assert self._sink is not None
@@ -505,7 +694,9 @@ class OtcWatcher(Lifecycle[WatchEvent]):
         ahead.details, ahead.fetched_at, ahead.status = loc.details, loc.fetched_at, loc.status
         ahead.error = loc.error
         commit(ahead, step, now)
-        await self._sink.write(step[0], self._view(ahead))  # type: ignore[arg-type]
+        visit = loc.visit
+        view = self._view(ahead, visit.views if visit is not None else ())
+        await self._sink.write(step.events, view)  # type: ignore[arg-type]
 
     async def _poll(self, loc: _Location, started: float) -> None:
         location_id = loc.location_id
@@ -514,7 +705,7 @@ class OtcWatcher(Lifecycle[WatchEvent]):
             if self._paced:
                 policy = self._policy
                 urgency = policy.urgency(loc.status, fes=bool(loc.details))
-                body = await self._client.fetch_body(  # type: ignore[call-arg]
+                body = await self._client.fetch_body(
                     location_id, patience=policy.patience(urgency)
                 )
             else:
@@ -545,16 +736,226 @@ class OtcWatcher(Lifecycle[WatchEvent]):
                 return
             now = self._scheduler.now()
             step = answered(loc, details, memo, now, self._emit_initial)
-        if loc.status is LocationStatus.FAILING and step[2] is not LocationStatus.FAILING:
-            logger.info("location %s: recovered (%s)", location_id, step[2] and step[2].value)
+        self._last_end = now
+        if loc.status is LocationStatus.FAILING and step.status is not LocationStatus.FAILING:
+            status = step.status.value if step.status is not None else None
+            logger.info("location %s: recovered (%s)", location_id, status)
         if loc.resumed:  # the first poll after resuming: all it finds bridges the gap
             loc.resumed = False
-            step = (mark_recovered(step[0], self._resumed_at, whole=True), *step[1:])
+            step = step._replace(events=mark_recovered(step.events, self._resumed_at, whole=True))
         if (waiting := self._hand_on(loc, step, now)) is not None:
             await waiting
         if loc.removed:
             return
         loc.next_poll = max(self._next_poll(loc, started, now), now + wait)
+
+    # -- the visit past the Start OTC page (visits=True) ---------------------------------
+
+    def _follow_from(self, loc: _Location, events: Sequence[OtcEvent], now: float) -> None:
+        """A committed step's events: an FE gone from the Start OTC page is followed (its
+        code may have been used); a location's first answer showing an open task is
+        looked at once for FEs already past the page (``follow_existing``)."""
+        for event in events:
+            if isinstance(event, FeDeparted):
+                visit = loc.visit
+                if visit is None:
+                    visit = loc.visit = _Visits()
+                if not visit.fes:  # the first followed: looked at at once
+                    visit.next_round = now
+                if event.fe_id not in visit.fes:
+                    d = event.detail
+                    visit.fes[event.fe_id] = FollowedFe(
+                        loc.location_id, event.fe_id, d.task_id, d.fe_name, d.logistic_partner
+                    )
+            elif (
+                isinstance(event, LocationStatusChanged)
+                and event.previous is None
+                and event.status is LocationStatus.ACTIVE
+                and self._follow_existing
+            ):
+                visit = loc.visit
+                if visit is None:
+                    visit = loc.visit = _Visits()
+                visit.look = True
+                visit.next_round = min(visit.next_round, now)
+
+    async def _poll_and_look(self, loc: _Location, visit: _Visits, now: float) -> None:
+        """The Start OTC page first if it is due (an FE leaving it is then followed in
+        this very look), then the location's visits."""
+        await self._attend_page(loc, now)
+        if loc.removed or self._fatal is not None:
+            return
+        now = self._scheduler.now()
+        if now < self._hold_until:  # throttled: after the pause, spread as polls are
+            visit.next_round = self._hold_until + self._random.random() * self._interval
+            return
+        visit.next_round = math.inf  # while the look runs; the look says when again
+        try:
+            await self._look(loc, visit)
+        except FlipkartOtcError as exc:
+            if classify(exc).fatal:
+                raise
+            logger.info("location %s: a look at its visits failed: %s", loc.location_id, exc)
+        if loc.removed:
+            return
+        if visit.fes or visit.look:
+            waiting = any(
+                v.page is VisitPage.END_OTC and v.end_otc is None for v in visit.fes.values()
+            )
+            pause = self._policy.visit_interval(waiting_end_otc=waiting)
+            visit.next_round = self._scheduler.now() + pause
+        elif not visit.views:
+            loc.visit = None  # nobody past the Start OTC page: the location costs nothing
+
+    def _patience(self, urgency: Urgency) -> float:
+        return self._policy.patience(urgency) if self._paced else 0.0
+
+    async def _look(self, loc: _Location, visit: _Visits) -> None:
+        """One look at a location's visits: the new shipments of each FE that may be
+        scanning; then, if that leaves a page in doubt (or a look for FEs past the Start
+        OTC page is owed), initial-load, and what each FE's page calls for."""
+        source: VisitSource = self._client  # type: ignore[assignment]  # checked at init
+        location_id = loc.location_id
+        answer: Mapping[str, VisitFe] | None = None
+        if visit.look:
+            try:
+                load = await source.initial_load(
+                    location_id, patience=self._patience(Urgency.ACTIVE)
+                )
+            except FlipkartOtcError as exc:
+                verdict = classify(exc)
+                if verdict.fatal:
+                    raise
+                if verdict.status is not LocationStatus.FAILING:
+                    visit.look = False  # no task now: nobody is past the Start OTC page
+                    return
+                logger.warning(
+                    "location %s: looking for FEs past the Start OTC page failed "
+                    "(again in %gs): %s",
+                    location_id,
+                    self._policy.scanning,
+                    exc,
+                )
+                return
+            visit.look = False
+            answer = load.fes
+            for fe_id, there in sorted(answer.items()):
+                if fe_id not in visit.fes and page_of(there.task_status) not in (
+                    VisitPage.START_OTC,
+                    VisitPage.GONE,
+                ):
+                    visit.fes[fe_id] = FollowedFe(
+                        location_id, fe_id, there.task_id, there.fe_name, there.logistic_partner
+                    )
+        read: set[str] = set()
+        if answer is None:
+            for followed in list(visit.fes.values()):
+                if followed.page in (VisitPage.START_OTC, VisitPage.SCANNING):
+                    await self._shipments(loc, followed)
+                    read.add(followed.fe_id)
+            if not page_check_due(visit.fes.values()):
+                visit.recovering = False
+                return
+            try:
+                answer = (
+                    await source.initial_load(location_id, patience=self._patience(Urgency.ACTIVE))
+                ).fes
+            except TaskNotFoundError:  # no task any more: every FE of it is gone
+                answer = {}
+        for fe_id, followed in list(visit.fes.items()):
+            fe: VisitFe | None = answer.get(fe_id)
+            if fe is not None and fe.task_id != followed.task_id:
+                fe = None  # the same FE on another task: this visit is over
+            page = page_of(fe.task_status if fe else None)
+            events, ask = on_page(followed, page, self._at())
+            await self._tell(loc, events)
+            if ask & Ask.LEFT:  # gone while scanning: its last scans, then say so
+                complete = await self._shipments(loc, followed)
+                await self._tell(loc, left(followed, complete, self._at()))
+                del visit.fes[fe_id]
+                continue
+            if ask & Ask.STOP:
+                del visit.fes[fe_id]
+                continue
+            if fe_id in read:
+                ask &= ~Ask.SHIPMENTS  # read a moment ago, in this look
+            await self._ask(loc, followed, ask)
+        visit.recovering = False
+
+    def _at(self) -> datetime:
+        return datetime.fromtimestamp(self._scheduler.now(), UTC)
+
+    async def _shipments(self, loc: _Location, followed: FollowedFe) -> bool:
+        """The FE's shipments not reported yet, read on from where the last read ended;
+        False if the read failed (what came before the failure is still told). A failure
+        leaves its page in doubt: the look asks initial-load."""
+        source: VisitSource = self._client  # type: ignore[assignment]
+        read: list[ScannedShipment] = []
+        cursor, more, complete = followed.cursor, False, True
+        pages = source.shipment_pages(
+            followed.task_id,
+            followed.fe_id,
+            cursor=cursor,
+            stop_short=True,
+            patience=self._patience(Urgency.ACTIVE),
+        )
+        try:
+            async for page in pages:
+                read += page.shipments
+                cursor, more = page.cursor, page.more
+        except FlipkartOtcError as exc:
+            if classify(exc).fatal:
+                raise
+            complete, more, cursor = False, False, None  # from the first page next time
+            level = logging.DEBUG if followed.page is VisitPage.START_OTC else logging.INFO
+            logger.log(level, "location %s, FE %s: %s", loc.location_id, followed.fe_id, exc)
+        followed.cursor = cursor
+        await self._tell(loc, on_shipments(followed, read, more, self._at()))
+        return complete
+
+    async def _ask(self, loc: _Location, followed: FollowedFe, ask: Ask) -> None:
+        """The FE's shipments and End OTC, as ``ask`` says; a failure is logged, and the
+        next look asks again (the task closed, the FE moved on, or Flipkart failed)."""
+        if ask & Ask.SHIPMENTS:
+            await self._shipments(loc, followed)
+        if ask & Ask.END_OTC:
+            source: VisitSource = self._client  # type: ignore[assignment]
+            try:
+                end = await source.end_otc_details(followed.fe_id, followed.task_id)
+            except FlipkartOtcError as exc:
+                if classify(exc).fatal:
+                    raise
+                logger.info("location %s, FE %s: %s", loc.location_id, followed.fe_id, exc)
+                return
+            events, then = on_end_otc(followed, end, self._at())
+            await self._tell(loc, events)
+            if then & Ask.SHIPMENTS:
+                await self._shipments(loc, followed)
+
+    async def _tell(self, loc: _Location, events: Sequence[OtcEvent]) -> None:
+        """Hand on a look's events as a poll's are: the sink first (with the location's
+        visits as they lead to), then the main iterator, then the picture and the
+        subscribers in one step."""
+        if not events or loc.removed:
+            return
+        visit = loc.visit
+        assert visit is not None
+        if visit.recovering:  # the first look after resuming bridges the gap
+            events = [attrs.evolve(e, recovered=True) for e in events]
+        views = visit.views
+        for event in events:
+            views = visits_after(views, event)  # type: ignore[arg-type]
+        fes = visit.fes
+        views = tuple(
+            attrs.evolve(v, cursor=fes[v.fe_id].cursor) if v.fe_id in fes else v for v in views
+        )
+        if self._sink is not None:
+            await self._sink.write(events, self._view(loc, views))  # type: ignore[arg-type]
+        await self._emit_waiting(events)
+        if loc.removed:
+            return
+        visit.views = views
+        self._readers.publish(events)
 
     def _fail(self, exc: BaseException) -> None:
         """A fatal error: stop every poller; the iterator raises ``exc`` after the
@@ -563,5 +964,6 @@ class OtcWatcher(Lifecycle[WatchEvent]):
             self._fatal = exc
             logger.error("watcher stopped: %s", exc)
             self._readers.finish(exc)
+            self._set_stopped()
         self._scheduler.stop()
         self._wake_consumer()

@@ -640,9 +640,11 @@ async def test_dashboard_visit_shows_each_fes_stage_and_scans(visit: Simulator) 
     assert code == 130
 
 
-async def test_dashboard_visit_is_not_on_the_stream_yet() -> None:
-    code, out, err = await run("dashboard", "--source", "redis://127.0.0.1:1/0", "--visit")
-    assert (code, out) == (2, "") and "--visit" in err and "Traceback" not in err
+async def test_dashboard_source_takes_no_worker_options() -> None:
+    for extra in (["--sink", "redis://127.0.0.1:1/0"], ["--shard", "0/2"]):
+        code, out, err = await run("dashboard", "--source", "redis://127.0.0.1:1/0", *extra)
+        assert (code, out) == (2, "") and "takes no --sink or --shard" in err
+        assert "Traceback" not in err
 
 
 # -- watch --visit -------------------------------------------------------------------

@@ -86,8 +86,7 @@ async def test_tail_as_a_consumer_group_goes_on_where_it_left_off(
         (["watch", "LOC1", "--sink", "redis://h:99999/0"], "bad Redis URL"),
         (["watch", "LOC1", "--shard", "2/2"], "must be in 0..1"),
         (["tail", "redis://127.0.0.1:1/0", "--group", "g"], "--group and --consumer go together"),
-        (["watch", "LOC1", "--visit", "--sink", "redis://127.0.0.1:1/0", "--token", "t"],
-         "--sink does not carry --visit"),
+        (["dashboard", "LOC1", "--shard", "0/0"], "must be"),
     ],
 )  # fmt: skip
 async def test_bad_redis_options_exit_2_naming_the_value(args: list[str], said: str) -> None:

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from flipkart_otc import EndOtc, ScannedShipment, ScanningStarted, ShipmentScanned, ShipmentStatus
 from flipkart_otc._visit import (
     Ask,
-    FeVisit,
-    Page,
+    FollowedFe,
+    VisitPage,
     on_end_otc,
     on_page,
     on_shipments,
@@ -27,35 +27,35 @@ def shipment(tracking_id: str) -> ScannedShipment:
     )
 
 
-def page_of_visit(visit: FeVisit) -> Page:
+def page_of_visit(visit: FollowedFe) -> VisitPage:
     return visit.page  # read afresh after each step (not narrowed by an assert)
 
 
-def scanning() -> FeVisit:
-    visit = FeVisit("LOC1", "fe1", "task1")
-    on_page(visit, Page.SCANNING, NOW)
+def scanning() -> FollowedFe:
+    visit = FollowedFe("LOC1", "fe1", "task1")
+    on_page(visit, VisitPage.SCANNING, NOW)
     return visit
 
 
 def test_a_next_url_after_the_last_shipment_shows_the_fe_scans_on() -> None:
-    visit = FeVisit("LOC1", "fe1", "task1")
+    visit = FollowedFe("LOC1", "fe1", "task1")
     assert page_check_due([visit])  # just off the Start OTC page: which page now?
     assert on_shipments(visit, [], False, NOW) == []  # nothing, and no sign of scanning
-    assert page_of_visit(visit) is Page.START_OTC and page_check_due([visit])
+    assert page_of_visit(visit) is VisitPage.START_OTC and page_check_due([visit])
     (started,) = on_shipments(visit, [], True, NOW)  # nothing yet, but more to come
-    assert isinstance(started, ScanningStarted) and page_of_visit(visit) is Page.SCANNING
+    assert isinstance(started, ScanningStarted) and page_of_visit(visit) is VisitPage.SCANNING
     assert not page_check_due([visit])
     on_shipments(visit, [shipment("A")], False, NOW)  # the flag turned false
     assert page_check_due([visit])
     other = scanning()
     on_shipments(other, [], True, NOW)
     assert page_check_due([visit, other]) and not page_check_due([other])
-    on_page(other, Page.END_OTC, NOW)
+    on_page(other, VisitPage.END_OTC, NOW)
     assert page_check_due([other])  # on the End OTC page: is the FE gone yet?
 
 
 def test_the_first_shipment_of_an_fe_off_the_start_otc_page_starts_its_scanning() -> None:
-    visit = FeVisit("LOC1", "fe1", "task1")
+    visit = FollowedFe("LOC1", "fe1", "task1")
     events = on_shipments(visit, [shipment("A"), shipment("B")], False, NOW)
     assert [type(e) for e in events] == [ScanningStarted, ShipmentScanned, ShipmentScanned]
     assert on_shipments(visit, [shipment("B")], False, NOW) == []  # read again: not twice
@@ -77,7 +77,7 @@ def test_an_end_otc_that_counts_more_than_was_read_asks_for_every_page_again() -
     visit = scanning()
     on_shipments(visit, [shipment("A")], True, NOW)
     visit.cursor = "/sellers/v3/returns/tasks/shipments/abc="
-    on_page(visit, Page.END_OTC, NOW)
+    on_page(visit, VisitPage.END_OTC, NOW)
     end = EndOtc("fe1", "task1", "123456", 2, 0, 0, 0, 0)
     events, ask = on_end_otc(visit, end, NOW)
     assert len(events) == 1 and ask is Ask.SHIPMENTS and visit.cursor is None

@@ -4,7 +4,8 @@ followed through the visit, its events against the simulator's ground truth."""
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
 
 import attrs
 import jsonschema
@@ -16,6 +17,7 @@ from flipkart_otc import (
     EndOtcReady,
     FeDeparted,
     LocationStatusChanged,
+    LocationView,
     ManualClock,
     OtcClient,
     Picture,
@@ -32,6 +34,7 @@ from flipkart_otc._mirror import apply
 from flipkart_otc.simulator import TRANSIENT, ChangeKind, FaultKind, Simulator
 
 SCAN = 30.0
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @attrs.define
@@ -333,11 +336,22 @@ async def test_its_picture_and_the_events_after_it_are_one_sequence(desk: Desk) 
             assert item.seq == seq + 1
             seq = item.seq
             views[item.event.location_id] = apply(views.get(item.event.location_id), item.event)
-        assert (seq, views) == (picture.seq, dict(picture.locations))
+        # events carry what changed; a watcher's snapshot also says when it was last polled
+        assert (seq, unpolled(views)) == (picture.seq, unpolled(picture.locations))
         await reader.aclose()
     world.complete("LOC1", fe)
     await desk.step(SCAN)
     assert watcher.picture().locations["LOC1"].visits == ()
+
+
+def unpolled(views: Mapping[str, LocationView]) -> dict[str, LocationView]:
+    """The views without the instant of their last poll (no event tells it)."""
+    return {
+        loc: attrs.evolve(v, snapshot=None)
+        if v.snapshot is None
+        else attrs.evolve(v, snapshot=attrs.evolve(v.snapshot, fetched_at=EPOCH))
+        for loc, v in views.items()
+    }
 
 
 def test_bad_arguments_are_refused_by_name() -> None:
