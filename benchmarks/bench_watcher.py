@@ -67,6 +67,7 @@ from flipkart_otc import (
     OtcWatcher,
     RetryPolicy,
 )
+from flipkart_otc.source import LegacySource
 
 
 async def read_past_first_polls(watcher: OtcWatcher, count: int) -> asyncio.Task[None]:
@@ -265,7 +266,7 @@ class InMemory:
 async def memory_child(origin: str | None, count: int) -> dict[str, float]:
     ids = [f"LOC{i}" for i in range(count)]
     async with contextlib.AsyncExitStack() as stack:
-        client: OtcSource = InMemory(answer(2))
+        client: OtcSource | LegacySource = InMemory(answer(2))
         if origin is not None:
             client = await stack.enter_async_context(
                 OtcClient(TOKEN, base_url=origin + "/sellers", retry=RetryPolicy(max_tries=1))

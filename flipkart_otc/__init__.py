@@ -120,6 +120,9 @@ if TYPE_CHECKING:
         NotOnEndOtcPageError as NotOnEndOtcPageError,
     )
     from .errors import (
+        PageLimitError as PageLimitError,
+    )
+    from .errors import (
         RateLimitedError as RateLimitedError,
     )
     from .errors import (
@@ -162,6 +165,9 @@ if TYPE_CHECKING:
         classify as classify,
     )
     from .events import (
+        EVENT_KINDS as EVENT_KINDS,
+    )
+    from .events import (
         EndOtcReady as EndOtcReady,
     )
     from .events import (
@@ -190,6 +196,9 @@ if TYPE_CHECKING:
     )
     from .events import (
         ShipmentScanned as ShipmentScanned,
+    )
+    from .events import (
+        StartOtcEvent as StartOtcEvent,
     )
     from .events import (
         VisitCompleted as VisitCompleted,
@@ -237,6 +246,9 @@ if TYPE_CHECKING:
         ScannedShipment as ScannedShipment,
     )
     from .models import (
+        ShipmentPage as ShipmentPage,
+    )
+    from .models import (
         ShipmentStatus as ShipmentStatus,
     )
     from .models import (
@@ -262,6 +274,9 @@ if TYPE_CHECKING:
     )
     from .source import (
         OtcSource as OtcSource,
+    )
+    from .source import (
+        VisitSource as VisitSource,
     )
     from .visit import (
         VisitWatcher as VisitWatcher,
@@ -300,7 +315,7 @@ _EXPORTS = {
     "VisitCompleted": ".events",
     "VisitLeft": ".events",
     "VisitWatchEvent": ".events",
-    "VisitView": "._fanout",
+    "VisitView": ".models",
     "WatcherHealth": "._fanout",
     "EventFeed": "._fanout",
     "event_from_dict": ".events",
@@ -355,6 +370,11 @@ _EXPORTS = {
     "OtcSnapshot": ".models",
     "RetryPolicy": ".retry",
     "OtcSource": ".source",
+    "VisitSource": ".source",
+    "ShipmentPage": ".models",
+    "PageLimitError": ".errors",
+    "EVENT_KINDS": ".events",
+    "StartOtcEvent": ".events",
     "OtcWatcher": ".watcher",
 }
 

@@ -575,6 +575,9 @@ async def _demo(args: argparse.Namespace, out: TextIO, say: Callable[[str, str],
         otc_ttl=8.0,
         mean_stay=10.0,
         mean_task_toggle=90.0,
+        visits=True,  # FEs go on to scan, reach the End OTC page and finish
+        shipments=(2, 6),
+        scan_gap=3.0,
     )
     counts: Counter[str] = Counter()
     stopper = _Stopper(args.duration)
@@ -588,7 +591,11 @@ async def _demo(args: argparse.Namespace, out: TextIO, say: Callable[[str, str],
         sim.client(retry=retry, timeout=2.0) as client,
         # every second, whatever the state: the demo's story runs twenty times faster
         OtcWatcher(
-            client, scenario.location_ids, interval=1.0, policy=PollPolicy.fixed()
+            client,
+            scenario.location_ids,
+            interval=1.0,
+            policy=attrs.evolve(PollPolicy.fixed(), scanning=2.0, end_otc=1.0),
+            visits=True,
         ) as watcher,
         contextlib.AsyncExitStack() as stack,
     ):
@@ -620,6 +627,8 @@ async def _demo(args: argparse.Namespace, out: TextIO, say: Callable[[str, str],
         f"({counts['FeArrived']} arrived, {counts['OtcRenewed']} renewed, "
         f"{counts['OtcExpired']} expired, {counts['FeDeparted']} departed, "
         f"{counts['LocationStatusChanged']} status changes); "
+        f"{counts['ScanningStarted']} FEs scanned {counts['ShipmentScanned']} shipments, "
+        f"{counts['EndOtcReady']} End OTCs, {counts['VisitCompleted']} visits completed; "
         f"{faults} faults injected and handled",
     )
     return stopper.code
@@ -631,7 +640,9 @@ async def _demo(args: argparse.Namespace, out: TextIO, say: Callable[[str, str],
 async def _simulate(args: argparse.Namespace, out: TextIO, say: Callable[[str, str], None]) -> int:
     from .simulator import Scenario, Simulator
 
-    scenario = Scenario(locations=args.locations, seed=args.seed, speed=args.speed)
+    scenario = Scenario(
+        locations=args.locations, seed=args.seed, speed=args.speed, visits=args.visits
+    )
     sim = Simulator(scenario=scenario, seconds=args.seconds, seed=args.seed, port=args.port)
     if args.fault_rate:
         sim.faults.random(args.fault_rate)

@@ -20,7 +20,8 @@ from .events import (
     ShipmentScanned,
     VisitCompleted,
     VisitEvent,
-    VisitWatchEvent,
+    VisitLeft,
+    WatchEvent,
 )
 from .models import LocationStatus, OtcDetail, OtcSnapshot
 
@@ -52,7 +53,7 @@ _VERBS = {
     FeArrived: "arrived",
     OtcRenewed: "renewed",
     OtcExpired: "expired",
-    FeDeparted: "departed",
+    FeDeparted: "off page",
 }
 
 
@@ -72,7 +73,7 @@ def _otc(detail: OtcDetail, show_otc: bool) -> str:
     return detail.otc if show_otc else MASK
 
 
-def event_line(event: VisitWatchEvent, *, show_otc: bool = False) -> str:
+def event_line(event: WatchEvent, *, show_otc: bool = False) -> str:
     """One readable line: time, location, event, FE, partner, lob, OTC and time left;
     control characters escaped."""
     return escape(_event_line(event, show_otc))
@@ -89,7 +90,9 @@ def _end_summary(end: dict[str, Any]) -> str:
 def _visit_line(head: str, event: VisitEvent, show_otc: bool) -> str:
     fe = f"{event.fe_id} (task {event.task_id})"
     if isinstance(event, ScanningStarted):
-        return f"{head}  {'scanning':<9}  {fe}"
+        who = f"{event.fe_name} ({event.fe_id})" if event.fe_name else event.fe_id
+        partner = event.logistic_partner or ""
+        return f"{head}  {'scanning':<9}  {who:<22} {partner:<10} code used; task {event.task_id}"
     if isinstance(event, ShipmentScanned):
         shipment = event.shipment
         why = f": {shipment.reason}" if shipment.reason else ""
@@ -97,11 +100,15 @@ def _visit_line(head: str, event: VisitEvent, show_otc: bool) -> str:
     if isinstance(event, EndOtcReady):
         end = end_otc_dict(event.end, show_otc=show_otc)
         return f"{head}  {'end OTC':<9}  {fe}  OTC {end['otc']}  {_end_summary(end)}"
-    assert isinstance(event, VisitCompleted)
-    return f"{head}  {'completed':<9}  {fe}  {event.scanned} shipments"
+    if isinstance(event, VisitLeft):
+        short = "" if event.complete else " (the last scans could not be read: maybe more)"
+        return f"{head}  {'left':<9}  {fe}  before its End OTC, {event.scanned} shipments{short}"
+    if isinstance(event, VisitCompleted):
+        return f"{head}  {'completed':<9}  {fe}  {event.scanned} shipments"
+    raise TypeError(f"no text line for {type(event).__name__}")  # a new kind: add its line
 
 
-def _event_line(event: VisitWatchEvent, show_otc: bool) -> str:
+def _event_line(event: WatchEvent, show_otc: bool) -> str:
     head = f"{_clock(event.observed_at)}  {event.location_id:<10}"
     if isinstance(event, VisitEvent):
         return _visit_line(head, event, show_otc)
@@ -118,11 +125,11 @@ def _event_line(event: VisitWatchEvent, show_otc: bool) -> str:
     fe = f"{d.fe_name} ({d.fe_id})"
     lob = d.lob.value if d.lob.value != "UNKNOWN" else d.lob_raw or "?"
     tail = f"OTC {_otc(d, show_otc)}  {_left(d, event.observed_at)}"
-    if isinstance(event, FeDeparted):
-        tail = (
-            "code had expired"
+    if isinstance(event, FeDeparted):  # it used its code, or went away: not known yet
+        tail = "off the Start OTC page; " + (
+            "its code had expired"
             if event.expired
-            else f"code was still valid ({_left(d, event.observed_at)})"
+            else f"its code was still valid ({_left(d, event.observed_at)})"
         )
     return f"{head}  {verb:<9}  {fe:<22} {d.logistic_partner:<10} {lob:<8}  {tail}"
 

@@ -132,9 +132,10 @@ def on_page(visit: FollowedFe, page: VisitPage, now: datetime) -> tuple[list[Vis
     if page is VisitPage.GONE:
         if visit.page is VisitPage.END_OTC:
             events.append(VisitCompleted(*key, scanned=len(visit.seen)))
-        elif visit.page is VisitPage.SCANNING:  # its last scans first: then left()
-            return events, Ask.SHIPMENTS | Ask.LEFT
-        return events, Ask.STOP
+            return events, Ask.STOP
+        # its last scans first, then left(): one never seen scanning (every read failed,
+        # or it went between two looks) may have scanned too
+        return events, Ask.SHIPMENTS | Ask.LEFT
     if page is VisitPage.START_OTC:
         if visit.page is VisitPage.START_OTC:
             return events, Ask.STOP  # it never left: the Start OTC watcher follows it
@@ -144,8 +145,10 @@ def on_page(visit: FollowedFe, page: VisitPage, now: datetime) -> tuple[list[Vis
     if visit.page is VisitPage.START_OTC:
         events.append(_started(visit, now))
     if page is VisitPage.END_OTC:
-        if visit.end_otc is not None:
-            return events, Ask.NOTHING  # all it needs is the FE leaving the page
+        if visit.end_otc is not None:  # all it needs is the FE leaving the page, and
+            # the scans its End OTC counts that a failed read left untold
+            short = visit.end_otc.total_scanned > len(visit.seen)
+            return events, Ask.SHIPMENTS if short else Ask.NOTHING
         visit.page = VisitPage.END_OTC
         return events, Ask.SHIPMENTS | Ask.END_OTC  # the last scans first, then the code
     if visit.page is VisitPage.START_OTC:
@@ -174,8 +177,11 @@ def on_shipments(
 
 
 def left(visit: FollowedFe, complete: bool, now: datetime) -> list[VisitEvent]:
-    """The FE left while scanning (after :func:`on_page` asked ``Ask.LEFT``), once its
-    last scans were read (``complete``) or could not be (the count may be short)."""
+    """The FE is gone before its End OTC page (after :func:`on_page` asked
+    ``Ask.LEFT``), once its last scans were read (``complete``) or could not be (the
+    count may be short). Nothing, for one never seen scanning: it did not use its code."""
+    if visit.page is not VisitPage.SCANNING:
+        return []
     key = (visit.location_id, now, visit.fe_id, visit.task_id)
     return [VisitLeft(*key, scanned=len(visit.seen), complete=complete)]
 

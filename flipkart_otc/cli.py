@@ -346,6 +346,12 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     )
     simulate.add_argument("--seconds", action="store_true", help="timestamps in epoch seconds")
     simulate.add_argument(
+        "--visits",
+        action="store_true",
+        help="play whole visits: FEs use their code, scan shipments across pages, reach the "
+        "End OTC page and finish (now and then one leaves while scanning)",
+    )
+    simulate.add_argument(
         "--fault-rate", type=_fraction, default=0.0, help="share of answers that fail (0..1)"
     )
     simulate.add_argument(

@@ -134,10 +134,16 @@ class PollPolicy:
                 return renewal
         return when
 
-    def visit_interval(self, *, waiting_end_otc: bool) -> float:
+    def visit_interval(self, *, waiting_end_otc: bool, failed: int = 0) -> float:
         """Seconds to the next look at a location's FEs past the Start OTC page: sooner
-        while one of them is on the End OTC page without its code."""
-        return min(self.scanning, self.end_otc) if waiting_end_otc else self.scanning
+        while one of them is on the End OTC page without its code, or after ``failed``
+        looks in a row failed (an FE's page is then in doubt: it may be waiting for its
+        End OTC), from ``end_otc`` doubling up to ``scanning``."""
+        if waiting_end_otc:
+            return min(self.scanning, self.end_otc)
+        if failed:
+            return min(self.scanning, self.end_otc * 2.0 ** min(failed - 1, 16))
+        return self.scanning
 
     def longest(self, base: float) -> float:
         """The longest a location may wait between two polls (a probe's yardstick)."""

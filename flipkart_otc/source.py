@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 
 from .models import EndOtc, InitialLoad, ShipmentPage
 
-__all__ = ["OtcSource", "VisitSource"]
+__all__ = ["LegacySource", "OtcSource", "VisitSource"]
 
 
 @runtime_checkable
@@ -32,6 +32,15 @@ class OtcSource(Protocol):
     """
 
     def fetch_body(self, location_id: str, *, patience: float = 0.0) -> Awaitable[bytes]:
+        """The raw body of a successful Start OTC answer for ``location_id``."""
+        ...
+
+
+class LegacySource(Protocol):
+    """An :class:`OtcSource` as it was before ``patience``: a watcher still takes one
+    (it calls ``fetch_body(location_id)`` alone)."""
+
+    def fetch_body(self, location_id: str) -> Awaitable[bytes]:
         """The raw body of a successful Start OTC answer for ``location_id``."""
         ...
 

@@ -65,7 +65,7 @@ from .events import FeDeparted, LocationStatusChanged, OtcEvent, WatchEvent
 from .models import LocationStatus, OtcSnapshot, ScannedShipment, VisitFe, VisitView
 from .policy import PollPolicy, Urgency
 from .shard import Shard
-from .source import OtcSource, VisitSource
+from .source import LegacySource, OtcSource, VisitSource
 
 __all__ = ["OtcWatcher", "WatcherHealth"]
 
@@ -83,7 +83,7 @@ class _Visits:
     """A location's FEs past the Start OTC page, for ``visits=True`` (only locations
     that have some carry one: the others pay one empty slot)."""
 
-    __slots__ = ("fes", "look", "next_round", "recovering", "views")
+    __slots__ = ("failed", "fes", "look", "next_round", "recovering", "views")
 
     def __init__(self) -> None:
         self.fes: dict[str, FollowedFe] = {}
@@ -92,6 +92,7 @@ class _Visits:
         self.next_round = math.inf  # when they are next looked at
         self.look = False  # an initial-load is owed: who is past the Start OTC page?
         self.recovering = False  # resumed from saved state: the first look bridges a gap
+        self.failed = 0  # looks in a row that failed (pages left in doubt)
 
 
 class _Location(LocationState):
@@ -186,7 +187,7 @@ class OtcWatcher(Lifecycle[WatchEvent]):
 
     def __init__(
         self,
-        client: OtcSource,
+        client: OtcSource | LegacySource,
         locations: Iterable[str] = (),
         *,
         interval: float = 10.0,
@@ -247,7 +248,7 @@ class OtcWatcher(Lifecycle[WatchEvent]):
             if shard is None or shard.owns(location_id):
                 self._locations.setdefault(location_id, _Location(location_id))
         # Under a rate cap, each poll says how long it may yield to more urgent ones.
-        self._paced = _takes_patience(client) and getattr(client, "rate_limit", 0) is not None
+        self._paced = _takes_patience(client) and getattr(client, "rate_limit", None) is not None
         ensure_connections = getattr(client, "ensure_connections", None)
         if callable(ensure_connections):  # a client's pool, sized to what may be in flight
             ensure_connections(max_concurrency)
@@ -792,9 +793,11 @@ class OtcWatcher(Lifecycle[WatchEvent]):
         visit.next_round = math.inf  # while the look runs; the look says when again
         try:
             await self._look(loc, visit)
+            visit.failed = 0
         except FlipkartOtcError as exc:
             if classify(exc).fatal:
                 raise
+            visit.failed += 1
             logger.info("location %s: a look at its visits failed: %s", loc.location_id, exc)
         if loc.removed:
             return
@@ -802,7 +805,7 @@ class OtcWatcher(Lifecycle[WatchEvent]):
             waiting = any(
                 v.page is VisitPage.END_OTC and v.end_otc is None for v in visit.fes.values()
             )
-            pause = self._policy.visit_interval(waiting_end_otc=waiting)
+            pause = self._policy.visit_interval(waiting_end_otc=waiting, failed=visit.failed)
             visit.next_round = self._scheduler.now() + pause
         elif not visit.views:
             loc.visit = None  # nobody past the Start OTC page: the location costs nothing
@@ -847,12 +850,11 @@ class OtcWatcher(Lifecycle[WatchEvent]):
                     visit.fes[fe_id] = FollowedFe(
                         location_id, fe_id, there.task_id, there.fe_name, there.logistic_partner
                     )
-        read: set[str] = set()
+        read: dict[str, bool] = {}  # FEs whose scans this look read: whether all of them
         if answer is None:
             for followed in list(visit.fes.values()):
                 if followed.page in (VisitPage.START_OTC, VisitPage.SCANNING):
-                    await self._shipments(loc, followed)
-                    read.add(followed.fe_id)
+                    read[followed.fe_id] = await self._shipments(loc, followed)
             if not page_check_due(visit.fes.values()):
                 visit.recovering = False
                 return
@@ -869,8 +871,10 @@ class OtcWatcher(Lifecycle[WatchEvent]):
             page = page_of(fe.task_status if fe else None)
             events, ask = on_page(followed, page, self._at())
             await self._tell(loc, events)
-            if ask & Ask.LEFT:  # gone while scanning: its last scans, then say so
-                complete = await self._shipments(loc, followed)
+            if ask & Ask.LEFT:  # gone: its last scans (unless read a moment ago), then say so
+                complete = read.get(fe_id)
+                if complete is None:
+                    complete = await self._shipments(loc, followed)
                 await self._tell(loc, left(followed, complete, self._at()))
                 del visit.fes[fe_id]
                 continue

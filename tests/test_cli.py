@@ -75,7 +75,7 @@ async def test_demo_runs_for_its_duration_and_shows_the_story() -> None:
     lines = out.splitlines()
     assert any(" arrived " in line for line in lines)
     assert any(" expired " in line for line in lines)
-    assert any(" departed " in line for line in lines)
+    assert any(" off page " in line for line in lines)
     assert lines[1].startswith("dashboard: http://127.0.0.1:")
     assert lines[-1].startswith("demo: ")
     assert "faults injected" in lines[-1]

@@ -11,7 +11,7 @@ from flipkart_otc import OtcDetail
 from flipkart_otc._serialize import detail_dict
 from flipkart_otc._wire import start_otc
 from flipkart_otc._wire.start_otc import FIELDS, Kind
-from flipkart_otc.simulator import FollowedFe
+from flipkart_otc.simulator import FeVisit
 
 WIRE = [f for f in FIELDS if f.kind is not Kind.KEY]
 # another valid value for each JSON name, so each field can be changed alone
@@ -41,7 +41,7 @@ def test_the_table_names_every_attribute_of_the_model_once() -> None:
 def test_the_json_view_and_the_simulator_write_every_field() -> None:
     detail = converted("fe1", entry())
     assert list(detail_dict(detail)) == [f.attribute for f in FIELDS]
-    visit = FollowedFe("fe1", "Ram", "1", "123456", 1, 2, "eKart", "LARGE")
+    visit = FeVisit("fe1", "Ram", "1", "123456", 1, 2, "eKart", "LARGE")
     assert set(visit.entry(seconds=False)) == {f.json_name for f in WIRE}
 
 

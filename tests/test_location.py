@@ -26,7 +26,7 @@ from flipkart_otc import (
     TripsheetClosedError,
 )
 from flipkart_otc._diff import expiry_key
-from flipkart_otc._location import LocationState, answered, commit, elapsed, failed
+from flipkart_otc._location import LocationState, Step, answered, commit, elapsed, failed
 from flipkart_otc.errors import FlipkartOtcError
 from flipkart_otc.events import OtcEvent
 
@@ -56,9 +56,9 @@ def step(state: LocationState, transition: object, now: float) -> list[OtcEvent]
     """What the watcher does: take the step's events, then commit it."""
     if transition is None:
         return []
-    assert isinstance(transition, tuple)
+    assert isinstance(transition, Step)
     commit(state, transition, now)
-    return list(transition[0])
+    return list(transition.events)
 
 
 # -- unit: each rule of the contract --------------------------------------------------

@@ -143,11 +143,13 @@ async def test_an_fe_that_leaves_while_scanning_is_said_to_have_left(desk: Desk)
     await desk.step(5)
     world.start_scanning("LOC1", fe)
     await desk.step(5)
-    world.scan("LOC1", fe)
+    scanned = world.scan("LOC1", fe)
     world.leave("LOC1", fe)
     got = await desk.step(SCAN)
     left = [e for e in got if isinstance(e, VisitLeft)]
-    assert visit_events(got) == [("left", fe, "0")]  # gone before its scan was read
+    # gone before its last scan was read: it is read before the FE is said to have left
+    assert visit_events(got) == [("scanned", fe, scanned), ("left", fe, "1")]
+    assert left[0].complete
     assert desk.watcher.following("LOC1") == []
     assert desk.watcher.picture().locations["LOC1"].visits == ()
     jsonschema.validate(left[0].to_dict(), json_schema())  # the shipped schema knows it
@@ -410,3 +412,22 @@ async def test_fes_already_past_the_start_otc_page_at_start_are_followed() -> No
             clock.advance(SCAN)
             await quiet.wait_idle()
             assert sim.visit_requests["initial-load"] == asked and quiet.following("LOC1") == []
+
+
+async def test_a_visit_left_whose_last_scans_cannot_be_read_says_it_may_be_short(
+    desk: Desk,
+) -> None:
+    world = desk.sim.world
+    fe = world.arrive("LOC1", ttl=300)
+    await desk.step(5)
+    world.start_scanning("LOC1", fe)
+    await desk.step(5)
+    world.scan("LOC1", fe)
+    world.leave("LOC1", fe)
+    # every read of its scans is refused from now on (retries and all)
+    for endpoint in ("shipments", "shipments-next"):
+        desk.sim.faults.script(*[FaultKind.SERVICE_UNAVAILABLE] * 30, endpoint=endpoint)
+    got = await desk.step(SCAN)
+    (left,) = [e for e in got if isinstance(e, VisitLeft)]
+    assert (left.scanned, left.complete) == (0, False)
+    assert left.to_dict()["complete"] is False

@@ -52,6 +52,14 @@ class Scenario:
     mean_task_toggle: float = attrs.field(default=7200.0, validator=_positive)
     max_fes: int = 3
     prefix: str = "LOC"
+    #: Play the rest of the visit: an FE that does not renew uses its code, scans
+    #: ``shipments`` (one every ``scan_gap`` on average, one in ten rejected), moves to
+    #: the End OTC page and finishes a little later; ``leave_share`` of them leave while
+    #: scanning. Off: an FE that does not renew just leaves the Start OTC page.
+    visits: bool = False
+    shipments: tuple[int, int] = (3, 12)
+    scan_gap: float = attrs.field(default=20.0, validator=_positive)
+    leave_share: float = attrs.field(default=0.1, validator=_fraction)
 
     def __attrs_post_init__(self) -> None:
         if self.locations < 0:
@@ -79,6 +87,8 @@ class ScenarioDriver:
         self._seq = itertools.count()
         self._rngs: dict[str, random.Random] = {}
         self._renewals: dict[tuple[str, str], int] = {}
+        # FEs scanning: scans to come, and whether they leave unfinished after them
+        self._scans_left: dict[tuple[str, str], tuple[int, bool]] = {}
         self._arrivals_planned: set[str] = set()  # one arrival chain per location
         for location_id in scenario.location_ids:
             rng = self._rngs[location_id] = random.Random(f"{scenario.seed}:{location_id}")
@@ -143,7 +153,38 @@ class ScenarioDriver:
             self._plan(location_id, at, "step", fe_id, self.scenario.mean_stay)
         else:
             del self._renewals[key]
-            world.leave(location_id, fe_id, at=at)
+            if not self.scenario.visits:
+                world.leave(location_id, fe_id, at=at)
+                return
+            world.start_scanning(location_id, fe_id, at=at)  # the code was read out
+            leaves = rng.random() < self.scenario.leave_share
+            self._scans_left[key] = (rng.randint(*self.scenario.shipments), leaves)
+            self._plan(location_id, at, "scan", fe_id, self.scenario.scan_gap)
+
+    def _scan(self, location_id: str, at: float, fe_id: str | None) -> None:
+        assert fe_id is not None
+        world, rng, sc = self.world, self._rngs[location_id], self.scenario
+        key = (location_id, fe_id)
+        if key not in self._scans_left or fe_id not in world.visitors(location_id):
+            self._scans_left.pop(key, None)
+            return  # the task closed under it
+        left, leaves = self._scans_left[key]
+        if left <= 0:
+            del self._scans_left[key]
+            if leaves:
+                world.leave(location_id, fe_id, at=at)  # gone unfinished
+                return
+            world.to_end_otc(location_id, fe_id, at=at)
+            self._plan(location_id, at, "complete", fe_id, 60.0)
+            return
+        self._scans_left[key] = (left - 1, leaves)
+        world.scan(location_id, fe_id, accepted=rng.random() >= 0.1, at=at)
+        self._plan(location_id, at, "scan", fe_id, sc.scan_gap)
+
+    def _complete(self, location_id: str, at: float, fe_id: str | None) -> None:
+        assert fe_id is not None
+        if fe_id in self.world.visitors(location_id):
+            self.world.complete(location_id, fe_id, at=at)
 
     def _toggle(self, location_id: str, at: float, _: str | None) -> None:
         sc, world = self.scenario, self.world

@@ -182,6 +182,8 @@ class World:
         self._locations: dict[str, _Location] = {}
         self._visits: dict[tuple[str, str], str] = {}  # (task id, FE id) -> location id
         self._finished: set[tuple[str, str]] = set()  # visits completed: TASK_CLOSED
+        # FEs that left while scanning: what they scanned can still be read [inferred]
+        self._gone: dict[tuple[str, str], FeVisit] = {}
 
     # -- queries -------------------------------------------------------------
 
@@ -263,8 +265,11 @@ class World:
         self, task_id: str, fe_id: str, page_size: int, after: str | None
     ) -> tuple[int, bytes]:
         """A page of what the FE scanned: from the first, or after the shipment whose
-        tracking id is ``after`` (the cursor in the next URL)."""
+        tracking id is ``after`` (the cursor in the next URL). An FE that left while
+        scanning still has its scans read [inferred: the task keeps them]."""
         fe, error = self._find(task_id, fe_id)
+        if fe is None:
+            fe = self._gone.get((task_id, fe_id))
         if fe is None:
             assert error is not None
             return 400, error
@@ -275,7 +280,8 @@ class World:
             start = ids.index(after) + 1 if after in ids else len(ids)
         page = fe.shipments[start : start + page_size]
         more = start + page_size < len(fe.shipments)
-        if self.has_more == "scanning" and fe.stage is Stage.SCANNING:
+        gone = (task_id, fe_id) in self._gone
+        if self.has_more == "scanning" and fe.stage is Stage.SCANNING and not gone:
             more = True  # scanning goes on: the cursor after this page is polled next
         next_url = None
         if more:
@@ -448,6 +454,8 @@ class World:
             raise ValueError(f"FE {fe_id!r} is not at location {location_id!r}")
         loc.body = None
         self._visits.pop((fe.task_id, fe_id), None)
+        if fe.stage is not Stage.START_OTC:
+            self._gone[(fe.task_id, fe_id)] = fe
         self._record(self._now(at), ChangeKind.LEFT, location_id, fe)
 
     # -- the rest of the visit -------------------------------------------------

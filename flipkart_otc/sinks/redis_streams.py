@@ -378,7 +378,7 @@ class RedisStreamSink(Closing):
         as_of = max(event.observed_at for event in events)
         args: list[str | bytes] = [
             "" if version is None else str(version),
-            encode(location_id, view.status, view.snapshot, view.error, as_of),
+            encode(location_id, view.status, view.snapshot, view.error, as_of, view.visits),
             self._maxlen,
             location_id,
         ]
@@ -690,7 +690,7 @@ class RedisStreamFeed(Closing):
             if raw:
                 saved = decode(raw)
                 self._views[saved.location_id] = LocationView(
-                    saved.location_id, saved.status, saved.snapshot, saved.error
+                    saved.location_id, saved.status, saved.snapshot, saved.error, saved.visits
                 )
         cursor = last[0][0].decode() if last else "0-0"
         self._task = asyncio.create_task(self._follow(cursor), name="redis-stream-feed")
