@@ -97,7 +97,7 @@ async def test_every_combination_of_watch_and_dashboard_options_runs(
 
     results = await asyncio.gather(*(one(args) for _, args in runs))
     kinds: set[str] = set()
-    for (name, args), (code, out, err) in zip(runs, results, strict=True):
+    for (name, _), (code, out, err) in zip(runs, results, strict=True):
         # fetch exits 1 where a location fails: the simulator has none failing
         clean(code, err)
         if "json" in name:
