@@ -35,6 +35,7 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -97,11 +98,20 @@ async def read_past_first_polls(watcher: OtcWatcher, count: int) -> asyncio.Task
 # -- (a) saturation ------------------------------------------------------------------
 
 
+#: What every watcher here is built with besides its locations: ``--visits`` turns the
+#: visit on (with no FE past the Start OTC page, and no look for one at start: what it
+#: costs a location then is what is measured; a look costs one initial-load, see
+#: bench_visit).
+WATCHER_OPTIONS: dict[str, Any] = {}
+
+
 async def watcher_phase(
     client: OtcClient, origin: str, seconds: float, measured: Measured
 ) -> None:
     ids = [f"LOC{i}" for i in range(256)]
-    async with OtcWatcher(client, ids, interval=0, max_concurrency=16) as watcher:
+    async with OtcWatcher(
+        client, ids, interval=0, max_concurrency=16, **WATCHER_OPTIONS
+    ) as watcher:
         reader = await read_past_first_polls(watcher, len(ids))  # measure the polls after them
         before = await server_count(origin)
         with measured.phase():
@@ -262,6 +272,16 @@ class InMemory:
         await asyncio.sleep(0)  # a request's wait: the poll yields to the loop as over HTTP
         return self._body
 
+    # the visit's endpoints, for --visits: never called (no FE leaves the page)
+    async def initial_load(self, location_id: str, *, patience: float = 0.0) -> Any:
+        raise NotImplementedError
+
+    def shipment_pages(self, task_id: str, fe_id: str, **options: Any) -> Any:
+        raise NotImplementedError
+
+    async def end_otc_details(self, fe_id: str, task_id: str) -> Any:
+        raise NotImplementedError
+
 
 async def memory_child(origin: str | None, count: int) -> dict[str, float]:
     ids = [f"LOC{i}" for i in range(count)]
@@ -275,7 +295,9 @@ async def memory_child(origin: str | None, count: int) -> dict[str, float]:
             await client.fetch_body(location_id)
         base = rss_bytes()
         started = time.perf_counter()
-        async with OtcWatcher(client, ids, interval=0, max_concurrency=64) as watcher:
+        async with OtcWatcher(
+            client, ids, interval=0, max_concurrency=64, **WATCHER_OPTIONS
+        ) as watcher:
             reader = await read_past_first_polls(watcher, count)
             grown = rss_bytes() - base
             # what one full collection costs with every location held: the pause a
@@ -306,6 +328,7 @@ def run_memory(quick: bool, speedups: str, over: str) -> str:
                     str(count),
                     "--speedups",
                     speedups,
+                    *(["--visits"] if WATCHER_OPTIONS else []),
                 ],
                 check=True,
                 capture_output=True,
@@ -345,7 +368,12 @@ def main() -> int:
     parser.add_argument(
         "--memory-child", nargs=2, metavar=("ORIGIN", "COUNT"), help=argparse.SUPPRESS
     )
+    parser.add_argument(
+        "--visits", action="store_true", help="watchers follow visits (visits=True)"
+    )
     args = parser.parse_args()
+    if args.visits:
+        WATCHER_OPTIONS.update(visits=True, follow_existing=False)
     pin(CLIENT_CPU)
     speedups = use_speedups(args.speedups == "auto")
     if args.memory_child:
