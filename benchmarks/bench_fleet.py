@@ -18,6 +18,9 @@
     the work of one at all: the script measures that ceiling too (two pure-Python
     loops against one), and polls per worker CPU-second say what a core per worker
     gives.
+(c) visit: what the sink sends Redis per event, Start OTC arrivals beside scanned
+    shipments (whose writes carry the FE's visit state): Redis commands and bytes
+    received, from Redis's own counters.
 """
 
 from __future__ import annotations
@@ -123,6 +126,79 @@ def run_sink(quick: bool, rounds: int) -> str:
     return (
         f"(a) sink: {events} events, 64 writers, appendfsync always, "
         f"{len(rows)} alternating rounds\n{body}"
+    )
+
+
+async def sink_cost(url: str, kind: str, events: int = 2_000) -> tuple[float, float]:
+    """Redis commands and bytes received by Redis per event, writing ``kind`` events
+    ("start": FE arrivals; "visit": scanned shipments, each write's state holding the
+    FE's visit, 20 shipments told) one a write, as a watcher's pollers do."""
+    from redis.asyncio import Redis
+
+    from flipkart_otc import ScannedShipment, ShipmentScanned, ShipmentStatus, VisitView
+    from flipkart_otc.sinks import RedisStreamSink
+
+    at = datetime.now(UTC)
+    stream = f"cost:{kind}:{time.monotonic_ns()}"
+    detail = OtcDetail(
+        "fe1", "Ram", "t1", "123456", at + timedelta(minutes=5), at, "eKart", Lob.LARGE, "LARGE"
+    )
+    async with Redis.from_url(url) as r, RedisStreamSink(url, stream=stream, maxlen=None) as sink:
+        locations = [f"LOC{i}" for i in range(64)]
+        await sink.load(locations)
+        await sink.flush(60)
+        before: Any = await r.info("all")
+
+        async def writer(location_id: str, count: int) -> None:
+            snapshot = OtcSnapshot(location_id, at, {"fe1": detail})
+            for n in range(count):
+                if kind == "start":
+                    view = LocationView(location_id, LocationStatus.ACTIVE, snapshot)
+                    event: Any = FeArrived(location_id, at, f"fe{n}", detail)
+                else:
+                    ids = frozenset(f"FMP123456-{i:04d}" for i in range(20))
+                    visit = VisitView(
+                        "fe2", "t2", "Ravi", "eKart", "scanning", at, 20, 1,
+                        tracking_ids=ids, cursor="/sellers/v3/returns/tasks/shipments/eyJ0In0=",
+                    )  # fmt: skip
+                    visits = (visit,)
+                    view = LocationView(location_id, LocationStatus.ACTIVE, snapshot, None, visits)
+                    shipment = ScannedShipment(
+                        f"FMP123456-{n:04d}", f"SH{n}", ShipmentStatus.ACCEPTED, "ACCEPTED",
+                        None, at,
+                    )  # fmt: skip
+                    event = ShipmentScanned(location_id, at, "fe2", "t2", shipment=shipment)
+                await sink.write([event], view)
+
+        await asyncio.gather(*(writer(loc, events // len(locations)) for loc in locations))
+        assert await sink.flush(600)
+        after: Any = await r.info("all")
+    written = events // len(locations) * len(locations)
+    commands = after["total_commands_processed"] - before["total_commands_processed"]
+    received = after["total_net_input_bytes"] - before["total_net_input_bytes"]
+    return commands / written, received / written
+
+
+def run_visit_cost(quick: bool) -> str:
+    if shutil.which("redis-server") is None:
+        return "(c) visit events: skipped, no redis-server (apt-get install redis-server)"
+    from _redis_server import RedisServer
+
+    events = 640 if quick else 6_400
+    with tempfile.TemporaryDirectory() as tmp:
+        redis = RedisServer(Path(tmp))
+        redis.start()
+        try:
+            rows = []
+            for kind in ("start", "visit"):
+                commands, received = asyncio.run(sink_cost(redis.url, kind, events))
+                rows.append([kind, f"{commands:.2f}", f"{received:,.0f} B"])
+        finally:
+            redis.kill()
+    return (
+        f"(c) what the sink sends Redis per event ({events} events, one a write, 64 writers;"
+        " Redis's own counters)\n"
+        + table(["events", "Redis commands / event", "bytes received / event"], rows)
     )
 
 
@@ -260,14 +336,16 @@ def run_shards(quick: bool, rounds: int) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small and short: a smoke run")
-    parser.add_argument("--only", choices=("sink", "shards"), help="one part")
+    parser.add_argument("--only", choices=("sink", "shards", "visit"), help="one part")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (5)")
     args = parser.parse_args()
     print(machine())
     if args.only in (None, "sink"):
         print(run_sink(args.quick, args.rounds), "\n", sep="")
     if args.only in (None, "shards"):
-        print(run_shards(args.quick, args.rounds))
+        print(run_shards(args.quick, args.rounds), "\n", sep="")
+    if args.only in (None, "visit"):
+        print(run_visit_cost(args.quick))
     return 0
 
 
