@@ -339,6 +339,7 @@ def event_from_dict(data: Mapping[str, Any]) -> WatchEvent:
         if kind == FeDeparted.kind:
             expired = bool(data.get("expired", False))
             return FeDeparted(location_id, at, fe_id, detail, expired, recovered=recovered)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:  # Overflow: a time
+        # that leaves datetime's range once in UTC (0001-01-01T00:00:00+01:00)
         raise ValueError(f"not a watch event's JSON form: {type(exc).__name__}: {exc}") from None
     raise ValueError(f"not a watch event's JSON form: event {str(kind)[:40]!r}")
