@@ -39,7 +39,7 @@ def check_key(key: object) -> str:
         raise TypeError(f"access_key must be a str, got {type(key).__name__}")
     key = key.strip()
     if len(key) < KEY_MIN:
-        raise ValueError(f"access_key must have at least {KEY_MIN} characters, got {len(key)}")
+        raise ValueError(f"access_key is shorter than {KEY_MIN} characters (it has {len(key)})")
     distinct = len(set(key))
     if distinct < KEY_DISTINCT_MIN:
         raise ValueError(
