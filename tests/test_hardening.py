@@ -522,3 +522,47 @@ async def test_a_page_of_another_name_resolving_to_the_dashboard_reads_nothing()
     for path, (status, body) in got.items():
         assert status == 421, path
         assert "987123" not in body and "Ram" not in body and "LOC1" not in body
+
+
+# -- issue 25, 2 and 13: the CLI's dashboard ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "said"),
+    [
+        ("aaaaaaaaaaaaaaaa", "1 different characters"),
+        ("0101010101010101", "2 different characters"),
+        ("Abcdefgh12Abcdefgh12", "a shorter part repeated"),
+    ],
+)
+async def test_a_weak_key_for_another_address_exits_2_saying_why(key: str, said: str) -> None:
+    from test_cli import env, run
+
+    code, out, err = await run(
+        "dashboard", "LOC1", "--token", "t", "--host", "0.0.0.0", "--access-key-env", "KEY",
+        environ=env(KEY=key),
+    )  # fmt: skip
+    assert (code, out) == (2, "") and said in err and key not in err and "Traceback" not in err
+
+
+async def test_no_request_makes_the_cli_print_a_traceback() -> None:
+    from test_cli import DEADLINE, spawn
+
+    demo = await spawn("demo", "--port", "0", "--duration", "60", "--locations", "2")
+    assert demo.stdout is not None
+    await asyncio.wait_for(demo.stdout.readline(), DEADLINE)
+    url = (await asyncio.wait_for(demo.stdout.readline(), DEADLINE)).decode().split()[1]
+    async with aiohttp.ClientSession() as http:
+        for last_id in ("\u00b2", "\u0661", "1" * 40, "-5"):
+            async with http.get(url + "events", headers={"Last-Event-ID": last_id}) as r:
+                assert r.status == 200 and (await r.content.readline()).startswith(b"id: ")
+        async with http.get(url + "events", headers={"Host": "evil.example"}) as r:
+            assert r.status == 421
+        async with http.post(url + "login", data=b"\xff\xfe", headers={
+            "Content-Type": "multipart/form-data; boundary=x"}) as r:  # fmt: skip
+            assert r.status < 500
+        async with http.get(url + "static/%2e%2e%2f__init__.py") as r:
+            assert r.status == 404
+    demo.terminate()
+    _, err = await asyncio.wait_for(demo.communicate(), DEADLINE)
+    assert "Traceback" not in err.decode() and "Error" not in err.decode(), err.decode()
