@@ -304,31 +304,30 @@ async def _events(request: web.Request) -> web.StreamResponse:
         raise web.HTTPUnauthorized(text="the dashboard's access key is needed")
     hub = request.app[_HUB]
     settings = request.app[_SETTINGS]
-    try:
-        picture, cursor = hub.attach(request.headers.get("Last-Event-ID"))
-    except RuntimeError:
-        raise web.HTTPServiceUnavailable(text="the watcher has stopped") from None
-    response = EventSourceResponse(
-        send_timeout=settings.send_timeout, ping_interval=10 * settings.heartbeat
-    )
-    _harden(response)
+    # A reconnect storm: browsers start a few at a time, the loop turning between them
+    # (polls go on); each takes its turn to be attached and to hand its opening to the
+    # socket, and waits for a slow reader outside it.
+    async with hub.turns:
+        try:
+            picture, cursor = hub.attach(request.headers.get("Last-Event-ID"))
+        except RuntimeError:
+            raise web.HTTPServiceUnavailable(text="the watcher has stopped") from None
+        response = EventSourceResponse(
+            send_timeout=settings.send_timeout, ping_interval=10 * settings.heartbeat
+        )
+        _harden(response)
+        try:
+            await response.prepare(request)
+        except (ConnectionError, RuntimeError):
+            return response  # the browser went away
+        opening = asyncio.ensure_future(
+            response.write(_opening(hub, settings.heartbeat, picture, cursor))
+        )
+        await asyncio.sleep(0)  # its first step: the bytes handed to the socket
     hub.clients += 1
     try:
-        await response.prepare(request)
-        about = {
-            "instance": hub.instance,
-            "server_time": hub.now_ms(),
-            "show_otc": hub.show_otc,
-            "heartbeat_ms": round(settings.heartbeat * 1000),
-        }
-        if picture is not None:  # a fresh start: every location, then the events after it
-            # the picture's bytes are shared: this browser's own fields go in front
-            head = f"id: {cursor}\r\nevent: snapshot\r\nretry: 1000\r\ndata: {_json(about)[:-1]},"
-            message = b"".join((head.encode(), memoryview(picture)[1:], b"\r\n\r\n"))
-            async with asyncio.timeout(settings.send_timeout):
-                await response.write(message)
-        else:  # Last-Event-ID still in the ring: what it missed follows
-            await response.send(_json(about | {"seq": cursor}), event="resume", retry=1000)
+        async with asyncio.timeout(settings.send_timeout):
+            await opening
         await _stream(response, hub, cursor, settings.heartbeat, settings.send_timeout)
     except TimeoutError:  # it stalled past the send timeout: a stalled peer never drains
         if request.transport is not None:
@@ -341,7 +340,28 @@ async def _events(request: web.Request) -> web.StreamResponse:
             request.transport.abort()
     finally:
         hub.clients -= 1
+        opening.cancel()  # done by now, unless this ended early
     return response
+
+
+def _opening(hub: Hub, heartbeat: float, picture: bytes | None, cursor: int) -> bytes:
+    """A stream's first message: the picture, or "resume" when the ring has what the
+    browser missed; with the server's time and run."""
+    about = _json(
+        {
+            "instance": hub.instance,
+            "server_time": hub.now_ms(),
+            "show_otc": hub.show_otc,
+            "heartbeat_ms": round(heartbeat * 1000),
+        }
+    )
+    if picture is None:  # Last-Event-ID still in the ring: what it missed follows
+        resume = about[:-1] + f',"seq":{cursor}}}'
+        return f"event: resume\r\nretry: 1000\r\ndata: {resume}\r\n\r\n".encode()
+    # a fresh start: every location, then the events after it. The picture's bytes
+    # are shared by every browser: this one's own fields go in front
+    head = f"id: {cursor}\r\nevent: snapshot\r\nretry: 1000\r\ndata: {about[:-1]},"
+    return b"".join((head.encode(), memoryview(picture)[1:], b"\r\n\r\n"))
 
 
 async def _stream(

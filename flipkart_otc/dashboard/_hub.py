@@ -63,6 +63,8 @@ class Hub:
         # while the ring still holds the events after it shares it (a reconnect storm
         # builds one picture, not one per browser)
         self._picture: tuple[int, bytes] | None = None
+        #: Browsers that start at once take turns (see ``_events``).
+        self.turns = asyncio.Semaphore(4)
         #: Pictures built so far.
         self.pictures_built = 0
         #: Browsers connected now.
