@@ -401,6 +401,7 @@ async def test_mounted_as_a_sub_app_under_a_prefix(env: Env) -> None:
         ("10.0.0.1", False),
         ("0.0.0.0", False),
         ("[::ffff:10.0.0.1]:80", False),
+        ("[::1", False),  # unbalanced: not an address
         ("localhost", True),
         ("LOCALHOST:8080", True),
         ("desk.localhost", True),
@@ -571,3 +572,22 @@ async def test_a_request_that_fails_gets_500_and_one_line_never_a_traceback(
     shown = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(shown) == 1 and shown[0].exc_info is None
     assert "ValueError" in shown[0].getMessage()
+
+
+@pytest.mark.parametrize("env", [{"access_key": KEY}], indirect=True)
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/x-www-form-urlencoded; charset=klingon",
+        "multipart/form-data",
+        "multipart/form-data; boundary=zz",
+    ],
+)
+async def test_a_login_body_that_is_not_a_form_gets_400(
+    env: Env, content_type: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    response = await env.http.post(
+        "/login", data=b"key=abc", headers={"Content-Type": content_type}
+    )
+    assert response.status == 400 and "Enter the key" in await response.text()
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

@@ -81,6 +81,7 @@ _CSP = (
 )
 
 
+@functools.cache  # read once: a page reload storm costs no disk reads on the loop
 def _asset(name: str) -> bytes:
     return resources.files(__name__).joinpath("static", name).read_bytes()
 
@@ -262,7 +263,7 @@ async def _login(request: web.Request) -> web.StreamResponse:
         return page
     try:
         form = await request.post()
-    except ValueError:  # a body that is not a form
+    except (ValueError, LookupError):  # not a form, or in a charset nobody knows
         return _login_page(400, "Enter the key in the form.")
     offered = form.get("key")
     if not isinstance(offered, str) or not key_matches(key, offered.strip()):

@@ -171,7 +171,8 @@ def _host_name(header: str) -> str:
     """The name or address in a ``Host`` header, without the port, lower case."""
     header = header.strip().lower()
     if header.startswith("["):  # [v6]:port
-        return header[1:].partition("]")[0]
+        inside, closed, _ = header[1:].partition("]")
+        return inside if closed else header
     if header.count(":") == 1:
         header = header.partition(":")[0]
     return header.rstrip(".")
