@@ -488,7 +488,8 @@ async def _dashboard_of_stream(
     stopper = _Stopper(args.duration)
     async with feed:
         what = f"{len(feed.locations)} locations from {safe_url(source)} stream {args.stream!r}"
-        await _serve_until_stopped(args, out, access_key, stopper, feed, what, stopper.event.wait)
+        # until stopped, or until Redis refuses the feed (exit 1, one line)
+        await _serve_until_stopped(args, out, access_key, stopper, feed, what, feed.wait)
     return stopper.code
 
 

@@ -385,3 +385,42 @@ async def test_a_dashboard_of_the_stream_survives_foreign_entries_and_keys(
         assert said.count(key) == 1, said
     assert said.count("skipped") == 3 + len(FOREIGN) + 2  # keys; entries; no time, overflow
     assert "Traceback" not in said and "a bug" not in said
+
+
+async def test_a_dashboard_of_the_stream_exits_1_when_redis_refuses_it_later(
+    redis_server: RedisServer,
+) -> None:
+    """The password changes while it runs: the feed's next connection is refused."""
+    url = await _require_password(redis_server)
+    page = await spawn("dashboard", "--source", url, "--port", "0")
+    assert page.stdout is not None
+    line = (await asyncio.wait_for(page.stdout.readline(), DEADLINE)).decode()
+    assert "0 locations from redis://***@" in line
+    async with aioredis.Redis.from_url(url) as r:
+        await r.config_set("requirepass", "An0ther-pw-3")
+        await r.client_kill_filter(_type="normal", skipme=True)
+    _, err = await asyncio.wait_for(page.communicate(), DEADLINE)
+    said = err.decode()
+    # the connections killed: an outage (one line), then the refusal ends it (one line)
+    assert page.returncode == 1 and "refused" in said.splitlines()[-1], said
+    assert len(said.splitlines()) <= 2
+    assert PASSWORD not in said and "An0ther-pw-3" not in said and "Traceback" not in said
+
+
+async def test_a_foreign_id_key_stops_a_worker_with_one_line(
+    sim: Simulator, redis_server: RedisServer
+) -> None:
+    async with aioredis.Redis.from_url(redis_server.url) as r:
+        await r.set("s9:idkey", "not hex at all")
+    code, _, err = await run(
+        "watch", "LOC1", "--base-url", sim.base_url, "--sink", redis_server.url,
+        "--stream", "s9", "--duration", "20", environ=token_env(sim),
+    )  # fmt: skip
+    assert code == 1 and len(err.splitlines()) == 1, err
+    assert "s9:idkey is not an id key" in err and "a bug" not in err
+
+
+async def test_a_redis_url_whose_database_is_not_a_number_is_a_usage_error() -> None:
+    code, out, err = await run("tail", "redis://:hunter2@127.0.0.1:1/events")
+    assert (code, out) == (2, "") and "database in a Redis URL is a number" in err
+    assert "hunter2" not in err

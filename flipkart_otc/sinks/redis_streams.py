@@ -109,6 +109,7 @@ return {tonumber(redis.call('HGET', KEYS[1], 'ver') or '0'), redis.call('HGET', 
 # changes nothing. Some are ConnectionErrors to redis-py: caught before _UNAVAILABLE.
 _REFUSED = (
     redis_errors.AuthenticationError,
+    redis_errors.ExternalAuthProviderError,
     redis_errors.AuthenticationWrongNumberOfArgsError,
     redis_errors.AuthorizationError,
     redis_errors.NoPermissionError,
@@ -352,7 +353,13 @@ class RedisStreamSink(Closing):
             name = f"{self.stream}:idkey"
             await self._redis.set(name, secrets.token_hex(32), nx=True)
             key: Any = await self._redis.get(name)
-            self._id_key = bytes.fromhex(key.decode())
+            try:  # 64 hex digits, as the first writer made it
+                self._id_key = bytes.fromhex(key.decode("ascii"))
+            except (AttributeError, UnicodeDecodeError, ValueError):
+                raise SinkError(f"{name} is not an id key a sink wrote; delete it") from None
+            if len(self._id_key) != 32:
+                self._id_key = b""
+                raise SinkError(f"{name} is not an id key a sink wrote; delete it")
 
     async def _claim(self, chunk: Sequence[str]) -> list[Any]:
         await self._join()
@@ -820,9 +827,24 @@ class RedisStreamFeed(Closing):
                 self._views[event.location_id] = view
                 self._last_event = self.now()
                 self._readers.publish([event])
+        except SinkError as exc:  # refused (a password changed, an ACL): for good
+            self._readers.finish(exc)  # the page says why; wait() raises it
+            raise
         finally:
             await tail.aclose()
             self._readers.finish()
+
+    async def wait(self) -> None:
+        """Wait while the feed follows the stream: returns once it is closed, raises
+        the :class:`~flipkart_otc.SinkError` that stopped it (Redis refused)."""
+        task = self._task
+        if task is None:
+            raise RuntimeError("this RedisStreamFeed is not started")
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not (task.cancelled() and self._closed):
+                raise  # this wait was cancelled, not the feed closed
 
     async def aclose(self) -> None:
         """Stop following; subscribers' iterations end."""
