@@ -591,3 +591,34 @@ async def test_a_login_body_that_is_not_a_form_gets_400(
     )
     assert response.status == 400 and "Enter the key" in await response.text()
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def test_browsers_that_stall_on_their_picture_never_hold_up_the_next(env: Env) -> None:
+    """Browsers take turns to start; one that does not read its (large) picture waits
+    for it outside its turn, so six of them do not stop a seventh from starting."""
+    loop = asyncio.get_running_loop()
+    for i in range(40):  # a picture of some 150 kB: far more than the sockets hold
+        env.sim.world.open_task(f"BIG{i}")
+        for _ in range(15):
+            env.sim.world.arrive(f"BIG{i}", ttl=3000)
+        env.watcher.add(f"BIG{i}")
+    await env.step()
+    app = create_app(env.watcher, send_timeout=30)
+    stalled: list[socket.socket] = []
+    async with small_buffered(app) as (host, port), ClientSession() as session:
+        try:
+            for _ in range(6):
+                sock = socket.socket()
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                sock.setblocking(False)
+                stalled.append(sock)
+                await loop.sock_connect(sock, (host, port))
+                await loop.sock_sendall(sock, b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                await asyncio.wait_for(loop.sock_recv(sock, 1), 10)  # it is being sent
+            live = Stream(await session.get(f"http://{host}:{port}/events"))
+            snapshot = await live.next()
+            assert snapshot["event"] == "snapshot"
+            assert len(snapshot["data"]["locations"]) == 42
+        finally:
+            for sock in stalled:
+                sock.close()
