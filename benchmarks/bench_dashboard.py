@@ -19,12 +19,25 @@ it arrives.
   within 5 %.
 - memory: this process's RSS with the clients connected, less without, per client
   (the first pair also counts the heap's growth for sending the first snapshots).
+
+    python benchmarks/bench_dashboard.py --storm [--quick] [--locations 2000]
+                                         [--browsers 300] [--interval 2]
+
+The reconnect storm (a server restart, a network blip at a warehouse): ``--browsers``
+connect at once (as one burst: the dashboard listens with a backlog of 1024, past
+aiohttp's 128) while the watcher polls ``--locations`` of 2 FEs each. Side by side,
+"before": the same server where each browser's picture is built and JSON-encoded for
+it alone (what the dashboard did before issue 25), and "after": the dashboard, whose
+browsers share a picture's bytes. Measured: the event loop's longest stall (a 5 ms
+ticker's worst lateness; target under 100 ms), polls per second during the storm
+against the rate asked for, and how long until every browser had its picture.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import multiprocessing
 import statistics
@@ -195,6 +208,164 @@ async def _rate(origin: str, seconds: float) -> float:
     return (await server_count(origin) - start) / (time.monotonic() - began)
 
 
+# -- the reconnect storm ---------------------------------------------------------------
+
+
+def _storm_browsers(url: str, count: int, pipe: Any) -> None:
+    """A child process: on each "go", ``count`` browsers connect at once and read their
+    picture (then hang up); sends back how long until the last had it."""
+
+    async def one(session: aiohttp.ClientSession) -> None:
+        async with session.get(url + "events") as response:
+            assert response.status == 200, response.status
+            while (line := await response.content.readline()) not in (b"\r\n", b"\n"):
+                assert line, "the stream ended before the picture"
+
+    async def storm() -> float:
+        connector = aiohttp.TCPConnector(limit=0, force_close=True)
+        async with aiohttp.ClientSession(connector=connector, read_bufsize=1 << 24) as session:
+            began = time.monotonic()
+            await asyncio.gather(*(one(session) for _ in range(count)))
+            return time.monotonic() - began
+
+    while pipe.recv() == "go":
+        pipe.send(asyncio.run(storm()))
+
+
+def _per_browser_app(watcher: OtcWatcher) -> web.Application:
+    """The event stream's start as it was: each browser's picture built and encoded
+    for it alone, on the event loop."""
+    from flipkart_otc.dashboard._hub import Hub
+
+    hub = Hub(watcher, show_otc=False, replay=1 << 14)
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        picture = watcher.picture()
+        data = {"server_time": hub.now_ms()} | hub.picture_dict(picture)
+        text = json.dumps(data, separators=(",", ":"))
+        await response.write(
+            f"id: {picture.seq}\r\nevent: snapshot\r\ndata: {text}\r\n\r\n".encode()
+        )
+        return response
+
+    app = web.Application()
+    app.router.add_get("/events", events)
+    return app
+
+
+class _Stalls:
+    """The event loop's worst lateness: a ticker every 5 ms notes how late it woke; and
+    the longest pass of CPython's cyclic GC meanwhile (a pause of the whole process,
+    whatever runs: its length follows the heap, see bench_watcher's (c))."""
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+        self.gc_worst = 0.0
+        self._gc_began = 0.0
+        gc.callbacks.append(self._gc)
+        self._task = asyncio.create_task(self._tick())
+
+    def _gc(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._gc_began = time.perf_counter()
+        else:
+            self.gc_worst = max(self.gc_worst, time.perf_counter() - self._gc_began)
+
+    async def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(0.005)
+            self.worst = max(self.worst, loop.time() - before - 0.005)
+
+    def stop(self) -> tuple[float, float]:
+        self._task.cancel()
+        gc.callbacks.remove(self._gc)
+        return self.worst, self.gc_worst
+
+
+async def run_storm(args: argparse.Namespace) -> None:
+    ids = [f"LOC{i}" for i in range(args.locations)]
+    ctx = multiprocessing.get_context("spawn")
+    results: dict[str, tuple[float, float, float, float]] = {}
+    with server(2, "changing", kind="raw") as origin:
+        async with (
+            OtcClient(TOKEN, base_url=origin + "/sellers", retry=RetryPolicy(max_tries=1)) as c,
+            OtcWatcher(
+                c, ids, interval=args.interval, policy=PollPolicy.fixed(), queue_size=1 << 16
+            ) as watcher,
+        ):
+            drain = asyncio.create_task(_drain(watcher))
+            await asyncio.sleep(args.interval)  # every location's first poll
+            for label, app in (
+                ("before: a picture per browser", _per_browser_app(watcher)),
+                ("after: one picture, shared", create_app(watcher, replay=1 << 14)),
+            ):
+                runner = web.AppRunner(app, access_log=None)
+                await runner.setup()
+                await web.TCPSite(runner, "127.0.0.1", 0, backlog=1024).start()
+                url = f"http://127.0.0.1:{runner.addresses[0][1]}/"
+                parent, child = ctx.Pipe()
+                proc = ctx.Process(target=_storm_browsers, args=(url, args.browsers, child))
+                proc.start()
+                await asyncio.sleep(args.interval)  # quiet: the child has started
+                start = await server_count(origin)
+                stalls = _Stalls()
+                began = time.monotonic()
+                parent.send("go")
+                took = await asyncio.to_thread(parent.recv)
+                # the polls the storm delayed: counted over at least one second
+                await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - began)))
+                polled = await server_count(origin) - start
+                worst, gc_worst = stalls.stop()
+                rate = polled / (time.monotonic() - began)
+                results[label] = (worst, rate, took, gc_worst)
+                parent.send("stop")
+                proc.join(30)
+                await runner.cleanup()
+                await asyncio.sleep(args.interval)  # the loop settles before the next
+            drain.cancel()
+    print(machine())
+    print(
+        f"{args.browsers} browsers reconnecting at once; {args.locations} locations of 2 FEs "
+        f"every {args.interval:g} s (asked: {args.locations / args.interval:,.0f} polls/s)"
+    )
+    before, after = results.values()
+    print(
+        table(
+            ["measure", "before", "after", "target"],
+            [
+                [
+                    "longest event-loop stall (ms)",
+                    f"{before[0] * 1000:,.0f}",
+                    f"{after[0] * 1000:,.0f}",
+                    "< 100",
+                ],
+                [
+                    "longest cyclic GC pass in it (ms)",
+                    f"{before[3] * 1000:,.0f}",
+                    f"{after[3] * 1000:,.0f}",
+                    "",
+                ],
+                [
+                    "polls/s during the storm",
+                    f"{before[1]:,.0f}",
+                    f"{after[1]:,.0f}",
+                    f"{args.locations / args.interval:,.0f}",
+                ],
+                [
+                    "until every browser had its picture (s)",
+                    f"{before[2]:.2f}",
+                    f"{after[2]:.2f}",
+                    "",
+                ],
+            ],
+        )
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--locations", type=int, default=1000)
@@ -209,5 +380,20 @@ def main() -> None:
     asyncio.run(run(args))
 
 
+def storm_main() -> None:
+    """``--storm``: the reconnect storm alone (see the module's docstring)."""
+    parser = argparse.ArgumentParser(description="The dashboard's reconnect storm")
+    parser.add_argument("--storm", action="store_true", required=True)
+    parser.add_argument("--locations", type=int, default=2000)
+    parser.add_argument("--browsers", type=int, default=300)
+    parser.add_argument("--interval", type=float, default=2.0)
+    parser.add_argument("--quick", action="store_true", help="200 locations, 30 browsers")
+    args = parser.parse_args()
+    if args.quick:
+        args.locations, args.browsers, args.interval = 200, 30, 1.0
+    pin(CLIENT_CPU)
+    asyncio.run(run_storm(args))
+
+
 if __name__ == "__main__":
-    main()
+    storm_main() if "--storm" in sys.argv else main()

@@ -157,6 +157,9 @@ def check_redis_url(url: object) -> str:
         raise ValueError(f"bad Redis URL (host or port): {safe_url(url)!r}") from None
     if parts.scheme not in ("redis", "rediss") or not parts.hostname:
         raise ValueError(f"expected a redis://HOST:PORT/DB URL, got {safe_url(url)!r}")
+    # redis-py reads a path that is not a number as database 0, silently
+    if not re.fullmatch(r"/?[0-9]*", parts.path):
+        raise ValueError(f"the database in a Redis URL is a number, got {safe_url(url)!r}")
     return url
 
 

@@ -21,7 +21,7 @@ import attrs
 from aiohttp import web
 
 from . import _render
-from ._checks import check_location_id, safe_url
+from ._checks import check_location_id, check_redis_url, safe_url
 from ._fanout import EventFeed, ReliableSink
 from ._lifecycle import cancel_and_wait
 from ._serialize import masked, snapshot_dict, visit_dict
@@ -30,12 +30,14 @@ from .auth import PRODUCTION_TOKEN_URL, SANDBOX_TOKEN_URL, ClientCredentials, To
 from .cli import (
     ENV_APP_ID,
     ENV_APP_SECRET,
+    ENV_REDIS_URL,
     ENV_TOKEN,
     EXIT_AUTH,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
+    REDIS_URL_FROM_ENV,
     CommandError,
     UsageError,
 )
@@ -263,6 +265,27 @@ def _watcher(
     )
 
 
+def _redis_url(given: str | None, option: str) -> str:
+    """The Redis URL of ``option``: the one given, else $FLIPKART_OTC_REDIS_URL's."""
+    if given is not None and given != REDIS_URL_FROM_ENV:
+        return given
+    url = os.environ.get(ENV_REDIS_URL, "").strip()
+    if not url:
+        raise UsageError(f"{option}: no URL given, and ${ENV_REDIS_URL} is not set or empty")
+    try:
+        return check_redis_url(url)
+    except ValueError as exc:  # it names the URL without its password
+        raise UsageError(f"${ENV_REDIS_URL}: {exc}") from None
+
+
+def _redis(make: Callable[[], Any]) -> Any:
+    """A Redis reader or writer; a bad option in its URL is a usage error."""
+    try:
+        return make()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _redis_module() -> Any:
     """``flipkart_otc.sinks.redis_streams``, or a usage error saying what to install."""
     try:
@@ -280,7 +303,10 @@ def _sink(args: argparse.Namespace) -> contextlib.AbstractAsyncContextManager[An
     if args.sink is None:
         return contextlib.nullcontext()
     module = _redis_module()
-    return module.RedisStreamSink(args.sink, stream=args.stream, show_otc=args.show_otc)  # type: ignore[no-any-return]
+    args.sink = _redis_url(args.sink, "--sink")
+    return _redis(  # type: ignore[no-any-return]
+        lambda: module.RedisStreamSink(args.sink, stream=args.stream, show_otc=args.show_otc)
+    )
 
 
 async def _watch(args: argparse.Namespace, out: TextIO, say: Callable[[str, str], None]) -> int:
@@ -319,14 +345,17 @@ async def _tail(args: argparse.Namespace, out: TextIO, say: Callable[[str, str],
     if (args.group is None) != (args.consumer is None):
         raise UsageError("--group and --consumer go together")
     module = _redis_module()
-    stopper = _Stopper(args.duration)
-    reader = module.StreamTail(
-        args.url,
-        stream=args.stream,
-        group=args.group,
-        consumer=args.consumer,
-        from_start=args.from_start,
+    url = _redis_url(args.url, "URL")
+    reader = _redis(
+        lambda: module.StreamTail(
+            url,
+            stream=args.stream,
+            group=args.group,
+            consumer=args.consumer,
+            from_start=args.from_start,
+        )
     )
+    stopper = _Stopper(args.duration)
     printed = 0
 
     async def follow() -> None:
@@ -377,9 +406,12 @@ def _access_key(args: argparse.Namespace) -> str | None:
     key = os.environ.get(name, "").strip()
     if not key:
         raise UsageError(f"--access-key-env {name}: ${name} is not set or empty")
-    if len(key) < 16:
-        raise UsageError(f"--access-key-env {name}: the key in ${name} is shorter than 16")
-    return key
+    from .dashboard._access import check_key  # pure: no aiohttp-sse needed
+
+    try:  # a short or guessable key: said why, the key never shown
+        return check_key(key)
+    except ValueError as exc:
+        raise UsageError(f"--access-key-env {name}: the key in ${name}: {exc}") from None
 
 
 async def _serve_dashboard(
@@ -392,8 +424,8 @@ async def _serve_dashboard(
     # the stop) get 2 s, not aiohttp's 60: Ctrl+C and SIGTERM end the command soon
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
-    try:
-        await web.TCPSite(runner, host, port).start()
+    try:  # a backlog past aiohttp's 128: a warehouse of browsers reconnects at once
+        await web.TCPSite(runner, host, port, backlog=1024).start()
     except OSError as exc:
         await runner.cleanup()
         raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
@@ -413,10 +445,10 @@ def _dashboard_module_missing() -> str | None:
 async def _dashboard(
     args: argparse.Namespace, out: TextIO, say: Callable[[str, str], None]
 ) -> int:
-    access_key = _access_key(args)
     missing = _dashboard_module_missing()
     if missing:
         raise UsageError(missing)
+    access_key = _access_key(args)
     if args.source is not None:
         return await _dashboard_of_stream(args, out, access_key)
     locations = _locations(args, say)
@@ -449,12 +481,13 @@ async def _dashboard_of_stream(
     if args.sink is not None or args.shard is not None:
         raise UsageError("--source shows what workers write: it takes no --sink or --shard")
     module = _redis_module()
+    source = _redis_url(args.source, "--source")
+    feed = _redis(lambda: module.RedisStreamFeed(source, stream=args.stream))
     stopper = _Stopper(args.duration)
-    async with module.RedisStreamFeed(args.source, stream=args.stream) as feed:
-        what = (
-            f"{len(feed.locations)} locations from {safe_url(args.source)} stream {args.stream!r}"
-        )
-        await _serve_until_stopped(args, out, access_key, stopper, feed, what, stopper.event.wait)
+    async with feed:
+        what = f"{len(feed.locations)} locations from {safe_url(source)} stream {args.stream!r}"
+        # until stopped, or until Redis refuses the feed (exit 1, one line)
+        await _serve_until_stopped(args, out, access_key, stopper, feed, what, feed.wait)
     return stopper.code
 
 

@@ -31,6 +31,10 @@ EXIT_CLOSED_OUTPUT = 141  # 128 + SIGPIPE
 ENV_TOKEN = "FLIPKART_ACCESS_TOKEN"
 ENV_APP_ID = "FLIPKART_APP_ID"
 ENV_APP_SECRET = "FLIPKART_APP_SECRET"
+#: The Redis URL of --sink, --source and tail when none is given: kept out of ``ps``.
+ENV_REDIS_URL = "FLIPKART_OTC_REDIS_URL"
+#: What --sink or --source alone stands for: the URL in $FLIPKART_OTC_REDIS_URL.
+REDIS_URL_FROM_ENV = "$" + ENV_REDIS_URL
 
 
 class UsageError(Exception):
@@ -99,6 +103,8 @@ def _shard(text: str) -> Any:
 def _redis_url(text: str) -> str:
     from ._checks import check_redis_url  # light: pure
 
+    if text == REDIS_URL_FROM_ENV:  # the option alone (argparse passes its const here)
+        return text
     try:
         return check_redis_url(text)
     except ValueError as exc:
@@ -120,9 +126,12 @@ def _worker_options(parser: argparse._ActionsContainer) -> None:
     parser.add_argument(
         "--sink",
         metavar="URL",
+        nargs="?",
+        const=REDIS_URL_FROM_ENV,
         type=_redis_url,
-        help="also write each event to a Redis stream (redis://HOST:PORT/DB) with each "
-        "location's state, and resume from that state at start",
+        help="also write each event to a Redis stream (redis://[:PASSWORD@]HOST:PORT/DB) "
+        f"with each location's state, and resume from that state at start; --sink alone "
+        f"takes the URL from ${ENV_REDIS_URL} (a password there stays out of ps)",
     )
     parser.add_argument(
         "--shard",
@@ -266,17 +275,21 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     dashboard.add_argument(
         "--access-key-env",
         metavar="NAME",
-        help="environment variable holding the page's access key (16+ characters); "
-        "required to bind a non-loopback address",
+        help="environment variable holding the page's access key (16+ characters, 8+ "
+        "different, not a part repeated); required to bind a non-loopback address",
     )
     source = dashboard.add_argument_group("beyond one process")
     _worker_options(source)
     source.add_argument(
         "--source",
         metavar="URL",
+        nargs="?",
+        const=REDIS_URL_FROM_ENV,
         type=_redis_url,
-        help="show the events shard workers write to a Redis stream (redis://HOST:PORT/DB) "
-        "instead of watching locations itself (no locations or credentials then)",
+        help="show the events shard workers write to a Redis stream "
+        "(redis://[:PASSWORD@]HOST:PORT/DB) instead of watching locations itself (no "
+        f"locations or credentials then); --source alone takes the URL from "
+        f"${ENV_REDIS_URL} (a password there stays out of ps)",
     )
     _stream_option(source)
     dashboard.set_defaults(run="dashboard")
@@ -310,10 +323,19 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "Read the events that 'watch --sink' writes and print one JSON object per line, "
         "with its event_id (the same for an event written twice) and stream_id. With "
         "--group, read as a consumer group: each entry is acknowledged once printed, and "
-        "a consumer that comes back first gets what it was given and did not acknowledge.",
-        "example: flipkart-otc tail redis://127.0.0.1:6379/0 --group desk --consumer d1",
+        "a consumer that comes back first gets what it was given and did not acknowledge. "
+        "An entry that is not an event is skipped with a line on stderr (and acknowledged).",
+        "example: flipkart-otc tail redis://127.0.0.1:6379/0 --group desk --consumer d1\n"
+        f"         {ENV_REDIS_URL}=redis://:PASSWORD@10.0.0.5:6379/0 flipkart-otc tail",
     )
-    tail.add_argument("url", metavar="URL", type=_redis_url, help="redis://HOST:PORT/DB")
+    tail.add_argument(
+        "url",
+        metavar="URL",
+        nargs="?",
+        type=_redis_url,
+        help=f"redis://[:PASSWORD@]HOST:PORT/DB (default: ${ENV_REDIS_URL}, which keeps a "
+        "password out of ps)",
+    )
     _stream_option(tail)
     tail.add_argument("--group", metavar="G", help="read as consumer group G")
     tail.add_argument("--consumer", metavar="C", help="this reader's name in the group")

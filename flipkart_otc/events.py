@@ -454,4 +454,5 @@ def event_from_dict(data: Mapping[str, Any]) -> WatchEvent:
         expired = bool(data.get("expired", False))
         return FeDeparted(location_id, at, fe_id, detail, expired, recovered=recovered)
     except (KeyError, TypeError, ValueError, OverflowError, RecursionError) as exc:
+        # Overflow: a time that leaves datetime's range once in UTC (0001-01-01T00:00+01:00)
         raise ValueError(f"not a watch event's JSON form: {type(exc).__name__}: {exc}") from None

@@ -178,3 +178,248 @@ async def test_a_dashboard_of_the_stream_on_a_busy_port_exits_1(redis_server: Re
         code, out, err = await run("dashboard", "--source", redis_server.url, "--port", port)
     # the feed, just started, stops too (redis-py can swallow a cancel while connecting)
     assert (code, out) == (1, "") and "cannot listen" in err and "Traceback" not in err
+
+
+# -- issue 25: the URL from the environment, refusals, foreign data ---------------------
+
+PASSWORD = "S3cret-canary-7f1c"
+
+
+async def _require_password(server: RedisServer) -> str:
+    """The server now wants PASSWORD; the URL that carries it."""
+    async with aioredis.Redis.from_url(server.url) as r:
+        await r.config_set("requirepass", PASSWORD)
+    return f"redis://:{PASSWORD}@127.0.0.1:{server.port}/0"
+
+
+def _cmdline(pid: int) -> str:
+    with open(f"/proc/{pid}/cmdline", "rb") as handle:
+        return handle.read().replace(b"\0", b" ").decode()
+
+
+async def test_the_redis_url_from_the_environment_stays_out_of_ps_and_every_output(
+    sim: Simulator, redis_server: RedisServer
+) -> None:
+    url = await _require_password(redis_server)
+    environ = token_env(sim) | {"FLIPKART_OTC_REDIS_URL": url}
+    worker = await spawn(
+        "watch", "LOC1", "--base-url", sim.base_url, "--interval", "0.2", "--sink",
+        "--stream", "s5", "--format", "json", environ=environ,
+    )  # fmt: skip
+    assert worker.stdout is not None and worker.stderr is not None
+    said = (await asyncio.wait_for(worker.stderr.readline(), DEADLINE)).decode()
+    assert "resumed from redis://***@127.0.0.1:" in said
+    assert "--sink" in _cmdline(worker.pid) and PASSWORD not in _cmdline(worker.pid)
+    first = await asyncio.wait_for(worker.stdout.readline(), DEADLINE)
+    worker.terminate()
+    out, err = await asyncio.wait_for(worker.communicate(), DEADLINE)
+    assert worker.returncode == 0
+    assert PASSWORD not in (said + first.decode() + out.decode() + err.decode())
+
+    reader = await spawn("tail", "--stream", "s5", "--from-start", "--count", "1",
+                         environ=environ)  # fmt: skip
+    assert PASSWORD not in _cmdline(reader.pid)
+    out, err = await asyncio.wait_for(reader.communicate(), DEADLINE)
+    assert reader.returncode == 0, err
+    assert json.loads(out)["event"] == json.loads(first)["event"]
+    assert PASSWORD not in (out + err).decode()
+
+    page = await spawn("dashboard", "--source", "--stream", "s5", "--port", "0",
+                       environ=environ)  # fmt: skip
+    assert page.stdout is not None
+    line = (await asyncio.wait_for(page.stdout.readline(), DEADLINE)).decode()
+    assert "1 locations from redis://***@127.0.0.1:" in line and PASSWORD not in line
+    assert PASSWORD not in _cmdline(page.pid)
+    page.terminate()
+    out, err = await asyncio.wait_for(page.communicate(), DEADLINE)
+    assert PASSWORD not in (out + err).decode()
+
+    for command in ("watch", "dashboard", "tail"):
+        code, helped, _ = await run(command, "--help")
+        assert code == 0 and "FLIPKART_OTC_REDIS_URL" in helped, command
+    code, printed, said = await run("tail", "--count", "1")  # no URL, no variable
+    assert (code, printed) == (2, "") and "FLIPKART_OTC_REDIS_URL is not set" in said
+
+
+async def test_a_refused_password_or_permission_exits_1_on_one_line(
+    sim: Simulator, redis_server: RedisServer
+) -> None:
+    url = await _require_password(redis_server)
+    async with aioredis.Redis.from_url(url) as r:
+        # a user who may only ping: every command of ours is refused (NOPERM)
+        await r.acl_setuser(
+            "pinger", enabled=True, passwords=["+Pinger-pw-1"], commands=["+ping"], keys=["*"]
+        )
+    base = f"127.0.0.1:{redis_server.port}/0"
+    wrong, missing = f"redis://:Wr0ng-pw-2@{base}", f"redis://{base}"
+    pinger = f"redis://pinger:Pinger-pw-1@{base}"
+    cases = [
+        ("tail", wrong, "--duration", "20"),
+        ("tail", missing, "--duration", "20"),
+        ("tail", pinger, "--duration", "20"),
+        ("dashboard", "--source", wrong, "--port", "0", "--duration", "20"),
+        ("dashboard", "--source", pinger, "--port", "0", "--duration", "20"),
+        ("watch", "LOC1", "--base-url", sim.base_url, "--sink", wrong, "--duration", "20"),
+        ("watch", "LOC1", "--base-url", sim.base_url, "--sink", pinger, "--duration", "20"),
+    ]
+    results = await asyncio.gather(*(run(*case, environ=token_env(sim)) for case in cases))
+    for case, (code, out, err) in zip(cases, results, strict=True):
+        lines = err.splitlines()
+        assert code == 1 and "dashboard: http" not in out, (case, err)
+        assert len(lines) == 1 and "refused" in lines[0], (case, err)
+        assert "Traceback" not in err and "retrying" not in err and "a bug" not in err
+        for secret in (PASSWORD, "Wr0ng-pw-2", "Pinger-pw-1"):
+            assert secret not in out + err, case
+
+
+@pytest.mark.parametrize("query", ["socket_timeout=abc", "db=x", "no_such_option=1"])
+async def test_a_bad_option_in_the_redis_url_is_a_usage_error(query: str) -> None:
+    url = f"redis://:hunter2@127.0.0.1:1/0?{query}"
+    for args in (["tail", url], ["dashboard", "--source", url, "--port", "0"],
+                 ["watch", "LOC1", "--token", "t", "--sink", url]):  # fmt: skip
+        code, out, err = await run(*args)
+        assert (code, out) == (2, ""), (args, err)
+        assert "bad Redis URL" in err and query.split("=")[0] in err, err
+        assert "hunter2" not in err and "Traceback" not in err and "a bug" not in err
+    code, _, err = await run("tail", environ={**token_env_free(), "FLIPKART_OTC_REDIS_URL": url})
+    assert code == 2 and "bad Redis URL" in err and "hunter2" not in err
+
+
+def token_env_free() -> dict[str, str]:
+    from test_cli import env
+
+    return env()
+
+
+FOREIGN = [
+    {"id": "a" * 32, "location": "L0", "event": "5"},
+    {"id": "b" * 32, "location": "L0", "event": "[" * 100_000 + "]" * 100_000},
+    {"id": "c" * 32, "location": "L0", "event": '{"x": ' * 5_000 + "1" + "}" * 5_000},
+    {"id": "d" * 32, "location": "L0", "event": '["event", "location_id"]'},
+    {"id": "e" * 32, "location": "L0"},
+    {"id": b"\xff\xfe", "location": "L0", "event": "{}"},
+]
+GOOD = {"event": "location_status_changed", "location_id": "L1", "status": "NO_TASK"}
+
+
+async def _foreign_then_good(server: RedisServer, stream: str) -> None:
+    async with aioredis.Redis.from_url(server.url) as r:
+        for fields in FOREIGN:
+            await r.xadd(stream, fields)  # type: ignore[arg-type]
+        await r.xadd(stream, {"id": "f" * 32, "location": "L1", "event": json.dumps(GOOD)})
+
+
+async def test_tail_skips_what_is_not_an_event_with_a_line_each(
+    redis_server: RedisServer,
+) -> None:
+    await _foreign_then_good(redis_server, "s7")
+    code, out, err = await run("tail", redis_server.url, "--stream", "s7", "--from-start",
+                               "--count", "1")  # fmt: skip
+    assert code == 0, err
+    assert [json.loads(line)["location_id"] for line in out.splitlines()] == ["L1"]
+    lines = err.splitlines()
+    assert len(lines) == len(FOREIGN) and all("is not an event" in x for x in lines), err
+    assert "Traceback" not in err and "a bug" not in err
+    # in a group each is acknowledged: a consumer that comes back is not stuck on them
+    args = ["tail", redis_server.url, "--stream", "s7", "--group", "g", "--consumer", "c"]
+    code, out, err = await run(*args, "--from-start", "--count", "1")
+    assert code == 0 and json.loads(out)["location_id"] == "L1", err
+    async with aioredis.Redis.from_url(redis_server.url) as r:
+        pending: Any = await r.xpending("s7", "g")
+        assert pending["pending"] == 0
+        await r.xadd("s7", {"id": "1" * 32, "location": "L2", "event": "5"})
+        await r.xadd("s7", {"id": "2" * 32, "location": "L2", "event": json.dumps(GOOD)})
+    code, out, err = await run(*args, "--count", "1")
+    assert code == 0 and json.loads(out)["location_id"] == "L1" and err.count("not an event") == 1
+
+
+async def test_a_dashboard_of_the_stream_survives_foreign_entries_and_keys(
+    redis_server: RedisServer,
+) -> None:
+    from datetime import UTC, datetime
+
+    import aiohttp
+    from test_dashboard import Stream
+
+    from flipkart_otc import LocationStatus, LocationStatusChanged, LocationView
+    from flipkart_otc.sinks import RedisStreamSink
+
+    async with RedisStreamSink(redis_server.url, stream="s8") as sink:
+        await sink.load(["LOC9"])
+        event = LocationStatusChanged("LOC9", datetime.now(UTC), LocationStatus.NO_TASK)
+        await sink.write([event], LocationView("LOC9", LocationStatus.NO_TASK, None))
+        assert await sink.flush(10)
+    async with aioredis.Redis.from_url(redis_server.url) as r:
+        await r.set("s8:loc:junk", "a string, not a hash")
+        await r.hset("s8:loc:garbled", mapping={"state": "{not json", "ver": 1})
+        await r.rpush("s8:loc:alist", "x")
+    page = await spawn("dashboard", "--source", redis_server.url, "--stream", "s8",
+                       "--port", "0")  # fmt: skip
+    assert page.stdout is not None and page.stderr is not None
+    line = (await asyncio.wait_for(page.stdout.readline(), DEADLINE)).decode()
+    assert "1 locations from redis://127.0.0.1:" in line, line
+    url = line.split()[2]
+    overflow = GOOD | {"location_id": "L3", "observed_at": "0001-01-01T00:00:00+01:00"}
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url + "events") as response:
+            stream = Stream(response)
+            assert (await stream.next())["event"] == "snapshot"
+            await _foreign_then_good(redis_server, "s8")  # GOOD has no time: skipped too
+            async with aioredis.Redis.from_url(redis_server.url) as r:
+                bad = {"id": "9" * 32, "location": "L3", "event": json.dumps(overflow)}
+                await r.xadd("s8", bad)  # type: ignore[arg-type]
+                good = GOOD | {"location_id": "L4", "observed_at": "2026-01-01T00:00:00Z"}
+                await r.xadd("s8", {"id": "8" * 32, "location": "L4", "event": json.dumps(good)})
+            arrived = await stream.next()
+            assert arrived["data"]["location_id"] == "L4"
+        async with http.get(url + "healthz") as response:
+            health = await response.json()
+            assert response.status == 200 and health["running"] is True
+            assert health["locations"] == {"NO_TASK": 2}
+    page.terminate()
+    _, err = await asyncio.wait_for(page.communicate(), DEADLINE)
+    assert await page.wait() == 0
+    said = err.decode()
+    for key in ("s8:loc:junk", "s8:loc:garbled", "s8:loc:alist"):
+        assert said.count(key) == 1, said
+    assert said.count("skipped") == 3 + len(FOREIGN) + 2  # keys; entries; no time, overflow
+    assert "Traceback" not in said and "a bug" not in said
+
+
+async def test_a_dashboard_of_the_stream_exits_1_when_redis_refuses_it_later(
+    redis_server: RedisServer,
+) -> None:
+    """The password changes while it runs: the feed's next connection is refused."""
+    url = await _require_password(redis_server)
+    page = await spawn("dashboard", "--source", url, "--port", "0")
+    assert page.stdout is not None
+    line = (await asyncio.wait_for(page.stdout.readline(), DEADLINE)).decode()
+    assert "0 locations from redis://***@" in line
+    async with aioredis.Redis.from_url(url) as r:
+        await r.config_set("requirepass", "An0ther-pw-3")
+        await r.client_kill_filter(_type="normal", skipme=True)
+    _, err = await asyncio.wait_for(page.communicate(), DEADLINE)
+    said = err.decode()
+    # the connections killed: an outage (one line), then the refusal ends it (one line)
+    assert page.returncode == 1 and "refused" in said.splitlines()[-1], said
+    assert len(said.splitlines()) <= 2
+    assert PASSWORD not in said and "An0ther-pw-3" not in said and "Traceback" not in said
+
+
+async def test_a_foreign_id_key_stops_a_worker_with_one_line(
+    sim: Simulator, redis_server: RedisServer
+) -> None:
+    async with aioredis.Redis.from_url(redis_server.url) as r:
+        await r.set("s9:idkey", "not hex at all")
+    code, _, err = await run(
+        "watch", "LOC1", "--base-url", sim.base_url, "--sink", redis_server.url,
+        "--stream", "s9", "--duration", "20", environ=token_env(sim),
+    )  # fmt: skip
+    assert code == 1 and len(err.splitlines()) == 1, err
+    assert "s9:idkey is not an id key" in err and "a bug" not in err
+
+
+async def test_a_redis_url_whose_database_is_not_a_number_is_a_usage_error() -> None:
+    code, out, err = await run("tail", "redis://:hunter2@127.0.0.1:1/events")
+    assert (code, out) == (2, "") and "database in a Redis URL is a number" in err
+    assert "hunter2" not in err

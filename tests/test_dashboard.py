@@ -226,12 +226,13 @@ async def test_a_stalled_browser_is_dropped_and_told_to_resync_without_slowing_a
             stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             stalled.setblocking(False)
             await loop.sock_connect(stalled, (host, port))
-            await loop.sock_sendall(stalled, b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+            await loop.sock_sendall(stalled, b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             received = bytearray()
             while b"event: snapshot" not in received:  # attached; from now on, it stalls
                 received += await asyncio.wait_for(loop.sock_recv(stalled, 4096), 10)
             live = Stream(await session.get(f"http://{host}:{port}/events"))
-            await live.next()  # the snapshot
+            # the snapshot: the stalled one's, shared (the events after it follow)
+            pictured = int((await live.next())["id"])
             # 120 locations of 15 FEs: 1,920 events (about 600 kB), far more than the
             # sockets hold, first polled over one interval
             for i in range(120):
@@ -251,7 +252,7 @@ async def test_a_stalled_browser_is_dropped_and_told_to_resync_without_slowing_a
                 await env.step(0.5)  # the watcher goes on: wait_idle() returns
             assert env.watcher.last_seq == planned
             await asyncio.wait_for(reader, 30)
-            assert seqs == list(range(2, planned + 1))  # the reading one got every event
+            assert seqs == list(range(pictured + 1, planned + 1))  # it got every event
             # once the stalled one reads again: what the sockets held, then "resync"
             while b"event: resync" not in received:
                 try:
@@ -328,7 +329,7 @@ class _Source:
 
 def test_a_short_access_key_is_refused_without_echoing_it() -> None:
     watcher = OtcWatcher(_Source(), [])
-    with pytest.raises(ValueError, match="at least 16") as info:
+    with pytest.raises(ValueError, match="shorter than 16") as info:
         create_app(watcher, access_key="hunter2")
     assert "hunter2" not in str(info.value)
     with pytest.raises(TypeError, match="watcher must be an OtcWatcher"):
@@ -385,3 +386,239 @@ async def test_mounted_as_a_sub_app_under_a_prefix(env: Env) -> None:
         assert (await http.get("/otc/static/app.js")).status == 200
         stream = Stream(await http.get("/otc/events"))
         assert (await stream.next())["event"] == "snapshot"
+
+
+# -- issue 25: hostile pages and requests -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "answered"),
+    [
+        ("evil.example", False),
+        ("evil.example:8080", False),
+        ("127.0.0.1.evil.example", False),
+        ("localhost.evil.example", False),
+        ("10.0.0.1", False),
+        ("0.0.0.0", False),
+        ("[::ffff:10.0.0.1]:80", False),
+        ("[::1", False),  # unbalanced: not an address
+        ("localhost", True),
+        ("LOCALHOST:8080", True),
+        ("desk.localhost", True),
+        ("127.0.0.2", True),
+        ("[::1]:8080", True),
+        ("[::ffff:127.0.0.1]", True),
+        ("127.0.0.1:1", True),
+    ],
+)
+async def test_a_keyless_dashboard_answers_only_a_loopback_host_on_every_path(
+    env: Env, host: str, answered: bool
+) -> None:
+    """DNS rebinding: a page of another name that resolves to 127.0.0.1 reads nothing."""
+    env.sim.world.arrive("LOC1", fe_name="Ram", ttl=300)
+    await env.step()
+    for method, path in [("GET", "/"), ("GET", "/events"), ("GET", "/healthz"),
+                         ("GET", "/static/app.js"), ("POST", "/login"), ("GET", "/nope"),
+                         ("GET", "/metrics"), ("HEAD", "/healthz")]:  # fmt: skip
+        async with env.http.request(
+            method, path, headers={"Host": host}, allow_redirects=False
+        ) as response:
+            if answered:
+                assert response.status != 421, (method, path)
+                continue
+            body = await response.read()
+            assert response.status == 421, (method, path)
+            assert b"LOC1" not in body and b"Ram" not in body and b"running" not in body
+            assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
+
+
+@pytest.mark.parametrize(
+    ("env", "events"),
+    [({"allowed_hosts": ["Desk.Example"]}, 200), ({"access_key": KEY}, 401)],
+    indirect=["env"],
+)
+async def test_a_named_host_is_answered_when_allowed_or_when_a_key_guards_the_data(
+    env: Env, events: int
+) -> None:
+    response = await env.http.get("/healthz", headers={"Host": "desk.example:8080"})
+    assert response.status == 200
+    stream = await env.http.get("/events", headers={"Host": "desk.example"})
+    assert stream.status == events
+    stream.close()
+
+
+@pytest.mark.parametrize("env", [{"access_key": KEY}], indirect=True)
+async def test_wrong_keys_are_throttled_per_client_and_the_key_works_once_it_passes(
+    env: Env,
+) -> None:
+    statuses: list[int] = []
+    waits: list[int] = []
+
+    async def guess(i: int) -> None:  # many at once, from 8 connections
+        for j in range(25):
+            response = await env.http.post(
+                "/login", data={"key": f"wrong key number {i}-{j}"}, allow_redirects=False
+            )
+            statuses.append(response.status)
+            if response.status == 429:
+                waits.append(int(response.headers["Retry-After"]))
+                assert "Try again in" in await response.text()
+            response.close()
+
+    await asyncio.gather(*(guess(i) for i in range(8)))
+    assert len(statuses) == 200
+    assert statuses.count(401) == 5 and statuses.count(429) == 195  # 5 tried, then none
+    # in the storm the right key is refused unchecked too: no guess ever gets through
+    during = await env.http.post("/login", data={"key": KEY}, allow_redirects=False)
+    assert during.status == 429 and "Set-Cookie" not in during.headers
+    assert 1 <= int(during.headers["Retry-After"]) <= 12
+    env.clock.advance(int(during.headers["Retry-After"]))  # the window passes
+    after = await env.http.post("/login", data={"key": KEY}, allow_redirects=False)
+    assert after.status == 303 and "Set-Cookie" in after.headers
+    # a right key gives its token back: the next wrong one is still checked, not refused
+    again = await env.http.post("/login", data={"key": "x" * 20}, allow_redirects=False)
+    assert again.status == 401
+
+
+@pytest.mark.parametrize(
+    ("key", "said"),
+    [
+        ("aaaaaaaaaaaaaaaa", "1 different characters"),
+        ("abababababababababab", "2 different characters"),
+        ("0123012301230123", "4 different characters"),
+        ("abcdefghabcdefgh", "a shorter part repeated"),
+        ("abcdefgh", "shorter than 16 characters"),
+    ],
+)
+def test_a_weak_access_key_is_refused_saying_why_never_showing_it(key: str, said: str) -> None:
+    watcher = OtcWatcher(_Source(), [])
+    with pytest.raises(ValueError, match=said) as info:
+        create_app(watcher, access_key=key)
+    assert key not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "last_id", ["\u00b2", "\u0661\u0662", "1e3", "-1", "+1", "1_0", "1 2", "0x1", "9" * 19]
+)
+async def test_a_last_event_id_that_is_not_ascii_digits_gets_a_fresh_snapshot(
+    env: Env, last_id: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    await env.watcher.wait_idle()
+    stream = await open_stream(env, **{"Last-Event-ID": last_id})
+    assert (await stream.next())["event"] == "snapshot"
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+class _CountingFeed:
+    """A watcher seen through a counter of the pictures asked of it."""
+
+    def __init__(self, watcher: OtcWatcher) -> None:
+        self.watcher = watcher
+        self.pictures = 0
+        self.broken = False
+
+    @property
+    def clock(self) -> Any:
+        return self.watcher.clock
+
+    def now(self) -> float:
+        return self.watcher.now()
+
+    def picture(self) -> Any:
+        if self.broken:
+            raise ValueError("a broken feed")
+        self.pictures += 1
+        return self.watcher.picture()
+
+    def subscribe(self, maxsize: int = 1024) -> Any:
+        return self.watcher.subscribe(maxsize)
+
+    def health(self) -> Any:
+        return self.watcher.health()
+
+
+async def test_browsers_that_connect_at_once_share_one_picture(env: Env) -> None:
+    """A reconnect storm builds a picture once, not once per browser; a browser that
+    comes a few events later gets that picture and the events after it."""
+    await env.watcher.wait_idle()
+    feed = _CountingFeed(env.watcher)
+    async with TestClient(TestServer(create_app(feed), host="127.0.0.1")) as http:
+        streams = [
+            Stream(r) for r in await asyncio.gather(*(http.get("/events") for _ in range(30)))
+        ]
+        snapshots = [await s.next() for s in streams]
+        assert feed.pictures == 1
+        assert len({json.dumps(s["data"], sort_keys=True) for s in snapshots}) == 1
+        env.sim.world.arrive("LOC1", fe_name="Ram", ttl=300)
+        await env.step()
+        late = Stream(await http.get("/events"))
+        pictured = await late.next()
+        assert feed.pictures == 1 and pictured["id"] == snapshots[0]["id"]
+        missed = [await late.next() for _ in range(env.watcher.last_seq - int(pictured["id"]))]
+        live = [await streams[0].next() for _ in missed]
+        assert [m["data"] for m in missed] == [m["data"] for m in live]
+        assert missed[-1]["data"]["event"] == "fe_arrived"
+
+
+async def test_a_request_that_fails_gets_500_and_one_line_never_a_traceback(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    feed = _CountingFeed(env.watcher)
+    feed.broken = True
+    async with TestClient(TestServer(create_app(feed), host="127.0.0.1")) as http:
+        response = await http.get("/events")
+        assert response.status == 500
+        assert await response.text() == "the dashboard could not answer"
+    shown = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(shown) == 1 and shown[0].exc_info is None
+    assert "ValueError" in shown[0].getMessage()
+
+
+@pytest.mark.parametrize("env", [{"access_key": KEY}], indirect=True)
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/x-www-form-urlencoded; charset=klingon",
+        "multipart/form-data",
+        "multipart/form-data; boundary=zz",
+    ],
+)
+async def test_a_login_body_that_is_not_a_form_gets_400(
+    env: Env, content_type: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    response = await env.http.post(
+        "/login", data=b"key=abc", headers={"Content-Type": content_type}
+    )
+    assert response.status == 400 and "Enter the key" in await response.text()
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def test_browsers_that_stall_on_their_picture_never_hold_up_the_next(env: Env) -> None:
+    """Browsers take turns to start; one that does not read its (large) picture waits
+    for it outside its turn, so six of them do not stop a seventh from starting."""
+    loop = asyncio.get_running_loop()
+    for i in range(40):  # a picture of some 150 kB: far more than the sockets hold
+        env.sim.world.open_task(f"BIG{i}")
+        for _ in range(15):
+            env.sim.world.arrive(f"BIG{i}", ttl=3000)
+        env.watcher.add(f"BIG{i}")
+    await env.step()
+    app = create_app(env.watcher, send_timeout=30)
+    stalled: list[socket.socket] = []
+    async with small_buffered(app) as (host, port), ClientSession() as session:
+        try:
+            for _ in range(6):
+                sock = socket.socket()
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                sock.setblocking(False)
+                stalled.append(sock)
+                await loop.sock_connect(sock, (host, port))
+                await loop.sock_sendall(sock, b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                await asyncio.wait_for(loop.sock_recv(sock, 1), 10)  # it is being sent
+            live = Stream(await session.get(f"http://{host}:{port}/events"))
+            snapshot = await live.next()
+            assert snapshot["event"] == "snapshot"
+            assert len(snapshot["data"]["locations"]) == 42
+        finally:
+            for sock in stalled:
+                sock.close()

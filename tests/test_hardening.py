@@ -7,8 +7,10 @@ import asyncio
 import base64
 import enum
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -36,6 +38,8 @@ from flipkart_otc.simulator import Fault, FaultKind, Simulator
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 BASIC = base64.b64encode(f"app:{CANARY_SECRET}".encode()).decode()
 FAST = RetryPolicy(max_tries=2, base_delay=0)
+CHROMIUM = Path("/usr/bin/chromium")
+HAS_CHROMIUM = CHROMIUM.exists()
 
 
 @asynccontextmanager
@@ -449,3 +453,116 @@ async def test_an_endless_answer_is_cut_off_not_held_whole() -> None:
         with pytest.raises(ResponseFormatError, match="longer than") as info:
             await client.start_otc_details("LOC1")
     assert len(info.value.body) <= 512
+
+
+# -- issue 25, 1: DNS rebinding, in a real browser -------------------------------------
+
+
+async def test_a_page_of_another_name_resolving_to_the_dashboard_reads_nothing() -> None:
+    """Chromium maps evil.example to 127.0.0.1, as a rebinding DNS server would once the
+    attacker's page is loaded: the page's fetches go to the keyless dashboard, same
+    origin, with ``Host: evil.example:PORT``."""
+    if not HAS_CHROMIUM and not os.environ.get("FLIPKART_OTC_REQUIRE_BROWSER"):
+        pytest.skip(f"no {CHROMIUM} (apt-get install chromium)")
+    from playwright.async_api import async_playwright
+
+    from flipkart_otc.dashboard import create_app
+
+    clock = ManualClock()
+    async with Simulator(clock=clock) as sim:
+        sim.world.open_task("LOC1")
+        sim.world.arrive("LOC1", fe_name="Ram", otc="987123", ttl=300)
+        async with (
+            sim.client() as client,
+            OtcWatcher(client, ["LOC1"], clock=clock, jitter=0) as watcher,
+        ):
+            await watcher.wait_idle()
+            runner = web.AppRunner(create_app(watcher, show_otc=True), access_log=None)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", 0).start()
+            port = runner.addresses[0][1]
+            try:
+                async with async_playwright() as playwright:
+                    browser = await playwright.chromium.launch(
+                        executable_path=str(CHROMIUM),
+                        args=[
+                            "--no-sandbox",
+                            "--disable-gpu",
+                            "--host-resolver-rules=MAP evil.example 127.0.0.1",
+                        ],
+                    )
+                    page = await browser.new_page()
+                    # the attacker's page, once its name points here: same origin as /events
+                    direct = await page.goto(f"http://evil.example:{port}/")
+                    shown = await page.content()
+                    got = await page.evaluate(
+                        """async () => {
+                            const out = {};
+                            for (const path of ["/events", "/healthz", "/"]) {
+                                const c = new AbortController();
+                                const r = await fetch(path, {signal: c.signal});
+                                const reader = r.body.getReader();
+                                const {value} = await reader.read();
+                                c.abort();
+                                const text = new TextDecoder().decode(value);
+                                out[path] = [r.status, text];
+                            }
+                            return out;
+                        }"""
+                    )
+                    # the same browser at the dashboard's own address sees it
+                    own = await page.goto(f"http://127.0.0.1:{port}/healthz")
+                    assert own is not None and own.status == 200
+                    await browser.close()
+            finally:
+                await runner.cleanup()
+    assert direct is not None and "Ram" not in shown
+    assert got["/events"][0] == 421, got["/events"][1][:200]  # before: 200, the picture
+    assert direct.status == 421
+    for path, (status, body) in got.items():
+        assert status == 421, path
+        assert "987123" not in body and "Ram" not in body and "LOC1" not in body
+
+
+# -- issue 25, 2 and 13: the CLI's dashboard ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "said"),
+    [
+        ("aaaaaaaaaaaaaaaa", "1 different characters"),
+        ("0101010101010101", "2 different characters"),
+        ("Abcdefgh12Abcdefgh12", "a shorter part repeated"),
+    ],
+)
+async def test_a_weak_key_for_another_address_exits_2_saying_why(key: str, said: str) -> None:
+    from test_cli import env, run
+
+    code, out, err = await run(
+        "dashboard", "LOC1", "--token", "t", "--host", "0.0.0.0", "--access-key-env", "KEY",
+        environ=env(KEY=key),
+    )  # fmt: skip
+    assert (code, out) == (2, "") and said in err and key not in err and "Traceback" not in err
+
+
+async def test_no_request_makes_the_cli_print_a_traceback() -> None:
+    from test_cli import DEADLINE, spawn
+
+    demo = await spawn("demo", "--port", "0", "--duration", "60", "--locations", "2")
+    assert demo.stdout is not None
+    await asyncio.wait_for(demo.stdout.readline(), DEADLINE)
+    url = (await asyncio.wait_for(demo.stdout.readline(), DEADLINE)).decode().split()[1]
+    async with aiohttp.ClientSession() as http:
+        for last_id in ("\u00b2", "\u0661", "1" * 40, "-5"):
+            async with http.get(url + "events", headers={"Last-Event-ID": last_id}) as r:
+                assert r.status == 200 and (await r.content.readline()).startswith(b"id: ")
+        async with http.get(url + "events", headers={"Host": "evil.example"}) as r:
+            assert r.status == 421
+        async with http.post(url + "login", data=b"\xff\xfe", headers={
+            "Content-Type": "multipart/form-data; boundary=x"}) as r:  # fmt: skip
+            assert r.status < 500
+        async with http.get(url + "static/%2e%2e%2f__init__.py") as r:
+            assert r.status == 404
+    demo.terminate()
+    _, err = await asyncio.wait_for(demo.communicate(), DEADLINE)
+    assert "Traceback" not in err.decode() and "Error" not in err.decode(), err.decode()

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+import attrs
 import pytest
 import redis.asyncio as aioredis
 from _redis_server import RedisServer
@@ -392,12 +393,22 @@ async def test_a_dashboard_reads_shard_workers_through_the_stream(
 
             def without_times(views: Any) -> dict[str, Any]:
                 return {
-                    loc: (v.status, v.error, v.snapshot and dict(v.snapshot.details))
+                    loc: (
+                        v.status,
+                        v.error,
+                        v.snapshot
+                        and {
+                            fe: attrs.evolve(d, otc="***") for fe, d in v.snapshot.details.items()
+                        },
+                    )
                     for loc, v in views.items()
                 }
 
-            # what the watcher knows (the saved state: times of the last events)
+            # what the watcher knows (the saved state: times of the last events), with
+            # the codes masked as the stream carries them
             assert without_times(feed.picture().locations) == without_times(w.picture().locations)
+            shown = feed.picture().locations["LOC1"].snapshot
+            assert shown is not None and shown.details["fe1"].otc == "***"
             app = create_app(feed)
             async with TestClient(TestServer(app, host="127.0.0.1")) as http:
                 response = await http.get("/events")
@@ -418,3 +429,40 @@ async def test_a_dashboard_reads_shard_workers_through_the_stream(
                 "NO_TASK": 1,
             }
     assert len(before) == 3
+
+
+@pytest.mark.parametrize("shown", [False, True])
+async def test_a_feed_shows_the_codes_as_the_stream_carries_them_first_picture_to_last(
+    sim: Simulator, redis_server: RedisServer, shown: bool
+) -> None:
+    """``dashboard --source --show-otc`` over workers that mask: ``***`` in the first
+    picture as in every later event (the saved state holds the digits; not shown)."""
+    from aiohttp.test_utils import TestClient, TestServer
+    from test_dashboard import Stream
+
+    from flipkart_otc.dashboard import create_app
+    from flipkart_otc.sinks import RedisStreamFeed
+
+    clock = sim.clock
+    assert isinstance(clock, ManualClock)
+    sim.world.open_task("LOC1")
+    sim.world.arrive("LOC1", fe_id="fe1", fe_name="Ram", otc="123456", ttl=300)
+    async with (
+        sim.client() as client,
+        RedisStreamSink(redis_server.url, stream=STREAM, show_otc=shown) as sink,
+        watcher(sim, client, sink, ["LOC1"]) as w,
+    ):
+        await run(w, clock, 5)
+        assert await sink.flush(5)
+        async with RedisStreamFeed(redis_server.url, stream=STREAM, clock=clock) as feed:
+            app = create_app(feed, show_otc=True)
+            async with TestClient(TestServer(app, host="127.0.0.1")) as http:
+                stream = Stream(await http.get("/events"))
+                snapshot = (await stream.next())["data"]
+                sim.world.renew("LOC1", "fe1", otc="654321", ttl=60)
+                await run(w, clock, 10)
+                renewal = (await stream.next())["data"]
+    (loc1,) = snapshot["locations"]
+    assert renewal["event"] == "otc_renewed"
+    first, later = loc1["details"][0]["otc"], renewal["otc"]
+    assert (first, later) == (("123456", "654321") if shown else ("***", "***"))

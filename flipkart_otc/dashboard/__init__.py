@@ -23,7 +23,8 @@ import asyncio
 import contextlib
 import functools
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from importlib import resources
 
 import attrs
@@ -40,10 +41,23 @@ from .._checks import check_int, check_number
 from .._fanout import EventFeed
 from .._serialize import iso_utc
 from ..clock import monotonic_of
-from ._access import COOKIE, check_key, key_matches, session_value, valid_session
+from ._access import (
+    COOKIE,
+    LoginThrottle,
+    check_key,
+    client_of,
+    host_allowed,
+    key_matches,
+    retry_after,
+    session_value,
+    valid_session,
+)
 from ._hub import Hub, Lagged
 
 __all__ = ["create_app"]
+
+logger = logging.getLogger("flipkart_otc.dashboard")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @attrs.frozen
@@ -52,10 +66,13 @@ class _Settings:
     session: str | None  # the cookie value that proves it was entered
     heartbeat: float
     send_timeout: float
+    allowed_hosts: frozenset[str]  # names a keyless server answers besides loopback
+    monotonic: Callable[[], float]  # the watcher's: the login throttle's time
 
 
 _HUB = web.AppKey("flipkart_otc_hub", Hub)
 _SETTINGS = web.AppKey("flipkart_otc_settings", _Settings)
+_THROTTLE = web.AppKey("flipkart_otc_login_throttle", LoginThrottle)
 _STATIC = {"app.js": "text/javascript", "app.css": "text/css", "icon.svg": "image/svg+xml"}
 # No inline script or style, nothing from elsewhere: the page is the package's own files.
 _CSP = (
@@ -64,6 +81,7 @@ _CSP = (
 )
 
 
+@functools.cache  # read once: a page reload storm costs no disk reads on the loop
 def _asset(name: str) -> bytes:
     return resources.files(__name__).joinpath("static", name).read_bytes()
 
@@ -76,6 +94,7 @@ def create_app(
     replay: int = 4096,
     heartbeat: float = 10.0,
     send_timeout: float = 30.0,
+    allowed_hosts: Iterable[str] = (),
 ) -> web.Application:
     """The dashboard of ``watcher`` (started and closed by its owner, not by the app):
     an :class:`~flipkart_otc.OtcWatcher`, or any :class:`~flipkart_otc.EventFeed` such
@@ -83,9 +102,16 @@ def create_app(
 
     - ``show_otc``: put the OTCs in the page and its event stream (masked otherwise:
       the digits never leave the server).
-    - ``access_key``: when set (16 characters or more), the page and its data need it,
-      entered once and kept in an ``HttpOnly``, ``SameSite=Strict`` cookie; bind to a
-      non-loopback address only with one.
+    - ``access_key``: when set (16 characters or more, 8 or more of them different, not
+      a shorter part repeated), the page and its data need it, entered once and kept in
+      an ``HttpOnly``, ``SameSite=Strict`` cookie; bind to a non-loopback address only
+      with one. Wrong keys are throttled per client and overall (429 with
+      ``Retry-After``), on the watcher's clock.
+    - ``allowed_hosts``: without a key, every answer (any route of the app, those added
+      later too) goes only to a request whose ``Host`` is a loopback name or address,
+      the address it came in on, or one of these names (a proxy's, say); any other
+      gets 421 before any data, so a page whose name was made to resolve to this
+      server (DNS rebinding) reads nothing.
     - ``replay``: how many recent events the server keeps (serialized once, shared by
       every browser): a browser that reconnects with ``Last-Event-ID`` gets those it
       missed, and one that falls further behind (it stopped reading) is told to
@@ -109,11 +135,21 @@ def create_app(
     check_number("heartbeat", heartbeat, minimum=0.01)
     check_number("send_timeout", send_timeout, minimum=0.01)
     key = check_key(access_key) if access_key is not None else None
-    app = web.Application(middlewares=[_security_headers])
+    if isinstance(allowed_hosts, str):
+        raise TypeError("allowed_hosts must be a collection of names, not one str")
+    hosts = frozenset(str(name).strip().lower().rstrip(".") for name in allowed_hosts)
+    # outermost first: every answer hardened, then the Host rule, then no traceback
+    app = web.Application(middlewares=[_security_headers, _host_guard, _contained])
     app[_HUB] = Hub(watcher, show_otc=show_otc, replay=replay)
     app[_SETTINGS] = _Settings(
-        key, session_value(key) if key else None, float(heartbeat), float(send_timeout)
+        key,
+        session_value(key) if key else None,
+        float(heartbeat),
+        float(send_timeout),
+        hosts,
+        monotonic_of(watcher.clock),
     )
+    app[_THROTTLE] = LoginThrottle()
     app.router.add_get("/", _index)
     app.router.add_get("/static/{name}", _static)
     app.router.add_get("/events", _events)
@@ -132,9 +168,7 @@ async def _run_hub(app: web.Application) -> AsyncIterator[None]:
 
 
 @web.middleware
-async def _security_headers(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
+async def _security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         response = await handler(request)
     except web.HTTPException as exc:
@@ -144,6 +178,43 @@ async def _security_headers(
     if isinstance(response, web.HTTPException):
         raise response
     return response
+
+
+@web.middleware
+async def _host_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Without a key, only a loopback or known ``Host``: see ``allowed_hosts``."""
+    settings = request.app[_SETTINGS]
+    if settings.key is None:
+        sockname = request.transport.get_extra_info("sockname") if request.transport else None
+        local = sockname[0] if isinstance(sockname, tuple) and sockname else None
+        if not host_allowed(request.headers.get("Host"), local, settings.allowed_hosts):
+            raise web.HTTPMisdirectedRequest(
+                text="this dashboard answers only to its own address (the Host is not it)"
+            )
+    return await handler(request)
+
+
+@web.middleware
+async def _contained(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A request that fails unexpectedly gets 500 and one log line (the traceback at
+    debug level): no request prints a traceback."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception as exc:
+        _failed(request, exc)
+        raise web.HTTPInternalServerError(text="the dashboard could not answer") from None
+
+
+def _failed(request: web.Request, exc: Exception) -> None:
+    logger.debug("%s %s failed", request.method, request.rel_url.path, exc_info=True)
+    logger.error(
+        "dashboard: %s %s failed: %s (a bug; debug logging shows where)",
+        request.method,
+        request.rel_url.path[:100],
+        type(exc).__name__,
+    )
 
 
 def _harden(response: web.StreamResponse) -> None:
@@ -179,13 +250,25 @@ async def _static(request: web.Request) -> web.StreamResponse:
 
 
 async def _login(request: web.Request) -> web.StreamResponse:
-    key = request.app[_SETTINGS].key
+    settings = request.app[_SETTINGS]
+    key = settings.key
     if key is None:
         raise web.HTTPSeeOther("./")
-    form = await request.post()
+    # the token is taken before the key is read: many at once count each
+    throttle, client = request.app[_THROTTLE], client_of(request.remote)
+    wait = throttle.attempt(client, settings.monotonic())
+    if wait:
+        page = _login_page(429, f"Too many wrong keys. Try again in {retry_after(wait)} s.")
+        page.headers["Retry-After"] = retry_after(wait)
+        return page
+    try:
+        form = await request.post()
+    except (ValueError, LookupError):  # not a form, or in a charset nobody knows
+        return _login_page(400, "Enter the key in the form.")
     offered = form.get("key")
     if not isinstance(offered, str) or not key_matches(key, offered.strip()):
         return _login_page(401, "That key is not right. Try again.")
+    throttle.succeeded(client, settings.monotonic())
     response = web.HTTPSeeOther("./")
     response.set_cookie(
         COOKIE,
@@ -222,37 +305,64 @@ async def _events(request: web.Request) -> web.StreamResponse:
         raise web.HTTPUnauthorized(text="the dashboard's access key is needed")
     hub = request.app[_HUB]
     settings = request.app[_SETTINGS]
-    try:
-        picture, cursor = hub.attach(request.headers.get("Last-Event-ID"))
-    except RuntimeError:
-        raise web.HTTPServiceUnavailable(text="the watcher has stopped") from None
-    response = EventSourceResponse(
-        send_timeout=settings.send_timeout, ping_interval=10 * settings.heartbeat
-    )
-    _harden(response)
+    # A reconnect storm: browsers start a few at a time, the loop turning between them
+    # (polls go on); each takes its turn to be attached and to hand its opening to the
+    # socket, and waits for a slow reader outside it.
+    async with hub.turns:
+        try:
+            picture, cursor = hub.attach(request.headers.get("Last-Event-ID"))
+        except RuntimeError:
+            raise web.HTTPServiceUnavailable(text="the watcher has stopped") from None
+        response = EventSourceResponse(
+            send_timeout=settings.send_timeout, ping_interval=10 * settings.heartbeat
+        )
+        _harden(response)
+        try:
+            await response.prepare(request)
+        except (ConnectionError, RuntimeError):
+            return response  # the browser went away
+        opening = asyncio.ensure_future(
+            response.write(_opening(hub, settings.heartbeat, picture, cursor))
+        )
+        await asyncio.sleep(0)  # its first step: the bytes handed to the socket
     hub.clients += 1
     try:
-        await response.prepare(request)
-        about = {
-            "instance": hub.instance,
-            "server_time": hub.now_ms(),
-            "show_otc": hub.show_otc,
-            "heartbeat_ms": round(settings.heartbeat * 1000),
-        }
-        if picture is not None:  # a fresh start: every location, then the events after it
-            snapshot = about | hub.picture_dict(picture)
-            await response.send(_json(snapshot), id=str(picture.seq), event="snapshot", retry=1000)
-        else:  # Last-Event-ID still in the ring: what it missed follows
-            await response.send(_json(about | {"seq": cursor}), event="resume", retry=1000)
+        async with asyncio.timeout(settings.send_timeout):
+            await opening
         await _stream(response, hub, cursor, settings.heartbeat, settings.send_timeout)
     except TimeoutError:  # it stalled past the send timeout: a stalled peer never drains
         if request.transport is not None:
             request.transport.abort()
-    except (ConnectionResetError, RuntimeError):
+    except (ConnectionError, RuntimeError):
         pass  # the browser went away
+    except Exception as exc:  # the stream is open: a 500 can no longer be sent
+        _failed(request, exc)
+        if request.transport is not None:
+            request.transport.abort()
     finally:
         hub.clients -= 1
+        opening.cancel()  # done by now, unless this ended early
     return response
+
+
+def _opening(hub: Hub, heartbeat: float, picture: bytes | None, cursor: int) -> bytes:
+    """A stream's first message: the picture, or "resume" when the ring has what the
+    browser missed; with the server's time and run."""
+    about = _json(
+        {
+            "instance": hub.instance,
+            "server_time": hub.now_ms(),
+            "show_otc": hub.show_otc,
+            "heartbeat_ms": round(heartbeat * 1000),
+        }
+    )
+    if picture is None:  # Last-Event-ID still in the ring: what it missed follows
+        resume = about[:-1] + f',"seq":{cursor}}}'
+        return f"event: resume\r\nretry: 1000\r\ndata: {resume}\r\n\r\n".encode()
+    # a fresh start: every location, then the events after it. The picture's bytes
+    # are shared by every browser: this one's own fields go in front
+    head = f"id: {cursor}\r\nevent: snapshot\r\nretry: 1000\r\ndata: {about[:-1]},"
+    return b"".join((head.encode(), memoryview(picture)[1:], b"\r\n\r\n"))
 
 
 async def _stream(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
 from collections import deque
 from typing import Any
@@ -24,12 +25,15 @@ from .._serialize import detail_dict, visit_view_dict
 
 __all__ = ["Hub", "resume_from"]
 
+_SEQ = re.compile(r"[0-9]{1,18}")
+
 
 def resume_from(last_event_id: str | None, first: int, last: int) -> int | None:
     """Where a browser that last saw ``last_event_id`` resumes, given the ring holds
     events ``first..last``: the last event it has (``last``: nothing to replay), or None
     when it needs a fresh picture (no id, a bad one, or events already gone)."""
-    if last_event_id is None or not last_event_id.isdigit() or len(last_event_id) > 18:
+    # ASCII digits only: str.isdigit() also takes "²" and "٣", which int() refuses or reads
+    if last_event_id is None or not _SEQ.fullmatch(last_event_id):
         return None
     seen = int(last_event_id)
     if seen > last or seen + 1 < first:  # from another run of the server, or too old
@@ -55,6 +59,14 @@ class Hub:
         self._arrived = asyncio.Event()  # set (and replaced) when events arrive
         self._stopped: BaseException | None = None
         self._done = False
+        # the last picture built, as (seq, JSON bytes): every browser that connects
+        # while the ring still holds the events after it shares it (a reconnect storm
+        # builds one picture, not one per browser)
+        self._picture: tuple[int, bytes] | None = None
+        #: Browsers that start at once take turns (see ``_events``).
+        self.turns = asyncio.Semaphore(4)
+        #: Pictures built so far.
+        self.pictures_built = 0
         #: Browsers connected now.
         self.clients = 0
 
@@ -145,8 +157,10 @@ class Hub:
         """Set when the next events arrive (or the watcher stops)."""
         return self._arrived
 
-    def attach(self, last_event_id: str | None) -> tuple[Picture | None, int]:
-        """A browser connects: its picture (None when it resumes) and its cursor.
+    def attach(self, last_event_id: str | None) -> tuple[bytes | None, int]:
+        """A browser connects: its picture as JSON bytes (None when it resumes) and its
+        cursor, the seq the picture is of. The picture may be a little older than the
+        newest event: the browser then gets the events after it from the ring.
 
         Raises RuntimeError when the watcher has stopped."""
         if self._done:
@@ -157,9 +171,20 @@ class Hub:
         cursor = resume_from(last_event_id, self.first, self._last)
         if cursor is not None:
             return None, cursor
-        picture = self.watcher.picture()
-        assert picture.seq == self._last, "the hub missed events"
-        return picture, picture.seq
+        shared = self._picture
+        ring = self._ring
+        # shared while the events after it are in the ring, and not too many of them
+        # (a browser would replay them all); else built afresh, once
+        if shared is None or not (
+            self.first - 1 <= shared[0] <= self._last
+            and self._last - shared[0] <= max(64, (ring.maxlen or 0) // 4)
+        ):
+            picture = self.watcher.picture()
+            assert picture.seq == self._last, "the hub missed events"
+            body = json.dumps(self.picture_dict(picture), separators=(",", ":")).encode()
+            shared = self._picture = (picture.seq, body)
+            self.pictures_built += 1
+        return shared[1], shared[0]
 
     def now_ms(self) -> int:
         """The watcher's time, epoch milliseconds: browsers count down against it."""
@@ -180,4 +205,4 @@ class Hub:
                     "visits": [visit_view_dict(v, show_otc=self.show_otc) for v in view.visits],
                 }
             )
-        return {"seq": picture.seq, "server_time": self.now_ms(), "locations": locations}
+        return {"seq": picture.seq, "locations": locations}

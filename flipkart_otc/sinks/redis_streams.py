@@ -1,9 +1,11 @@
 """``RedisStreamSink``: a watcher's events on a Redis stream, its state beside them.
 
 Each location has one hash, ``<stream>:loc:<location id>``, with its saved state
-(``state``, see ``_saved``), the number of writes so far (``ver``) and the fencing
-token of the worker that owns it (``owner``). A write is one Lua script: it
-appends the poll's events to the stream and replaces the state, both or neither.
+(``state``, see ``_saved``), the number of writes so far (``ver``), the fencing
+token of the worker that owns it (``owner``) and whether its events show the OTC
+(``shown``: "1"; a reader of the stream masks the saved state's codes otherwise).
+A write is one Lua script: it appends the poll's events to the stream and replaces
+the state, both or neither.
 Redis 7.0 has no idempotent ``XADD``, so the script makes a retried write a
 no-op itself: it carries the version it creates, and a version already there is
 not written again.
@@ -19,7 +21,13 @@ task; a writer waits for its write at most ``patience`` seconds, then goes on
 while the write stays queued (the watcher keeps polling). Failed pipelines are
 sent again with backoff; the first failure of an outage is logged once, and the
 recovery. At most ``max_backlog`` events wait: past that, writers wait for room,
-which holds the pollers (so memory stays bounded; nothing is dropped).
+which holds the pollers (so memory stays bounded; nothing is dropped). A refusal
+(a wrong or missing password, an ACL without the command) is not an outage: it is
+raised at once as :class:`~flipkart_otc.SinkError`.
+
+Foreign data (an entry that is not an event, a key under ``<stream>:loc:`` that is
+not a location's hash, a saved state that does not decode) costs that entry or
+that location, with a log line; never the reader.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from collections import Counter, deque
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, Self
+from urllib.parse import urlsplit
 
 import attrs
 from redis import exceptions as redis_errors
@@ -47,6 +56,7 @@ from .._lifecycle import Closing, cancel_and_wait
 from .._mirror import apply
 from .._render import json_line
 from .._saved import SavedLocation, decode, encode, event_id
+from .._serialize import MASK
 from ..clock import Clock, SystemClock
 from ..errors import SinkError, SinkFencedError
 from ..events import WatchEvent, event_from_dict
@@ -60,8 +70,9 @@ DEFAULT_STREAM: Final = "flipkart-otc:events"
 
 # KEYS: the location's hash, the stream. ARGV: token, the version this write makes
 # ("" when unknown: the next one), the state, MAXLEN ("" for none), the location id,
-# then (event id, event JSON) pairs. Returns the location's version after it, or
-# -owner when a later worker owns the location.
+# whether the events show the OTC ("1" or "0"), then (event id, event JSON) pairs.
+# Returns the location's version after it, or -owner when a later worker owns the
+# location.
 _WRITE = """
 local owner = tonumber(redis.call('HGET', KEYS[1], 'owner') or '0')
 local token = tonumber(ARGV[1])
@@ -72,7 +83,7 @@ if ARGV[2] ~= '' then
   new = tonumber(ARGV[2])
   if ver >= new then return ver end
 end
-for i = 6, #ARGV, 2 do
+for i = 7, #ARGV, 2 do
   if ARGV[4] == '' then
     redis.call('XADD', KEYS[2], '*', 'id', ARGV[i], 'location', ARGV[5], 'event', ARGV[i + 1])
   else
@@ -80,7 +91,7 @@ for i = 6, #ARGV, 2 do
                'id', ARGV[i], 'location', ARGV[5], 'event', ARGV[i + 1])
   end
 end
-redis.call('HSET', KEYS[1], 'owner', token, 'ver', new, 'state', ARGV[3])
+redis.call('HSET', KEYS[1], 'owner', token, 'ver', new, 'state', ARGV[3], 'shown', ARGV[6])
 return new
 """
 
@@ -93,6 +104,16 @@ if owner > token then return {-owner} end
 redis.call('HSET', KEYS[1], 'owner', token)
 return {tonumber(redis.call('HGET', KEYS[1], 'ver') or '0'), redis.call('HGET', KEYS[1], 'state')}
 """
+
+# Who we are or what we may do was refused (WRONGPASS, NOAUTH, NOPERM): waiting
+# changes nothing. Some are ConnectionErrors to redis-py: caught before _UNAVAILABLE.
+_REFUSED = (
+    redis_errors.AuthenticationError,
+    redis_errors.ExternalAuthProviderError,
+    redis_errors.AuthenticationWrongNumberOfArgsError,
+    redis_errors.AuthorizationError,
+    redis_errors.NoPermissionError,
+)
 
 # Redis unreachable, restarting, out of memory or a replica: wait, and send again.
 _UNAVAILABLE = (
@@ -109,12 +130,40 @@ _UNAVAILABLE = (
 
 def _connect(url: str, socket_timeout: float = 5.0) -> Redis:
     """A client that tries each command once: the caller waits out outages itself
-    (``_Outage``), in order, with backoff. (5 s: redis-py's own socket timeout.)"""
-    return Redis.from_url(
-        url,
-        retry=Retry(NoBackoff(), 0),
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=5.0,
+    (``_Outage``), in order, with backoff. (5 s: redis-py's own socket timeout.)
+
+    The URL's options (``?socket_timeout=``, ...) are checked here, at once: a bad
+    one is a ValueError naming it, not a failure at the first command."""
+    try:
+        client = Redis.from_url(
+            url,
+            retry=Retry(NoBackoff(), 0),
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=5.0,
+        )
+        client.connection_pool.make_connection()  # type: ignore[no-untyped-call]  # builds, does not connect
+    except TypeError as exc:  # an option redis-py does not know
+        option = str(exc).rpartition(" ")[2].strip("'")
+        raise ValueError(f"bad Redis URL {safe_url(url)!r}: unknown option {option!r}") from None
+    except ValueError as exc:  # its messages name the option, never a value
+        raise ValueError(f"bad Redis URL {safe_url(url)!r}: {_scrub(str(exc), url)}") from None
+    return client
+
+
+def _scrub(text: str, url: str) -> str:
+    """``text`` without the URL's password, should a message ever carry it."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    return text.replace(password, "***") if password else text
+
+
+def _refused(url: str, exc: BaseException, doing: str = "") -> SinkError:
+    """A refusal as one line: the URL without its password, Redis's own words."""
+    what = f" {doing}" if doing else ""
+    return SinkError(
+        f"Redis {safe_url(url)} refused{what}: {type(exc).__name__}: {_scrub(str(exc), url)}"
     )
 
 
@@ -304,7 +353,13 @@ class RedisStreamSink(Closing):
             name = f"{self.stream}:idkey"
             await self._redis.set(name, secrets.token_hex(32), nx=True)
             key: Any = await self._redis.get(name)
-            self._id_key = bytes.fromhex(key.decode())
+            try:  # 64 hex digits, as the first writer made it
+                self._id_key = bytes.fromhex(key.decode("ascii"))
+            except (AttributeError, UnicodeDecodeError, ValueError):
+                raise SinkError(f"{name} is not an id key a sink wrote; delete it") from None
+            if len(self._id_key) != 32:
+                self._id_key = b""
+                raise SinkError(f"{name} is not an id key a sink wrote; delete it")
 
     async def _claim(self, chunk: Sequence[str]) -> list[Any]:
         await self._join()
@@ -320,11 +375,13 @@ class RedisStreamSink(Closing):
         while True:
             try:
                 result = await attempt()
+            except _REFUSED as exc:
+                raise _refused(self._url, exc) from None
             except _UNAVAILABLE as exc:
                 await self._outage.failed(exc)
                 continue
             except redis_errors.RedisError as exc:  # refused: a misconfiguration
-                raise SinkError(f"Redis refused: {type(exc).__name__}: {exc}") from None
+                raise _refused(self._url, exc) from None
             self._outage.ok(self._held)
             return result
 
@@ -381,6 +438,7 @@ class RedisStreamSink(Closing):
             encode(location_id, view.status, view.snapshot, view.error, as_of, view.visits),
             self._maxlen,
             location_id,
+            "1" if self._show_otc else "0",
         ]
         for event in events:
             args += [
@@ -400,11 +458,14 @@ class RedisStreamSink(Closing):
             items = [self._queue[i] for i in range(min(self._batch, len(self._queue)))]
             try:
                 replies = await self._send(items)
+            except _REFUSED as exc:
+                self._stop(_refused(self._url, exc, "a write"))
+                return
             except _UNAVAILABLE as exc:
                 await self._outage.failed(exc)
                 continue
             except redis_errors.RedisError as exc:
-                self._stop(SinkError(f"Redis refused a write: {type(exc).__name__}: {exc}"))
+                self._stop(_refused(self._url, exc, "a write"))
                 return
             self._outage.ok(self._held)
             for item, reply in zip(items, replies, strict=True):
@@ -522,6 +583,7 @@ class StreamTail(Closing):
         self._last = after  # without a group: the last entry read
         self._pending = True  # with a group: this consumer's unacknowledged entries first
         self._buffer: deque[StreamEntry] = deque()
+        self._foreign: list[str] = []  # entries skipped, to acknowledge in a group
         self._outage = _Outage(url, 5.0)
 
     def __repr__(self) -> str:
@@ -531,31 +593,58 @@ class StreamTail(Closing):
         return self
 
     async def __anext__(self) -> StreamEntry:
-        while not self._buffer:
+        while not self._buffer or self._foreign:
             try:
+                if self._foreign:  # skipped in a group: acknowledged before going on
+                    assert self._group is not None
+                    await self._redis.xack(self.stream, self._group, *self._foreign)
+                    self._foreign.clear()
+                    continue
                 rows = await self._read()
+            except _REFUSED as exc:
+                raise _refused(self._url, exc) from None
             except _UNAVAILABLE as exc:
                 await self._outage.failed(exc)
                 continue
             except redis_errors.RedisError as exc:
-                raise SinkError(f"Redis refused: {type(exc).__name__}: {exc}") from None
+                raise _refused(self._url, exc) from None
             self._outage.ok()
             for stream_id, fields in rows:
                 self._take(stream_id, fields)
         return self._buffer.popleft()
 
-    def _take(self, stream_id: bytes, fields: dict[bytes, bytes]) -> None:
+    def _take(self, stream_id: bytes, fields: dict[bytes, bytes] | None) -> None:
         entry_id = stream_id.decode()
         self._last = entry_id
         try:
+            if not fields:  # deleted while pending in a group
+                raise ValueError("no fields")
             event = json.loads(fields[b"event"])
-            self._buffer.append(
-                StreamEntry(entry_id, fields[b"id"].decode(), fields[b"location"].decode(), event)
+            # an event's JSON form is an object that names its kind and location; other
+            # JSON ("5", a list, an object nested past the parser's depth) is not one
+            if not (
+                isinstance(event, dict)
+                and isinstance(event.get("event"), str)
+                and isinstance(event.get("location_id"), str)
+            ):
+                raise ValueError("not an event's JSON form")
+            entry = StreamEntry(
+                entry_id, fields[b"id"].decode(), fields[b"location"].decode(), event
             )
-        except (KeyError, ValueError, UnicodeDecodeError):  # not a sink's entry: said, skipped
-            logger.warning("stream %s: entry %s is not an event; skipped", self.stream, entry_id)
+        except (KeyError, ValueError, UnicodeDecodeError, RecursionError) as exc:
+            # not a sink's entry: said on one line, skipped (and acknowledged in a group)
+            logger.warning(
+                "stream %s: entry %s is not an event (%s); skipped",
+                self.stream,
+                entry_id,
+                type(exc).__name__,
+            )
+            if self._group is not None:
+                self._foreign.append(entry_id)
+            return
+        self._buffer.append(entry)
 
-    async def _read(self) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    async def _read(self) -> list[tuple[bytes, dict[bytes, bytes] | None]]:
         r = self._redis
         if self._group is None:
             if self._last is None:
@@ -583,7 +672,7 @@ class StreamTail(Closing):
         rows = reply[0][1] if reply else []
         if self._pending and not rows:
             self._pending = False  # given earlier, not acknowledged: all read again
-        return [(stream_id, fields) for stream_id, fields in rows if fields]
+        return list(rows)
 
     async def _end(self) -> str:
         last: Any = await self._redis.xrevrange(self.stream, count=1)
@@ -680,20 +769,51 @@ class RedisStreamFeed(Closing):
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.xrevrange(self.stream, count=1)
                 for key in keys:
-                    pipe.hget(key, "state")
-                last, *states = await pipe.execute()
+                    pipe.hmget(key, ["state", "shown"])
+                # a key that is not a hash answers WRONGTYPE: that key's reply, not all
+                last, *states = await pipe.execute(raise_on_error=False)
+        except _REFUSED as exc:
+            raise _refused(self._url, exc) from None
         except _UNAVAILABLE as exc:
             raise SinkError(
                 f"Redis {safe_url(self._url)} unavailable: {type(exc).__name__}: {exc}"
             ) from None
-        for raw in states:
-            if raw:
-                saved = decode(raw)
-                self._views[saved.location_id] = LocationView(
-                    saved.location_id, saved.status, saved.snapshot, saved.error, saved.visits
-                )
+        except redis_errors.RedisError as exc:
+            raise _refused(self._url, exc) from None
+        if isinstance(last, Exception):  # the stream's key is not a stream
+            raise _refused(self._url, last)
+        for key, reply in zip(keys, states, strict=True):
+            self._take_saved(key, reply)
         cursor = last[0][0].decode() if last else "0-0"
         self._task = asyncio.create_task(self._follow(cursor), name="redis-stream-feed")
+
+    def _take_saved(self, key: bytes, reply: Any) -> None:
+        """One location's saved state into the picture; one that is not readable is
+        said on one line and left out (its next event brings the location back)."""
+        name = key.decode("utf-8", "backslashreplace")
+        try:
+            if isinstance(reply, Exception):  # WRONGTYPE: not a sink's hash
+                raise SinkError(f"not a location's hash ({type(reply).__name__})")
+            raw, shown = reply
+            if not raw:
+                return  # claimed, never written
+            saved = decode(raw)
+        except SinkError as exc:  # its text is never shown: it may hold codes
+            logger.warning("stream %s: %s skipped: %s", self.stream, name[:200], exc)
+            return
+        snapshot, visits = saved.snapshot, saved.visits
+        if shown != b"1":
+            # its worker masked its events: the page must not show more than they do
+            if snapshot is not None:
+                details = {fe: attrs.evolve(d, otc=MASK) for fe, d in snapshot.details.items()}
+                snapshot = attrs.evolve(snapshot, details=details)
+            visits = tuple(
+                v if v.end is None else attrs.evolve(v, end=attrs.evolve(v.end, otc=MASK))
+                for v in visits
+            )
+        self._views[saved.location_id] = LocationView(
+            saved.location_id, saved.status, snapshot, saved.error, visits
+        )
 
     async def _follow(self, cursor: str) -> None:
         # from the picture's entry on: no gap, no overlap
@@ -702,17 +822,34 @@ class RedisStreamFeed(Closing):
             async for entry in tail:
                 try:
                     event = event_from_dict(entry.event)
-                except ValueError as exc:
+                    view = apply(self._views.get(event.location_id), event)
+                except (ValueError, TypeError, RecursionError) as exc:
+                    # this entry only: the feed goes on
                     logger.warning(
                         "stream %s: entry %s skipped: %s", self.stream, entry.stream_id, exc
                     )
                     continue
-                self._views[event.location_id] = apply(self._views.get(event.location_id), event)
+                self._views[event.location_id] = view
                 self._last_event = self.now()
                 self._readers.publish([event])
+        except SinkError as exc:  # refused (a password changed, an ACL): for good
+            self._readers.finish(exc)  # the page says why; wait() raises it
+            raise
         finally:
             await tail.aclose()
             self._readers.finish()
+
+    async def wait(self) -> None:
+        """Wait while the feed follows the stream: returns once it is closed, raises
+        the :class:`~flipkart_otc.SinkError` that stopped it (Redis refused)."""
+        task = self._task
+        if task is None:
+            raise RuntimeError("this RedisStreamFeed is not started")
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not (task.cancelled() and self._closed):
+                raise  # this wait was cancelled, not the feed closed
 
     async def aclose(self) -> None:
         """Stop following; subscribers' iterations end."""
