@@ -22,16 +22,23 @@ fixed list: never a location id (a fleet has thousands).
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
+import itertools
 import time
 from collections import Counter as Tally
 from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 try:
-    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
     from prometheus_client import generate_latest as _generate_latest
-    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+    from prometheus_client.core import (
+        CounterMetricFamily,
+        GaugeMetricFamily,
+        HistogramMetricFamily,
+        Metric,
+    )
 except ImportError as exc:  # pragma: no cover - the extra is missing
     raise ImportError(
         "metrics need prometheus-client: pip install 'flipkart-otc[metrics]'"
@@ -58,6 +65,7 @@ CONTENT_TYPE: str = CONTENT_TYPE_LATEST
 
 _STATUSES = ("PENDING", *(s.value for s in LocationStatus))
 _STAGES = ("scanning", "end_otc")
+_OUTCOMES = ("answered", "no_task", "closed", "failed", "fatal")
 # A request's endpoint, by the end of its path (a POST's URL is one of a few: cached)
 _PATHS = (
     (start_otc.PATH, "start-otc"),
@@ -130,54 +138,16 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
-        r = self.registry
-        self._polls = Counter(
-            "flipkart_otc_polls", "Polls of Start OTC by outcome", ["outcome"], registry=r
-        )
-        self._poll_lag = Histogram(
-            "flipkart_otc_poll_lag_seconds",
-            "How late each poll started against its due time",
-            buckets=_LAG_BUCKETS,
-            registry=r,
-        )
-        self._requests = Counter(
-            "flipkart_otc_requests",
-            "HTTP attempts to the API by endpoint and status",
-            ["endpoint", "status"],
-            registry=r,
-        )
-        self._seconds = Histogram(
-            "flipkart_otc_request_seconds",
-            "Duration of each HTTP attempt by endpoint",
-            ["endpoint"],
-            buckets=_SECONDS_BUCKETS,
-            registry=r,
-        )
-        self._throttled = Counter(
-            "flipkart_otc_throttled", "HTTP 429 answers from the API", registry=r
-        )
-        self._waits = Histogram(
-            "flipkart_otc_rate_limit_wait_seconds",
-            "Each request's wait for its turn under the client's rate limit",
-            buckets=_WAIT_BUCKETS,
-            registry=r,
-        )
-        self._events = Counter(
-            "flipkart_otc_events", "Events published by the feed, by kind", ["event"], registry=r
-        )
-        self._sink_seconds = Histogram(
-            "flipkart_otc_sink_write_seconds",
-            "Each sink write, as long as the poller waited for it",
-            buckets=_SECONDS_BUCKETS,
-            registry=r,
-        )
-        # label children, looked up once: a poll must not pay for the label machinery
-        self._request_children: dict[tuple[str, int | str], Any] = {}
-        self._seconds_children: dict[str, Any] = {}
-        self._poll_children = {
-            o: self._polls.labels(o) for o in ("answered", "no_task", "closed", "failed", "fatal")
-        }
-        self._event_children: dict[str, Any] = {}
+        # Plain numbers, turned into metric families only when scraped: what a poll pays
+        # is a dict lookup and an addition, not prometheus_client's locks.
+        self._polls: dict[str, int] = dict.fromkeys(_OUTCOMES, 0)
+        self._poll_lag = _Histogram(_LAG_BUCKETS)
+        self._requests: Tally[tuple[str, int | str]] = Tally()
+        self._seconds: dict[str, _Histogram] = {}
+        self._throttled = 0
+        self._waits = _Histogram(_WAIT_BUCKETS)
+        self._events: Tally[str] = Tally()
+        self._sink_seconds = _Histogram(_SECONDS_BUCKETS)
         self._endpoints: dict[str, str] = {}
         self._hold_until = 0.0  # time.monotonic() until which the last 429 asked for quiet
         self._feed: EventFeed | None = None
@@ -197,19 +167,15 @@ class Metrics:
             endpoint = _endpoint(method, url)
             if method == "POST" and len(self._endpoints) < 64:
                 self._endpoints[url] = endpoint
-        key = (endpoint, status)
-        child = self._request_children.get(key)
-        if child is None:
-            child = self._request_children[key] = self._requests.labels(endpoint, str(status))
-        child.inc()
-        timer = self._seconds_children.get(endpoint)
+        self._requests[endpoint, status] += 1
+        timer = self._seconds.get(endpoint)
         if timer is None:
-            timer = self._seconds_children[endpoint] = self._seconds.labels(endpoint)
+            timer = self._seconds[endpoint] = _Histogram(_SECONDS_BUCKETS)
         timer.observe(seconds)
 
     def throttled(self, retry_after: float | None) -> None:
         """A 429 (the client calls this)."""
-        self._throttled.inc()
+        self._throttled += 1
         if retry_after:
             self._hold_until = max(self._hold_until, time.monotonic() + retry_after)
 
@@ -219,8 +185,8 @@ class Metrics:
 
     def poll(self, outcome: str, lag: float) -> None:
         """A poll ended (the watcher calls this)."""
-        self._poll_children[outcome].inc()
-        self._poll_lag.observe(max(0.0, lag))
+        self._polls[outcome] += 1
+        self._poll_lag.observe(lag if lag > 0.0 else 0.0)
 
     # -- the feed and the sink ----------------------------------------------------------
 
@@ -264,11 +230,7 @@ class Metrics:
                 return  # the feed stopped (its fatal error is its owner's to report)
 
     def _count(self, event: WatchEvent) -> None:
-        kind = event.kind
-        child = self._event_children.get(kind)
-        if child is None:
-            child = self._event_children[kind] = self._events.labels(kind)
-        child.inc()
+        self._events[event.kind] += 1
 
     # -- exposition ------------------------------------------------------------------------
 
@@ -277,6 +239,48 @@ class Metrics:
         return _generate_latest(self.registry)
 
     def _scrape(self) -> Iterator[Metric]:
+        polls = CounterMetricFamily(
+            "flipkart_otc_polls", "Polls of Start OTC by outcome", labels=["outcome"]
+        )
+        for outcome, count in self._polls.items():
+            polls.add_metric([outcome], count)
+        yield polls
+        yield self._poll_lag.family(
+            "flipkart_otc_poll_lag_seconds", "How late each poll started against its due time"
+        )
+        requests = CounterMetricFamily(
+            "flipkart_otc_requests",
+            "HTTP attempts to the API by endpoint and status",
+            labels=["endpoint", "status"],
+        )
+        for (endpoint, status), count in sorted(self._requests.items(), key=str):
+            requests.add_metric([endpoint, str(status)], count)
+        yield requests
+        seconds = HistogramMetricFamily(
+            "flipkart_otc_request_seconds",
+            "Duration of each HTTP attempt by endpoint",
+            labels=["endpoint"],
+        )
+        for endpoint, histogram in sorted(self._seconds.items()):
+            histogram.add_to(seconds, [endpoint])
+        yield seconds
+        yield CounterMetricFamily(
+            "flipkart_otc_throttled", "HTTP 429 answers from the API", value=self._throttled
+        )
+        yield self._waits.family(
+            "flipkart_otc_rate_limit_wait_seconds",
+            "Each request's wait for its turn under the client's rate limit",
+        )
+        events = CounterMetricFamily(
+            "flipkart_otc_events", "Events published by the feed, by kind", labels=["event"]
+        )
+        for kind, count in sorted(self._events.items()):
+            events.add_metric([kind], count)
+        yield events
+        yield self._sink_seconds.family(
+            "flipkart_otc_sink_write_seconds",
+            "Each sink write, as long as the poller waited for it",
+        )
         hold = GaugeMetricFamily(
             "flipkart_otc_rate_limit_hold_seconds",
             "Seconds left of the pause the last 429 asked for",
@@ -348,6 +352,34 @@ def _presence(views: Mapping[str, LocationView]) -> tuple[int, Tally[str]]:
     return fes, stages
 
 
+class _Histogram:
+    """A histogram kept as plain numbers: per-bucket counts and the sum."""
+
+    __slots__ = ("bounds", "counts", "total")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last: above every bound (+Inf)
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.total += value
+
+    def _buckets(self) -> list[tuple[str, float]]:
+        cumulative = list(itertools.accumulate(self.counts))
+        les = [str(float(b)) for b in self.bounds] + ["+Inf"]
+        return list(zip(les, cumulative, strict=True))
+
+    def family(self, name: str, documentation: str) -> HistogramMetricFamily:
+        return HistogramMetricFamily(
+            name, documentation, buckets=self._buckets(), sum_value=self.total
+        )
+
+    def add_to(self, family: HistogramMetricFamily, labels: list[str]) -> None:
+        family.add_metric(labels, self._buckets(), self.total)
+
+
 class _Collector:
     """What is read at scrape time (prometheus_client's custom collector)."""
 
@@ -359,7 +391,7 @@ class _Collector:
 
 
 class _TimedSink:
-    def __init__(self, sink: ReliableSink, seconds: Histogram) -> None:
+    def __init__(self, sink: ReliableSink, seconds: _Histogram) -> None:
         self.sink = sink
         self._seconds = seconds
 
