@@ -294,6 +294,7 @@ async def _watch(args: argparse.Namespace, out: TextIO, say: Callable[[str, str]
     locations = _locations(args, say)
     stopper = _Stopper(args.duration)
     emit = _emitter(args, out)
+    _serving.probes_settings(args)  # a bad key, host or certificate: before anything starts
     metrics = _serving.new_metrics(required=False) if args.metrics_port is not None else None
 
     async def watch() -> None:  # all of it under the stopper: a start that waits for

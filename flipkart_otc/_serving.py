@@ -24,6 +24,7 @@ __all__ = [
     "listen",
     "new_metrics",
     "probes_port",
+    "probes_settings",
     "stall_after",
     "tls_context",
 ]
@@ -66,11 +67,12 @@ def tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
         return None
     if cert is None or key is None:
         raise UsageError("--tls-cert and --tls-key go together")
+    for option, path in (("--tls-cert", cert), ("--tls-key", key)):
+        if not os.path.isfile(path):  # ssl's own error does not say which file
+            raise UsageError(f"{option} {path}: cannot read it (no such file)")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     try:
         context.load_cert_chain(cert, key)
-    except FileNotFoundError as exc:
-        raise UsageError(f"cannot read {exc.filename}: no such file") from None
     except (OSError, ssl.SSLError) as exc:
         raise UsageError(
             f"--tls-cert {cert} / --tls-key {key}: not a usable certificate and key "
@@ -132,6 +134,20 @@ def stall_after(args: argparse.Namespace) -> float:
     return 3.0 * max(float(longest), 1.0)
 
 
+def probes_settings(args: argparse.Namespace) -> tuple[str | None, ssl.SSLContext | None]:
+    """``--metrics-port``'s access key and TLS context, checked before anything starts
+    (a usage error names what is wrong)."""
+    if args.metrics_port is None:
+        for option in ("metrics_host", "access_key_env", "tls_cert", "tls_key"):
+            default = "127.0.0.1" if option == "metrics_host" else None
+            if getattr(args, option) != default:
+                flag = "--" + option.replace("_", "-")
+                raise UsageError(f"{flag} goes with --metrics-port")
+        return None, None
+    key = access_key(args.metrics_host, args.access_key_env, option="--metrics-host")
+    return key, tls_context(args)
+
+
 @contextlib.asynccontextmanager
 async def probes_port(
     args: argparse.Namespace,
@@ -145,8 +161,7 @@ async def probes_port(
     if args.metrics_port is None:
         yield None
         return
-    key = access_key(args.metrics_host, args.access_key_env, option="--metrics-host")
-    context = tls_context(args)
+    key, context = probes_settings(args)
     probes = Probes(
         feed, metrics=metrics, sink=sink, stall_after=stall_after(args), access_key=key
     )

@@ -155,9 +155,7 @@ def prometheus_binary() -> str:
     return PROMETHEUS
 
 
-async def test_prometheus_scrapes_a_watch_process(
-    prometheus_binary: str, tmp_path: Path
-) -> None:
+async def test_prometheus_scrapes_a_watch_process(prometheus_binary: str, tmp_path: Path) -> None:
     async with Simulator() as sim:
         sim.world.open_task("LOC1")
         sim.world.arrive("LOC1", fe_name="Ram", ttl=3600)
@@ -318,3 +316,34 @@ def test_plain_http_beyond_loopback_is_warned_about_once(
     _serving.warn_if_clear("192.0.2.8", None, said.append)
     assert len(said) == 1
     assert "192.0.2.7" in said[0] and "--tls-cert" in said[0] and "clear" in said[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("watch", "LOC1", "--metrics-port", "0", "--metrics-host", "192.0.2.1"),
+            "--metrics-host 192.0.2.1 is not a loopback address",
+        ),
+        (
+            ("watch", "LOC1", "--tls-cert", "c.pem", "--tls-key", "k.pem"),
+            "goes with --metrics-port",
+        ),
+        (("watch", "LOC1", "--metrics-port", "0", "--tls-cert", "c.pem"), "go together"),
+        (
+            ("dashboard", "LOC1", "--tls-cert", "/nonexistent/c.pem", "--tls-key", "k.pem"),
+            "--tls-cert /nonexistent/c.pem: cannot read it (no such file)",
+        ),
+    ],
+)
+async def test_bad_serving_options_are_usage_errors_before_anything_starts(
+    args: tuple[str, ...], message: str
+) -> None:
+    environ = env(FLIPKART_ACCESS_TOKEN="t" * 20)
+    base = ("--base-url", "http://127.0.0.1:9/sellers")  # never reached: refused before
+    async with cli(*args, *base, environ=environ) as proc:
+        _, err = await asyncio.wait_for(proc.communicate(), DEADLINE)
+    assert proc.returncode == 2, err
+    assert message in err.decode()
+    assert "Traceback" not in err.decode()
+    assert "t" * 20 not in err.decode()
