@@ -54,7 +54,6 @@ from ._fanout import (
 )
 from ._saved import SavedLocation
 from ._wire import end_otc, initial_load, shipments, start_otc
-from .errors import FlipkartOtcError
 from .events import WatchEvent
 from .models import LocationStatus
 
@@ -226,8 +225,8 @@ class Metrics:
                 return  # the feed closed
             except SubscriberLagged:
                 continue  # the count misses what it fell behind by; follow again
-            except (FlipkartOtcError, RuntimeError):
-                return  # the feed stopped (its fatal error is its owner's to report)
+            except Exception:  # not ours to report: the feed's owner does
+                return  # the feed stopped, or closed before we subscribed
 
     def _count(self, event: WatchEvent) -> None:
         self._events[event.kind] += 1
