@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
 
 import flipkart_otc
@@ -31,6 +31,10 @@ for module, public in (
     for name in public or getattr(loaded, "__all__", ()):
         getattr(loaded, name)
         names += 1
+
+# one version source: flipkart_otc/_version.py, which the build reads for the metadata
+installed = metadata.version("flipkart-otc")
+assert installed == flipkart_otc.__version__, (installed, flipkart_otc.__version__)
 
 schema = flipkart_otc.json_schema()
 assert schema["$schema"].startswith("https://json-schema.org/"), schema.get("$schema")
