@@ -236,3 +236,39 @@ async def test_a_429_is_counted_and_its_hold_shown(sim: Simulator) -> None:
     assert got[("flipkart_otc_polls_total", (("outcome", "failed"),))] == 1
     # events are counted through a subscription, by kind
     assert got[("flipkart_otc_events_total", (("event", "location_status_changed"),))] >= 1
+
+
+async def test_the_dashboard_serves_the_same_probes_and_guards_its_metrics(
+    sim: Simulator,
+) -> None:
+    from flipkart_otc.dashboard import create_app
+
+    clock = sim.clock
+    assert isinstance(clock, ManualClock)
+    key = "a-dashboard-key-0123"
+    metrics = Metrics()
+    async with (
+        sim.client(observer=metrics) as client,
+        watcher_of(sim, client, observer=metrics) as watcher,
+        metrics.attached(watcher),
+    ):
+        probes = Probes(watcher, metrics=metrics, stall_after=STALL)
+        app = create_app(watcher, access_key=key, probes=probes)
+        async with served(app) as url:
+            status, body = await get(url + "/readyz")  # no key needed for a probe
+            assert status == 503 and "3 of 3 locations not polled yet" in body["reasons"]
+            await settle(watcher, clock, 10)
+            status, body = await get(url + "/readyz")
+            assert (status, body["reasons"], body["clients"]) == (200, [], 0)
+            assert (await get(url + "/healthz"))[0] == 200
+            assert (await get(url + "/metrics"))[0] == 401  # neither cookie nor key
+            bearer = {"Authorization": "Bearer " + key}
+            status, text = await get(url + "/metrics", headers=bearer)
+            assert status == 200
+            assert samples(text)[("flipkart_otc_locations", (("status", "ACTIVE"),))] == 1
+            jar = aiohttp.CookieJar(unsafe=True)
+            async with aiohttp.ClientSession(cookie_jar=jar) as session:
+                async with session.post(url + "/login", data={"key": key}) as r:
+                    assert r.status == 200  # redirected to the page, the cookie set
+                async with session.get(url + "/metrics") as r:
+                    assert r.status == 200  # the page's cookie is enough
