@@ -466,13 +466,9 @@ async def _serve_until_stopped(
     """Serve the dashboard of ``feed`` (and its probes and metrics), say where, and run
     ``work()`` until stopped."""
     context = _serving.tls_context(args)
-    probes = Probes(
-        feed,
-        metrics=metrics,
-        sink=sink,
-        stall_after=_serving.stall_after(args),
-        access_key=access_key,
-    )
+    # a stream's reader (--source) hears nothing while nothing happens: no stall limit
+    stall = None if args.source is not None else _serving.stall_after(args)
+    probes = Probes(feed, metrics=metrics, sink=sink, stall_after=stall, access_key=access_key)
     _serving.warn_if_clear(args.host, context, functools.partial(say, args.command))
     runner, url = await _serve_dashboard(
         feed,

@@ -39,7 +39,7 @@ def liveness(health: WatcherHealth) -> tuple[bool, dict[str, Any]]:
 def readiness(
     health: WatcherHealth,
     *,
-    stall_after: float,
+    stall_after: float | None,
     sink_healthy: bool | None = None,
     sink_backlog: int | None = None,
     sink_error: str | None = None,
@@ -48,7 +48,8 @@ def readiness(
 
     Not ready: not live (stopped, or polls no longer ending); a location not polled
     yet; no poll answered for more than ``stall_after`` seconds (the API down, or
-    polling stalled); the sink not writing.
+    polling stalled; None: no such limit, for a feed that reads a stream); the sink not
+    writing.
     """
     reasons: list[str] = []
     if not health.healthy:  # stopped, or its polls no longer end
@@ -61,7 +62,7 @@ def readiness(
     age = health.last_success_age
     if total and not pending and age is None:
         reasons.append(f"no poll answered yet ({failing} of {total} locations failing)")
-    elif age is not None and age > stall_after:
+    elif age is not None and stall_after is not None and age > stall_after:
         reasons.append(
             f"no poll answered for {age:.0f}s (over {stall_after:g}s; "
             f"{failing} of {total} locations failing)"

@@ -48,7 +48,8 @@ class Probes:
     ``metrics`` is served at ``/metrics``; ``sink`` (a
     :class:`~flipkart_otc.sinks.RedisStreamSink`, or anything with ``healthy`` and
     ``backlog``) is part of readiness; ``stall_after`` is how long without an answered
-    poll readiness holds; ``access_key`` (16 characters or more) guards ``/metrics``
+    poll readiness holds (None: no limit, for a feed that reads a stream, where quiet is
+    no failure); ``access_key`` (16 characters or more) guards ``/metrics``
     (the probes tell nothing secret and need no key).
     """
 
@@ -58,22 +59,23 @@ class Probes:
         *,
         metrics: Metrics | None = None,
         sink: SinkState | None = None,
-        stall_after: float = DEFAULT_STALL_AFTER,
+        stall_after: float | None = DEFAULT_STALL_AFTER,
         access_key: str | None = None,
     ) -> None:
         if not isinstance(feed, EventFeed):
             raise TypeError(f"feed must be an EventFeed, got {type(feed).__name__}")
-        check_number("stall_after", stall_after, minimum=0.0)
+        if stall_after is not None:
+            check_number("stall_after", stall_after, minimum=0.0)
         if access_key is not None and (not isinstance(access_key, str) or len(access_key) < 16):
             raise ValueError("access_key must be a string of at least 16 characters")
         self.feed = feed
         self.metrics = metrics
         self.sink = sink
-        self.stall_after = float(stall_after)
+        self.stall_after = None if stall_after is None else float(stall_after)
         self._bearer = None if access_key is None else ("Bearer " + access_key).encode()
 
     def __repr__(self) -> str:
-        return f"<Probes of {type(self.feed).__name__} stall_after={self.stall_after:g}s>"
+        return f"<Probes of {type(self.feed).__name__} stall_after={self.stall_after}>"
 
     def live(self) -> tuple[bool, dict[str, Any]]:
         """Liveness and its JSON body."""

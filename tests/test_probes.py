@@ -272,3 +272,15 @@ async def test_the_dashboard_serves_the_same_probes_and_guards_its_metrics(
                     assert r.status == 200  # redirected to the page, the cookie set
                 async with session.get(url + "/metrics") as r:
                     assert r.status == 200  # the page's cookie is enough
+
+
+def test_a_stream_reader_without_a_stall_limit_stays_ready_through_a_quiet_hour() -> None:
+    from datetime import UTC, datetime
+
+    from flipkart_otc import WatcherHealth
+    from flipkart_otc._readiness import readiness
+
+    quiet = WatcherHealth(True, {"ACTIVE": 2}, datetime(2026, 1, 1, tzinfo=UTC), 3600.0)
+    assert readiness(quiet, stall_after=None)[0] is True
+    ready, body = readiness(quiet, stall_after=STALL)
+    assert not ready and body["reasons"][0].startswith("no poll answered for 3600s")
