@@ -46,8 +46,8 @@ class Endless:
             fe = {"feName": "Ram", "logisticPartner": "eKart", "lob": "LARGE", "task": task}
             body = {"sellerConfig": {"enabledFor": "DynamicStartEnd"}, "feDetails": {"fe1": fe}}
             return web.json_response(body)
-        body = page(self._ids(), f"tok{next(self._tokens)}")
-        return web.Response(body=body, content_type="application/json")
+        text = page(self._ids(), f"tok{next(self._tokens)}")
+        return web.Response(body=text, content_type="application/json")
 
 
 @pytest.fixture(params=[True, False], ids=["same-ids", "new-ids"])
