@@ -1,7 +1,7 @@
 """``OtcWatcher`` against the floor that aiohttp sets, on schedule, and in memory.
 
     python benchmarks/bench_watcher.py [--quick] [--speedups auto|off]
-                                       [--only saturation,scheduled,memory]
+                                       [--only saturation,scheduled,memory,metrics]
                                        [--server aiohttp|raw]
                                        [--memory-over memory|http]
 
@@ -19,6 +19,11 @@
     <= 2 KiB per location at 100,000), and the pause of one full GC pass then.
     The answers come from memory (the transport keeps nothing per location);
     ``--memory-over http`` fetches them from the server instead.
+(d) metrics: the saturation of (a) with metrics off and on (``observer=Metrics()`` on
+    the client and the watcher, its subscription counting events), pairs of phases
+    off, on (the order alternating), the median of the pairs' ratios; then what the
+    hooks cost alone, and what one scrape costs (timed apart: once every 15 s or so).
+    Target: within noise of off (about 1.00).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import contextlib
 import gc
 import itertools
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -68,6 +74,8 @@ from flipkart_otc import (
     OtcWatcher,
     RetryPolicy,
 )
+from flipkart_otc.client import START_OTC_PATH
+from flipkart_otc.metrics import Metrics
 from flipkart_otc.source import LegacySource
 
 
@@ -106,17 +114,35 @@ WATCHER_OPTIONS: dict[str, Any] = {}
 
 
 async def watcher_phase(
-    client: OtcClient, origin: str, seconds: float, measured: Measured
+    client: OtcClient,
+    origin: str,
+    seconds: float,
+    measured: Measured,
+    metrics: Metrics | None = None,
 ) -> None:
     ids = [f"LOC{i}" for i in range(256)]
-    async with OtcWatcher(
-        client, ids, interval=0, max_concurrency=16, **WATCHER_OPTIONS
-    ) as watcher:
+    async with contextlib.AsyncExitStack() as stack:
+        watcher = await stack.enter_async_context(
+            OtcWatcher(
+                client,
+                ids,
+                interval=0,
+                max_concurrency=16,
+                observer=metrics,
+                **WATCHER_OPTIONS,
+            )
+        )
+        if metrics is not None:
+            await stack.enter_async_context(metrics.attached(watcher))
         reader = await read_past_first_polls(watcher, len(ids))  # measure the polls after them
         before = await server_count(origin)
         with measured.phase():
             await asyncio.sleep(seconds)
         measured.requests += await server_count(origin) - before
+        if metrics is not None:  # a scrape (every 15 s or so) is timed on its own
+            scraped = time.perf_counter()
+            metrics.render()
+            SCRAPES.append(time.perf_counter() - scraped)
         reader.cancel()
     await asyncio.gather(reader, return_exceptions=True)
 
@@ -168,6 +194,73 @@ def run_saturation(quick: bool, kind: str) -> str:
     return (
         f"(a) saturation: 256 locations, interval=0, 16 in flight, {kind} server; {rounds} "
         f"pairs of {seconds:g}s phases (bare, watcher), medians\n" + table(header, rows)
+    )
+
+
+# -- (d) metrics ---------------------------------------------------------------------
+
+SCRAPES: list[float] = []  # how long each render() of the metrics took
+
+
+async def metrics_pairs(
+    origin: str, rounds: int, seconds: float
+) -> list[tuple[Measured, Measured]]:
+    """``rounds`` pairs of watcher phases, metrics off then on, one pair at a time."""
+    pairs = []
+    retry = RetryPolicy(max_tries=1)
+    metrics = Metrics()
+    base_url = origin + "/sellers"
+    async with (
+        OtcClient(TOKEN, base_url=base_url, retry=retry) as off,
+        OtcClient(TOKEN, base_url=base_url, retry=retry, observer=metrics) as on,
+    ):
+        for i in range(rounds):
+            plain, measured = Measured(), Measured()
+            if i % 2:  # the order alternates: neither side is always the warmer one
+                await watcher_phase(on, origin, seconds, measured, metrics)
+                await watcher_phase(off, origin, seconds, plain)
+            else:
+                await watcher_phase(off, origin, seconds, plain)
+                await watcher_phase(on, origin, seconds, measured, metrics)
+            pairs.append((plain, measured))
+    return pairs
+
+
+def hook_cost() -> float:
+    """Microseconds the client's and the watcher's hooks cost per poll, alone."""
+    metrics = Metrics()
+    url = "http://127.0.0.1/sellers" + START_OTC_PATH
+    count = 100_000
+    started = time.perf_counter()
+    for _ in range(count):
+        metrics.request("POST", url, 200, 0.001)
+        metrics.poll("answered", 0.002)
+    return (time.perf_counter() - started) / count * 1e6
+
+
+def run_metrics(quick: bool, kind: str) -> str:
+    rounds, seconds = (2, 0.5) if quick else (16, 0.6)
+    rows = []
+    for k, mode in ((2, "changing"), (2, "static")):
+        with server(k, mode, kind=kind) as origin:
+            pairs = asyncio.run(metrics_pairs(origin, rounds, seconds))
+        rows.append([*pairs_row(f"K={k} {mode}", pairs), "within noise of 1.00"])
+    header = [
+        "answer",
+        "off polls/s",
+        "on polls/s",
+        "off us",
+        "on us",
+        "ratio on/off",
+        "range",
+        "target",
+    ]
+    return (
+        f"(d) metrics: 256 locations, interval=0, 16 in flight, {kind} server; {rounds} "
+        f"pairs of {seconds:g}s phases (off, on; the order alternating), medians\n"
+        + table(header, rows)
+        + f"\nthe hooks alone (a request and a poll told to Metrics): {hook_cost():.2f} us a poll"
+        + f"; one scrape of 256 locations: {statistics.median(SCRAPES) * 1000:.1f} ms (median)"
     )
 
 
@@ -350,7 +443,7 @@ def run_memory(quick: bool, speedups: str, over: str) -> str:
     )
 
 
-PARTS = ("saturation", "scheduled", "memory")
+PARTS = ("saturation", "scheduled", "memory", "metrics")
 
 
 def main() -> int:
@@ -393,6 +486,8 @@ def main() -> int:
         print(run_scheduled(args.quick))
     if "memory" in parts:
         print(run_memory(args.quick, args.speedups, args.memory_over))
+    if "metrics" in parts:
+        print(run_metrics(args.quick, args.server))
     return 0
 
 

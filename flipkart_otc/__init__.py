@@ -47,6 +47,9 @@ if TYPE_CHECKING:
     from ._fanout import (
         WatcherHealth as WatcherHealth,
     )
+    from ._observe import (
+        Observer as Observer,
+    )
     from ._saved import (
         SavedLocation as SavedLocation,
     )
@@ -287,6 +290,7 @@ if TYPE_CHECKING:
 
 #: Each public name and the module that defines it.
 _EXPORTS = {
+    "Observer": "._observe",
     "ResumableSink": "._fanout",
     "SavedLocation": "._saved",
     "event_id": "._saved",

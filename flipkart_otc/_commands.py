@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import importlib
-import ipaddress
 import logging
 import os
 import signal
+import ssl
 import sys
 from collections import Counter
 from collections.abc import Callable, Coroutine
@@ -20,10 +21,11 @@ from urllib.parse import urlsplit
 import attrs
 from aiohttp import web
 
-from . import _render
+from . import _render, _serving
 from ._checks import check_location_id, check_redis_url, safe_url
 from ._fanout import EventFeed, ReliableSink
 from ._lifecycle import cancel_and_wait
+from ._observe import Observer
 from ._serialize import masked, snapshot_dict, visit_dict
 from ._visit import VisitPage, page_of
 from .auth import PRODUCTION_TOKEN_URL, SANDBOX_TOKEN_URL, ClientCredentials, TokenProvider
@@ -46,6 +48,7 @@ from .errors import AuthenticationError, FlipkartOtcError, classify
 from .events import WatchEvent
 from .models import EndOtc, LocationStatus, ScannedShipment
 from .policy import PollPolicy
+from .probes import Probes
 from .retry import RetryPolicy
 from .watcher import OtcWatcher
 
@@ -226,10 +229,12 @@ def _locations(args: argparse.Namespace, say: Callable[[str, str], None]) -> lis
     return list(dict.fromkeys(ids))
 
 
-def _client(args: argparse.Namespace) -> OtcClient:
+def _client(args: argparse.Namespace, observer: Observer | None = None) -> OtcClient:
     base_url, token_url = _urls(args)
     try:  # a bad URL or credential: the client's own check names it (never the secret)
-        return OtcClient(_auth(args, token_url), base_url=base_url, timeout=args.timeout)
+        return OtcClient(
+            _auth(args, token_url), base_url=base_url, timeout=args.timeout, observer=observer
+        )
     except (TypeError, ValueError) as exc:
         raise UsageError(str(exc)) from None
 
@@ -248,6 +253,7 @@ def _watcher(
     client: OtcClient,
     locations: list[str],
     sink: ReliableSink | None = None,
+    observer: Observer | None = None,
 ) -> OtcWatcher:
     """The watcher ``watch`` and ``dashboard`` run, with every option of theirs: one
     engine, whatever they combine (``--visit``, ``--sink``, ``--shard``)."""
@@ -262,6 +268,7 @@ def _watcher(
         sink=sink,
         shard=getattr(args, "shard", None),
         visits=bool(args.visit),
+        observer=observer,
     )
 
 
@@ -313,12 +320,17 @@ async def _watch(args: argparse.Namespace, out: TextIO, say: Callable[[str, str]
     locations = _locations(args, say)
     stopper = _Stopper(args.duration)
     emit = _emitter(args, out)
+    _serving.probes_settings(args)  # a bad key, host or certificate: before anything starts
+    metrics = _serving.new_metrics(required=False) if args.metrics_port is not None else None
 
     async def watch() -> None:  # all of it under the stopper: a start that waits for
         # Redis (loading the saved state) ends on Ctrl+C, SIGTERM or --duration too
-        async with _client(args) as client, _sink(args) as sink:
-            watcher = _watcher(args, client, locations, sink)
-            async with watcher:
+        async with _client(args, metrics) as client, _sink(args) as sink:
+            watcher = _watcher(args, client, locations, _timed(metrics, sink), metrics)
+            tell = functools.partial(say, args.command)
+            async with watcher, _serving.probes_port(args, watcher, metrics, sink, tell) as url:
+                if url is not None:
+                    say(args.command, f"probes and metrics on {url} (metrics, healthz, readyz)")
                 if sink is not None or args.shard is not None:
                     say(args.command, _fleet_line(args, watcher, len(locations)))
                 async for event in watcher:
@@ -326,6 +338,11 @@ async def _watch(args: argparse.Namespace, out: TextIO, say: Callable[[str, str]
 
     await stopper.run_until_stopped(watch())
     return stopper.code
+
+
+def _timed(metrics: Any, sink: Any) -> Any:
+    """``sink`` with its writes timed into ``metrics`` (as it is without either)."""
+    return metrics.timed_sink(sink) if metrics is not None and sink is not None else sink
 
 
 def _fleet_line(args: argparse.Namespace, watcher: OtcWatcher, named: int) -> str:
@@ -385,53 +402,20 @@ async def _tail(args: argparse.Namespace, out: TextIO, say: Callable[[str, str],
 # -- dashboard -------------------------------------------------------------------------
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a host name: it may resolve to anything
-        return False
-
-
-def _access_key(args: argparse.Namespace) -> str | None:
-    name = args.access_key_env
-    if name is None:
-        if not _loopback(args.host):
-            raise UsageError(
-                f"--host {args.host} is not a loopback address: anyone who can reach it would "
-                "see the page; pass --access-key-env NAME with a key of 16+ characters in $NAME"
-            )
-        return None
-    key = os.environ.get(name, "").strip()
-    if not key:
-        raise UsageError(f"--access-key-env {name}: ${name} is not set or empty")
-    from .dashboard._access import check_key  # pure: no aiohttp-sse needed
-
-    try:  # a short or guessable key: said why, the key never shown
-        return check_key(key)
-    except ValueError as exc:
-        raise UsageError(f"--access-key-env {name}: the key in ${name}: {exc}") from None
-
-
 async def _serve_dashboard(
-    watcher: EventFeed, host: str, port: int, *, show_otc: bool, access_key: str | None
+    watcher: EventFeed,
+    host: str,
+    port: int,
+    *,
+    show_otc: bool,
+    access_key: str | None,
+    context: ssl.SSLContext | None = None,
+    probes: Probes | None = None,
 ) -> tuple[web.AppRunner, str]:
-    """The dashboard of ``watcher``, listening; and its URL."""
+    """The dashboard of ``watcher`` (with ``probes``' routes), listening; and its URL."""
     dashboard = importlib.import_module("flipkart_otc.dashboard")
-    app = dashboard.create_app(watcher, show_otc=show_otc, access_key=access_key)
-    # on stop, requests still open (a browser's event stream, a request that raced
-    # the stop) get 2 s, not aiohttp's 60: Ctrl+C and SIGTERM end the command soon
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
-    await runner.setup()
-    try:  # a backlog past aiohttp's 128: a warehouse of browsers reconnects at once
-        await web.TCPSite(runner, host, port, backlog=1024).start()
-    except OSError as exc:
-        await runner.cleanup()
-        raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    bound_host, bound_port = runner.addresses[0][:2]
-    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-    return runner, f"http://{shown}:{bound_port}/"
+    app = dashboard.create_app(watcher, show_otc=show_otc, access_key=access_key, probes=probes)
+    return await _serving.listen(app, host, port, context)
 
 
 def _dashboard_module_missing() -> str | None:
@@ -448,24 +432,27 @@ async def _dashboard(
     missing = _dashboard_module_missing()
     if missing:
         raise UsageError(missing)
-    access_key = _access_key(args)
+    access_key = _serving.access_key(args.host, args.access_key_env)
+    _serving.tls_context(args)  # a bad certificate: a usage error before anything starts
     if args.source is not None:
-        return await _dashboard_of_stream(args, out, access_key)
+        return await _dashboard_of_stream(args, out, say, access_key)
     locations = _locations(args, say)
     stopper = _Stopper(args.duration)
+    metrics = _serving.new_metrics(required=False)  # /metrics, with the metrics extra
 
     async def serve() -> None:  # under the stopper: a start that waits for Redis ends too
         async with (
-            _client(args) as client,
+            _client(args, metrics) as client,
             _sink(args) as sink,
             # nobody iterates it: the page and the sink are its readers
-            _watcher(args, client, locations, sink) as watcher,
+            _watcher(args, client, locations, _timed(metrics, sink), metrics) as watcher,
         ):
             what = f"watching {len(locations)} locations"
             if sink is not None or args.shard is not None:
                 what = _fleet_line(args, watcher, len(locations))
             await _serve_until_stopped(
-                args, out, access_key, stopper, watcher, what, watcher.wait_stopped
+                args, out, say, access_key, stopper, watcher, what, watcher.wait_stopped,
+                metrics, sink,
             )
 
     await stopper.run_until_stopped(serve())
@@ -473,7 +460,7 @@ async def _dashboard(
 
 
 async def _dashboard_of_stream(
-    args: argparse.Namespace, out: TextIO, access_key: str | None
+    args: argparse.Namespace, out: TextIO, say: Callable[[str, str], None], access_key: str | None
 ) -> int:
     """``dashboard --source``: the page of what shard workers write to a stream."""
     if args.locations or args.locations_file:
@@ -486,27 +473,48 @@ async def _dashboard_of_stream(
     stopper = _Stopper(args.duration)
     async with feed:
         what = f"{len(feed.locations)} locations from {safe_url(source)} stream {args.stream!r}"
+        metrics = _serving.new_metrics(required=False)
         # until stopped, or until Redis refuses the feed (exit 1, one line)
-        await _serve_until_stopped(args, out, access_key, stopper, feed, what, feed.wait)
+        await _serve_until_stopped(
+            args, out, say, access_key, stopper, feed, what, feed.wait, metrics
+        )
     return stopper.code
 
 
 async def _serve_until_stopped(
     args: argparse.Namespace,
     out: TextIO,
+    say: Callable[[str, str], None],
     access_key: str | None,
     stopper: _Stopper,
     feed: EventFeed,
     what: str,
     work: Callable[[], Coroutine[Any, Any, Any]],
+    metrics: Any,
+    sink: Any = None,
 ) -> None:
-    """Serve the dashboard of ``feed``, say where, and run ``work()`` until stopped."""
+    """Serve the dashboard of ``feed`` (and its probes and metrics), say where, and run
+    ``work()`` until stopped."""
+    context = _serving.tls_context(args)
+    # a stream's reader (--source) hears nothing while nothing happens: no stall limit
+    stall = None if args.source is not None else _serving.stall_after(args)
+    probes = Probes(feed, metrics=metrics, sink=sink, stall_after=stall, access_key=access_key)
+    _serving.warn_if_clear(args.host, context, functools.partial(say, args.command))
     runner, url = await _serve_dashboard(
-        feed, args.host, args.port, show_otc=args.show_otc, access_key=access_key
+        feed,
+        args.host,
+        args.port,
+        show_otc=args.show_otc,
+        access_key=access_key,
+        context=context,
+        probes=probes,
     )
     try:
         _print(out, f"flipkart-otc dashboard: {url} ({what}; Ctrl+C stops)")
-        await stopper.run_until_stopped(work())
+        async with (
+            metrics.attached(feed, sink=sink) if metrics is not None else contextlib.nullcontext()
+        ):
+            await stopper.run_until_stopped(work())
     finally:
         await runner.cleanup()
 

@@ -73,6 +73,10 @@ class WatcherHealth:
     last_success_age: float | None
     healthy: bool = attrs.field(default=attrs.Factory(lambda self: self.running, takes_self=True))
     reason: str | None = None
+    #: Readers through ``subscribe()`` now.
+    subscribers: int = 0
+    #: Subscribers dropped so far for falling behind.
+    subscriber_drops: int = 0
 
 
 @attrs.frozen(slots=True)
@@ -248,7 +252,14 @@ class Readers:
     def __init__(self) -> None:
         #: The sequence number of the last event published (0 before any).
         self.seq = 0
+        #: Subscribers dropped so far for falling behind.
+        self.dropped = 0
         self._subscribers: set[Subscription] = set()
+
+    @property
+    def count(self) -> int:
+        """Subscribers now."""
+        return len(self._subscribers)
 
     def subscribe(self, picture: Picture, maxsize: int) -> Subscription:
         """A subscriber that starts from ``picture`` (taken at :attr:`seq`)."""
@@ -266,6 +277,7 @@ class Readers:
                 for item in items:
                     if not subscriber.push(item):  # it fell behind: dropped
                         self._subscribers.discard(subscriber)
+                        self.dropped += 1
                         break
 
     def finish(self, reason: BaseException | None = None) -> None:

@@ -157,6 +157,41 @@ def _visit_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _tls_options(parser: argparse._ActionsContainer) -> None:
+    parser.add_argument(
+        "--tls-cert", metavar="F", help="serve HTTPS with this certificate (PEM; with --tls-key)"
+    )
+    parser.add_argument("--tls-key", metavar="F", help="the certificate's private key (PEM)")
+
+
+def _access_key_option(parser: argparse._ActionsContainer, what: str) -> None:
+    parser.add_argument(
+        "--access-key-env",
+        metavar="NAME",
+        help=f"environment variable holding {what}'s access key (16+ characters, 8+ "
+        "different, not a part repeated); required to bind a non-loopback address",
+    )
+
+
+def _metrics_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("probes and metrics")
+    group.add_argument(
+        "--metrics-port",
+        type=_port,
+        metavar="P",
+        help="serve /metrics (Prometheus; the metrics extra), /healthz and /readyz on port P",
+    )
+    group.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="H",
+        help="address for --metrics-port (127.0.0.1); another needs --access-key-env, "
+        "then /metrics wants 'Authorization: Bearer KEY'",
+    )
+    _access_key_option(group, "/metrics")
+    _tls_options(group)
+
+
 def _subparser(
     sub: Any, name: str, help_: str, description: str, example: str
 ) -> argparse.ArgumentParser:
@@ -255,6 +290,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     bus = watch.add_argument_group("beyond one process")
     _worker_options(bus)
     _stream_option(bus)
+    _metrics_options(watch)
     watch.set_defaults(run="watch")
 
     dashboard = _subparser(
@@ -272,12 +308,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     _visit_options(dashboard)
     dashboard.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     dashboard.add_argument("--port", type=_port, default=8080, help="TCP port (default 8080)")
-    dashboard.add_argument(
-        "--access-key-env",
-        metavar="NAME",
-        help="environment variable holding the page's access key (16+ characters, 8+ "
-        "different, not a part repeated); required to bind a non-loopback address",
-    )
+    _access_key_option(dashboard, "the page")
+    _tls_options(dashboard)
     source = dashboard.add_argument_group("beyond one process")
     _worker_options(source)
     source.add_argument(

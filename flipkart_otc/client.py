@@ -25,6 +25,7 @@ from ._checks import (
     check_number,
     check_url,
 )
+from ._observe import Observer
 from ._transport import (
     MAX_BODY,
     read_body,
@@ -83,7 +84,8 @@ class OtcClient:
     attempt (not the wait for a connection); ``retry`` says which failures are
     retried and how; at most ``max_connections`` requests are in flight;
     ``rate_limit`` (a :class:`~flipkart_otc.RateLimit`) caps requests per second,
-    and with it a 429 pauses every request of the client.
+    and with it a 429 pauses every request of the client. ``observer`` (such as a
+    :class:`~flipkart_otc.metrics.Metrics`) is told of each attempt, 429 and wait.
 
     >>> async with OtcClient(ClientCredentials(app_id, app_secret)) as client:  # doctest: +SKIP
     ...     snap = await client.start_otc_details("LOC1")
@@ -101,6 +103,7 @@ class OtcClient:
         retry: RetryPolicy | None = None,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         rate_limit: RateLimit | None = None,
+        observer: Observer | None = None,
     ) -> None:
         if isinstance(auth, str):
             auth = StaticToken(auth)
@@ -120,6 +123,9 @@ class OtcClient:
         check_int("max_connections", max_connections)
         if rate_limit is not None and not isinstance(rate_limit, RateLimit):
             raise TypeError(f"rate_limit must be a RateLimit, got {type(rate_limit).__name__}")
+        if observer is not None and not isinstance(observer, Observer):
+            raise TypeError(f"observer must be an Observer, got {type(observer).__name__}")
+        self._observer = observer
         # With a rate limit, every request books its turn; a 429 pauses them all.
         self._rate_limit = rate_limit
         self._bucket = Bucket(rate_limit) if rate_limit is not None else None
@@ -410,12 +416,16 @@ class OtcClient:
             raise self._paused(location_id, bucket.resume_at - now)
         if not self._waiting and bucket.free_at(now) <= now:
             bucket.book(now)
+            if self._observer is not None:
+                self._observer.paced(0.0)
             return
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiting, (now + patience, next(self._queued), turn, location_id))
         if self._release is None:
             self._release_turns()
         await turn  # cancelled: _release_turns skips it
+        if self._observer is not None:
+            self._observer.paced(time.monotonic() - now)
 
     def _release_turns(self) -> None:
         """Give the turns that are due to the most urgent waiters; wake up again at the
@@ -522,6 +532,13 @@ class OtcClient:
                         exc, "request", location_id=location_id, secrets=(token,)
                     )
                 finally:
+                    if self._observer is not None and outcome != "-":  # "-": cancelled
+                        self._observer.request(
+                            method,
+                            url,
+                            outcome if type(outcome) is int or outcome == "timeout" else "error",
+                            time.perf_counter() - started,
+                        )
                     if logger.isEnabledFor(logging.DEBUG):
                         logger.debug(
                             "%s %s location=%s status=%s %.1fms",
@@ -560,6 +577,8 @@ class OtcClient:
         wait = None
         if status == 429:
             wait = retry_after_seconds(headers.get("Retry-After"), datetime.now(UTC))
+            if self._observer is not None:
+                self._observer.throttled(wait)
             if wait and self._bucket is not None:  # the throttle is the application's
                 self._bucket.pause(time.monotonic() + wait)
                 if self._waiting:

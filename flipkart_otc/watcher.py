@@ -44,6 +44,7 @@ from ._fanout import (
 from ._lifecycle import Lifecycle
 from ._location import LocationState, Step, answered, commit, elapsed, failed
 from ._mirror import visits_after
+from ._observe import Observer, poll_outcome
 from ._saved import SavedLocation, mark_recovered, restore
 from ._scheduler import Scheduler
 from ._visit import (
@@ -153,6 +154,8 @@ class OtcWatcher(Lifecycle[WatchEvent]):
     ``emit_initial=False`` leaves out the ``FeArrived(initial=True)`` events of
     each location's first successful poll. ``shard`` (a
     :class:`~flipkart_otc.Shard`) keeps only the locations of that shard.
+    ``observer`` (such as a :class:`~flipkart_otc.metrics.Metrics`) is told of each
+    poll's outcome and how late it started.
 
     ``sink`` (a :class:`~flipkart_otc.ReliableSink`, such as
     :class:`~flipkart_otc.sinks.RedisStreamSink`) is handed each poll's events
@@ -202,6 +205,7 @@ class OtcWatcher(Lifecycle[WatchEvent]):
         shard: Shard | None = None,
         visits: bool = False,
         follow_existing: bool = True,
+        observer: Observer | None = None,
     ) -> None:
         if not isinstance(client, OtcSource):
             raise TypeError(
@@ -282,6 +286,9 @@ class OtcWatcher(Lifecycle[WatchEvent]):
         self._resumed_at = math.inf  # when the saved state was loaded
         self._resumed_count = 0
         self._readers = Readers()
+        if observer is not None and not isinstance(observer, Observer):
+            raise TypeError(f"observer must be an Observer, got {type(observer).__name__}")
+        self._observer = observer
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "running" if self._started else "new"
@@ -405,6 +412,8 @@ class OtcWatcher(Lifecycle[WatchEvent]):
             None if last is None else max(0.0, self.now() - last),
             healthy=reason is None,
             reason=reason,
+            subscribers=self._readers.count,
+            subscriber_drops=self._readers.dropped,
         )
 
     def _stall_after(self) -> float:
@@ -701,6 +710,7 @@ class OtcWatcher(Lifecycle[WatchEvent]):
 
     async def _poll(self, loc: _Location, started: float) -> None:
         location_id = loc.location_id
+        due = loc.next_poll
         wait = 0.0
         try:
             if self._paced:
@@ -717,6 +727,8 @@ class OtcWatcher(Lifecycle[WatchEvent]):
         except Exception as exc:
             verdict = classify(exc)
             if verdict.fatal or not isinstance(exc, FlipkartOtcError):
+                if self._observer is not None:
+                    self._observer.poll("fatal", started - due)
                 self._fail(exc)  # a refused token, a bad task type, or a bug: do not spin
                 return
             if loc.removed:
@@ -738,6 +750,8 @@ class OtcWatcher(Lifecycle[WatchEvent]):
             now = self._scheduler.now()
             step = answered(loc, details, memo, now, self._emit_initial)
         self._last_end = now
+        if self._observer is not None:
+            self._observer.poll(poll_outcome(step.status), started - due)
         if loc.status is LocationStatus.FAILING and step.status is not LocationStatus.FAILING:
             status = step.status.value if step.status is not None else None
             logger.info("location %s: recovered (%s)", location_id, status)

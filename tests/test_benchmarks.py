@@ -24,7 +24,7 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
         (
             "bench_watcher.py",
             ["--speedups", "off"],
-            ["(a) saturation", "(b) scheduled", "(c) memory", "| ratio (median) |"],
+            ["(a) saturation", "(b) scheduled", "(c) memory", "| ratio (median) |", "(d) metrics"],
         ),
         (
             "bench_budget.py",

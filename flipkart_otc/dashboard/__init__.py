@@ -13,7 +13,8 @@ no CDN, no build step), so it works on an offline warehouse LAN::
     app.add_subapp("/otc/", create_app(watcher))  # the watcher started beside it
 
 Routes, relative to where it is mounted: ``/`` the page, ``/events`` the event stream,
-``/healthz`` a JSON probe, ``/login`` where the access key is entered. Needs the
+``/healthz`` and ``/readyz`` JSON probes and ``/metrics`` (see
+:class:`~flipkart_otc.probes.Probes`), ``/login`` where the access key is entered. Needs the
 ``dashboard`` extra: ``pip install 'flipkart-otc[dashboard]'``.
 """
 
@@ -39,8 +40,8 @@ except ImportError as exc:  # pragma: no cover - the extra is missing
 
 from .._checks import check_int, check_number
 from .._fanout import EventFeed
-from .._serialize import iso_utc
 from ..clock import monotonic_of
+from ..probes import Probes
 from ._access import (
     COOKIE,
     LoginThrottle,
@@ -95,6 +96,7 @@ def create_app(
     heartbeat: float = 10.0,
     send_timeout: float = 30.0,
     allowed_hosts: Iterable[str] = (),
+    probes: Probes | None = None,
 ) -> web.Application:
     """The dashboard of ``watcher`` (started and closed by its owner, not by the app):
     an :class:`~flipkart_otc.OtcWatcher`, or any :class:`~flipkart_otc.EventFeed` such
@@ -121,6 +123,9 @@ def create_app(
       happens (the page counts down against it and shows "stale" without them).
     - ``send_timeout``: a browser that takes longer than this to take a message is
       disconnected.
+    - ``probes``: what ``/healthz``, ``/readyz`` and ``/metrics`` answer (a
+      :class:`~flipkart_otc.probes.Probes` of the watcher, without metrics, by
+      default); ``/metrics`` needs the access cookie or the key as a bearer token.
 
     >>> app = create_app(watcher, show_otc=True)  # doctest: +SKIP
     >>> web.run_app(app, host="127.0.0.1", port=8080)  # doctest: +SKIP
@@ -153,7 +158,8 @@ def create_app(
     app.router.add_get("/", _index)
     app.router.add_get("/static/{name}", _static)
     app.router.add_get("/events", _events)
-    app.router.add_get("/healthz", _healthz)
+    probes = probes if probes is not None else Probes(watcher)
+    probes.add_routes(app, allowed=_reader_allowed, extra=lambda: {"clients": app[_HUB].clients})
     app.router.add_post("/login", _login)
     app.cleanup_ctx.append(_run_hub)
     return app
@@ -281,19 +287,14 @@ async def _login(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _healthz(request: web.Request) -> web.StreamResponse:
-    hub = request.app[_HUB]
-    health = hub.watcher.health()
-    body = {
-        "running": health.running and not hub.done,
-        "locations": health.by_status,
-        "last_success": iso_utc(health.last_success) if health.last_success else None,
-        "last_success_age_s": None
-        if health.last_success_age is None
-        else round(health.last_success_age, 3),
-        "clients": hub.clients,
-    }
-    return web.json_response(body, status=200 if body["running"] else 503)
+def _reader_allowed(request: web.Request) -> bool:
+    """Who may read ``/metrics``: the page's cookie, or the key as a bearer token (what
+    Prometheus sends)."""
+    key = request.app[_SETTINGS].key
+    if _allowed(request):
+        return True
+    offered = request.headers.get("Authorization", "")
+    return key is not None and offered.startswith("Bearer ") and key_matches(key, offered[7:])
 
 
 def _json(data: object) -> str:

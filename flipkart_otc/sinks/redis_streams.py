@@ -312,6 +312,11 @@ class RedisStreamSink(Closing):
         return self._outage.count
 
     @property
+    def error(self) -> str | None:
+        """Why the sink stopped for good (fenced, say), or None while it may write."""
+        return str(self._fatal) if self._fatal is not None else None
+
+    @property
     def healthy(self) -> bool:
         """False while Redis is found down (writes are held), or after a fatal error."""
         return self._outage.since is None and self._fatal is None
