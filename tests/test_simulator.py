@@ -88,12 +88,12 @@ async def test_checks_what_flipkart_checks(sim: Simulator) -> None:
     good = {"Authorization": f"Bearer {sim.token}", "Content-Type": "application/json"}
     cases = [
         (good, {"sellerLocationId": "LOC1", "taskType": "PICKUP"}, 400, "INVALID_TASK_TYPE_ERROR"),
-        (good, {"sellerLocationId": " ", "taskType": "RETURN"}, 400, "BAD_REQUEST"),
-        (good, {"taskType": "RETURN"}, 400, "BAD_REQUEST"),
-        (good, ["LOC1"], 400, "BAD_REQUEST"),
+        (good, {"sellerLocationId": " ", "taskType": "RETURN"}, 400, "TRIPSHEET_TASK_NOT_FOUND"),
+        (good, {"taskType": "RETURN"}, 400, "TRIPSHEET_TASK_NOT_FOUND"),
+        (good, ["LOC1"], 400, "INVALID_TASK_TYPE_ERROR"),
         ({**good, "Authorization": "Bearer nope"}, None, 401, "UNAUTHORIZED_ERROR"),
         ({"Content-Type": "application/json"}, None, 401, "UNAUTHORIZED_ERROR"),
-        ({**good, "Content-Type": "text/plain"}, None, 415, "UNSUPPORTED_MEDIA_TYPE"),
+        ({**good, "Content-Type": "text/plain"}, None, 400, "INVALID_TASK_TYPE_ERROR"),
     ]
     async with aiohttp.ClientSession() as session:
         for headers, body, status, code in cases:

@@ -21,6 +21,7 @@ from .._wire.shipments import PATH as SHIPMENTS_PATH
 from ..client import START_OTC_PATH, OtcClient
 from ..clock import Clock, SystemClock, sleep_until
 from ..retry import RetryPolicy
+from ._codes import UNREADABLE
 from ._day import DayDriver, DayScenario
 from ._faults import Fault, FaultKind, FaultPlan
 from ._scenario import Scenario, ScenarioDriver
@@ -285,10 +286,10 @@ class Simulator:
         refused = await self._check(request, body, location_id, endpoint)
         if refused is not None:
             return refused
-        if location_id is None:
-            return _error(400, "BAD_REQUEST", "sellerLocationId is mandatory")
         if body.get("taskType") != "RETURN":
             return _error(400, "INVALID_TASK_TYPE_ERROR", "Task type is not Return")
+        if location_id is None:  # no location: it has no task
+            return _error(400, "TRIPSHEET_TASK_NOT_FOUND", "sellerLocationId is mandatory")
         status, payload = answer(location_id)
         return web.Response(status=status, body=payload, content_type=_JSON)
 
@@ -303,19 +304,20 @@ class Simulator:
     ) -> web.StreamResponse | None:
         """What every endpoint checks first: a fault planned for the location (and the
         endpoint), then the content type, the bearer token and a JSON object body (an
-        error answer), or None when the request may go on."""
+        error answer), or None when the request may go on. A request it cannot read gets
+        the endpoint's :data:`UNREADABLE` code, one its docs list."""
         fault = self.faults.take(location_id, endpoint)
         if fault is not None:
             answer = await self._fault(request, fault, location_id)
             if answer is not None:
                 return answer
         if request.content_type != _JSON:
-            return _error(415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json")
+            return _error(400, UNREADABLE[endpoint], "Content-Type must be application/json")
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not self._token_valid(token.strip()):
             return _error(401, "UNAUTHORIZED_ERROR", "Authentication failed")
         if not get and not isinstance(body, dict):
-            return _error(400, "BAD_REQUEST", "Request body must be a JSON object")
+            return _error(400, UNREADABLE[endpoint], "Request body must be a JSON object")
         return None
 
     # -- the rest of the visit ---------------------------------------------------
@@ -339,7 +341,7 @@ class Simulator:
         if refused is not None:
             return refused
         if not task_id or not fe_id:
-            return _error(400, "BAD_REQUEST", "taskId and feId are mandatory")
+            return _error(400, UNREADABLE[endpoint], "taskId and feId are mandatory")
         return body, task_id, fe_id
 
     async def _shipments(self, request: web.Request) -> web.StreamResponse:
@@ -350,7 +352,7 @@ class Simulator:
         body, task_id, fe_id = checked
         page_size = body.get("pageSize", 25)
         if type(page_size) is not int or not 1 <= page_size <= 1000:
-            return _error(400, "BAD_REQUEST", "pageSize must be a whole number 1..1000")
+            return _error(400, UNREADABLE["shipments"], "pageSize must be a whole number 1..1000")
         return self._page(task_id, fe_id, page_size, None)
 
     async def _shipments_next(self, request: web.Request) -> web.StreamResponse:
@@ -366,7 +368,9 @@ class Simulator:
             return refused
         etag, page_size = (cursor or {}).get("etag"), (cursor or {}).get("pageSize")
         if not task_id or not fe_id or type(etag) is not str or type(page_size) is not int:
-            return _error(400, "BAD_REQUEST", "the page token is not one this server gave")
+            return _error(
+                400, UNREADABLE["shipments-next"], "the page token is not one this server gave"
+            )
         return self._page(task_id, fe_id, page_size, etag)
 
     def _page(self, task_id: str, fe_id: str, page_size: int, after: str | None) -> web.Response:

@@ -181,7 +181,7 @@ class World:
         self._rng = random.Random(seed)
         self._locations: dict[str, _Location] = {}
         self._visits: dict[tuple[str, str], str] = {}  # (task id, FE id) -> location id
-        self._finished: set[tuple[str, str]] = set()  # visits completed: TASK_CLOSED
+        self._finished: set[tuple[str, str]] = set()  # visits completed
         # FEs that left while scanning: what they scanned can still be read [inferred]
         self._gone: dict[tuple[str, str], FeVisit] = {}
 
@@ -246,15 +246,19 @@ class World:
         config = {"enabledFor": "DynamicStartEnd"}
         return 200, json.dumps({"sellerConfig": config, "feDetails": fes}).encode()
 
-    def _find(self, task_id: str, fe_id: str) -> tuple[FeVisit | None, bytes | None]:
-        """The visit of ``fe_id`` on ``task_id``, or the error body that says why not."""
+    def _find(
+        self, task_id: str, fe_id: str, *, finished: str, stranger: str
+    ) -> tuple[FeVisit | None, bytes | None]:
+        """The visit of ``fe_id`` on ``task_id``, or the error body that says why not:
+        the code ``finished`` for a visit that is over, ``stranger`` for an FE not on a
+        task there is (each endpoint's own, from the codes its docs list)."""
         location_id = self._visits.get((task_id, fe_id))
         if location_id is not None:
             return self._locations[location_id].fes[fe_id], None
         if (task_id, fe_id) in self._finished:
-            return None, _error("TASK_CLOSED", "Task is closed")
+            return None, _error(finished, "Task is closed")
         if any(task == task_id for task, _ in self._visits):  # the task, another FE
-            return None, _error("FE_OTC_BAD_REQUEST_ERROR", "FE is not on this task")
+            return None, _error(stranger, "FE is not on this task")
         return None, _error("TRIPSHEET_TASK_NOT_FOUND", "No RETURN task found for seller")
 
     def location_of(self, task_id: str, fe_id: str) -> str | None:
@@ -267,7 +271,10 @@ class World:
         """A page of what the FE scanned: from the first, or after the shipment whose
         tracking id is ``after`` (the cursor in the next URL). An FE that left while
         scanning still has its scans read [inferred: the task keeps them]."""
-        fe, error = self._find(task_id, fe_id)
+        # the docs list no code for an FE not on the task: for this FE, no task is found
+        fe, error = self._find(
+            task_id, fe_id, finished="TASK_CLOSED", stranger="TRIPSHEET_TASK_NOT_FOUND"
+        )
         if fe is None:
             fe = self._gone.get((task_id, fe_id))
         if fe is None:
@@ -308,7 +315,14 @@ class World:
     def end_otc(self, fe_id: str, task_id: str) -> tuple[int, bytes]:
         """A new End OTC and the summary, when the FE is on the End OTC page with every
         scan synced and the scanning endpoint asked at least once."""
-        fe, error = self._find(task_id, fe_id)
+        # End OTC's docs list no TASK_CLOSED: a visit that is over, like an FE not on the
+        # task, is an FE and task id that name no open task
+        fe, error = self._find(
+            task_id,
+            fe_id,
+            finished="FE_OTC_BAD_REQUEST_ERROR",
+            stranger="FE_OTC_BAD_REQUEST_ERROR",
+        )
         if fe is None:
             assert error is not None
             return 400, error
