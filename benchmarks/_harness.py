@@ -14,19 +14,30 @@ import argparse
 import asyncio
 import contextlib
 import importlib
+import importlib.util
 import json
 import multiprocessing
 import os
 import platform
 import resource
 import statistics
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import aiohttp
 
-from flipkart_otc._wire import common
+#: The library's knob that keeps it to the standard library where the `speedups` extra
+#: is installed (README, "Install").
+NO_SPEEDUPS = "FLIPKART_OTC_NO_SPEEDUPS"
+
+QUICK_HELP = (
+    "the smallest run that prints every figure, in a few seconds: what the smoke tests run "
+    "(its numbers show the benchmark works, not what the code costs)"
+)
+#: How long one timed phase lasts under ``--quick``, in every benchmark.
+QUICK_SECONDS = 0.1
 
 PATH = "/sellers/v3/returns/otc/start/details"
 TOKEN = "bench-token"
@@ -338,19 +349,23 @@ def add_server_option(parser: argparse.ArgumentParser) -> None:
 
 def use_speedups(enabled: bool) -> list[str]:
     """Turn the `speedups` extra (uvloop, orjson) on where installed, or off; returns
-    what is on. Off measures the core alone."""
+    what is on. Off measures the core alone: the library's knob, read when it is
+    imported, so a script that must turn them off starts again with the knob set."""
+    installed = [name for name in ("uvloop", "orjson") if importlib.util.find_spec(name)]
+    if os.environ.get(NO_SPEEDUPS) == "1":
+        return []
+    if not enabled:
+        if installed:
+            os.environ[NO_SPEEDUPS] = "1"
+            sys.stdout.flush()
+            os.execv(sys.executable, [sys.executable, *sys.argv])
+        return []
+    if "uvloop" in installed:
+        uvloop = importlib.import_module("uvloop")
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return installed
 
-    on = []
-    if enabled:
-        try:
-            uvloop = importlib.import_module("uvloop")
-        except ImportError:
-            pass
-        else:
-            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-            on.append("uvloop")
-        if common.loads is not common.stdlib_loads:
-            on.append("orjson")
-    else:
-        common.loads = common.stdlib_loads
-    return on
+
+def add_quick_option(parser: argparse.ArgumentParser) -> None:
+    """``--quick``: :data:`QUICK_HELP`."""
+    parser.add_argument("--quick", action="store_true", help=QUICK_HELP)

@@ -20,8 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import (
     CLIENT_CPU,
+    QUICK_SECONDS,
     TOKEN,
     Measured,
+    add_quick_option,
     add_server_option,
     add_speedups_option,
     bare_worker,
@@ -60,13 +62,13 @@ async def compare(origin: str, rounds: int, seconds: float) -> list[tuple[Measur
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a short run (smoke test)")
+    add_quick_option(parser)
     add_speedups_option(parser)
     add_server_option(parser)
     args = parser.parse_args()
     # Many short pairs, and the median of their ratios: a burst of noise from the shared
     # machine then spoils one pair, not the figure.
-    rounds, seconds = (1, 0.3) if args.quick else (5, 1.5)
+    rounds, seconds = (1, QUICK_SECONDS) if args.quick else (5, 1.5)
     pin(CLIENT_CPU)
     speedups = use_speedups(args.speedups == "auto")
     rows = []

@@ -52,7 +52,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import aiohttp
 from _harness import (
     CLIENT_CPU,
+    QUICK_SECONDS,
     TOKEN,
+    add_quick_option,
     machine,
     percentile,
     pin,
@@ -146,7 +148,12 @@ async def run(args: argparse.Namespace) -> None:
                 parent, child = ctx.Pipe()
                 proc = ctx.Process(
                     target=_clients,
-                    args=(url, args.clients, args.interval + args.seconds + 5, child),
+                    args=(
+                        url,
+                        args.clients,
+                        args.interval + args.seconds + (1 if args.quick else 5),
+                        child,
+                    ),
                 )
                 proc.start()
                 await asyncio.to_thread(parent.recv)  # every client is connected
@@ -372,10 +379,10 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--interval", type=float, default=10.0)
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--quick", action="store_true", help="100 locations, 5 clients, 3 s")
+    add_quick_option(parser)
     args = parser.parse_args()
     if args.quick:
-        args.locations, args.clients, args.interval, args.seconds = 100, 5, 1.0, 3.0
+        args.locations, args.clients, args.interval, args.seconds = 50, 3, 0.5, QUICK_SECONDS
     pin(CLIENT_CPU)  # the watcher and the dashboard on one core, the server on the other
     asyncio.run(run(args))
 

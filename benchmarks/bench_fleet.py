@@ -40,7 +40,16 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from _harness import TOKEN, machine, rss_bytes, server, server_count, table
+from _harness import (
+    QUICK_SECONDS,
+    TOKEN,
+    add_quick_option,
+    machine,
+    rss_bytes,
+    server,
+    server_count,
+    table,
+)
 
 from flipkart_otc import (
     FeArrived,
@@ -98,7 +107,7 @@ def run_sink(quick: bool, rounds: int) -> str:
         return "(a) sink: skipped, no redis-server (apt-get install redis-server)"
     from _redis_server import RedisServer
 
-    events = 2_000 if quick else 40_000
+    events = 500 if quick else 40_000
     rows: list[tuple[float, float]] = []
     unwaited: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -292,8 +301,8 @@ def ceiling(processes: int, seconds: float) -> float:
 
 
 def run_shards(quick: bool, rounds: int) -> str:
-    locations = 2_000 if quick else 20_000
-    seconds = 2.0 if quick else 10.0
+    locations = 500 if quick else 20_000
+    seconds = 4 * QUICK_SECONDS if quick else 10.0
     ids = [f"LOC{i}" for i in range(locations)]
     pairs: list[tuple[dict[str, float], dict[str, float]]] = []
     machine_ratios: list[float] = []  # what two busy processes do against one, here
@@ -335,7 +344,7 @@ def run_shards(quick: bool, rounds: int) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small and short: a smoke run")
+    add_quick_option(parser)
     parser.add_argument("--only", choices=("sink", "shards", "visit"), help="one part")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (5)")
     args = parser.parse_args()

@@ -6,14 +6,17 @@ Rows: json.loads alone (the floor); a full parse of every answer (what
 ``OtcClient.start_otc_details`` does) plus the diff; and the watcher's
 incremental path for an answer where one FE's OTC changed ("changing") and
 for the same bytes again ("static"). With orjson installed (the ``speedups``
-extra) the same paths are timed again with it.
+extra) the same paths are timed again with it, in a process of its own: the library
+parses with orjson unless ``FLIPKART_OTC_NO_SPEEDUPS=1``, and each run sets that knob.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import importlib.util
 import json
+import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -22,10 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import answer, machine, table
+from _harness import NO_SPEEDUPS, QUICK_SECONDS, add_quick_option, answer, machine, table
 
 from flipkart_otc._diff import advance, earliest_due
-from flipkart_otc._wire import common, start_otc, start_otc_incremental
+from flipkart_otc._wire import start_otc, start_otc_incremental
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
 NOW_TS = NOW.timestamp()
@@ -48,7 +51,8 @@ def per_call_us(fns: list[Callable[[int], object]], seconds: float) -> list[floa
     return best
 
 
-def bench(k: int, seconds: float) -> list[list[str]]:
+def bench(k: int, seconds: float) -> tuple[list[float], list[str]]:
+    """Microseconds per answer of each path with the parser this process has."""
     bodies = [answer(k, otc0=f"{n:06d}") for n in range(64)]  # one FE's OTC changes
     static = bodies[0]
 
@@ -78,39 +82,51 @@ def bench(k: int, seconds: float) -> list[list[str]]:
         ("incremental, changing", incremental_changing),
         ("incremental, static", incremental_static),
     ]
-    try:
-        fast_loads = importlib.import_module("orjson").loads
-    except ImportError:
-        fast_loads = None
-    if fast_loads is not None:  # the same paths again with the `speedups` extra's parser
+    return per_call_us([fn for _, fn in paths], seconds), [name for name, _ in paths]
 
-        def with_orjson(fn: Callable[[int], object]) -> Callable[[int], object]:
-            def run(i: int) -> object:
-                common.loads = fast_loads
-                try:
-                    return fn(i)
-                finally:
-                    common.loads = common.stdlib_loads
 
-            return run
-
-        paths += [(f"{name} + orjson", with_orjson(fn)) for name, fn in paths[1:]]
-    common.loads = common.stdlib_loads  # the core, without speedups
-    timings = per_call_us([fn for _, fn in paths], seconds)
-    return [
-        [f"K={k}", name, f"{us:8.2f}", f"{us / timings[0]:5.2f}x"]
-        for (name, _), us in zip(paths, timings, strict=True)
+def rows(k: int, seconds: float) -> list[list[str]]:
+    """The core's timings; with orjson installed, the paths again with it. Each parser
+    runs in a process of its own, chosen by the library's public knob."""
+    core, names = timed(k, seconds, speedups=False)
+    found = [
+        [f"K={k}", n, f"{us:8.2f}", f"{us / core[0]:5.2f}x"]
+        for n, us in zip(names, core, strict=True)
     ]
+    if importlib.util.find_spec("orjson") is not None:  # the `speedups` extra's parser
+        fast, _ = timed(k, seconds, speedups=True)
+        found += [
+            [f"K={k}", f"{n} + orjson", f"{us:8.2f}", f"{us / core[0]:5.2f}x"]
+            for n, us in zip(names[1:], fast[1:], strict=True)
+        ]
+    return found
+
+
+def timed(k: int, seconds: float, *, speedups: bool) -> tuple[list[float], list[str]]:
+    env = {**os.environ, NO_SPEEDUPS: "" if speedups else "1"}
+    out = subprocess.run(
+        [sys.executable, __file__, "--timings", str(k), str(seconds)],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    timings, names = json.loads(out)
+    return timings, names
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a short run (smoke test)")
+    add_quick_option(parser)
+    parser.add_argument("--timings", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    seconds = 0.2 if args.quick else 2.0
-    rows = bench(2, seconds) + bench(20, seconds)
+    if args.timings:  # a child: one parser's timings, as JSON
+        print(json.dumps(bench(int(args.timings[0]), float(args.timings[1]))))
+        return 0
+    seconds = QUICK_SECONDS if args.quick else 2.0
+    found = rows(2, seconds) + rows(20, seconds)
     print(f"bench_parse on {machine()}")
-    print(table(["answer", "path", "us/answer", "vs json.loads"], rows))
+    print(table(["answer", "path", "us/answer", "vs json.loads"], found))
     return 0
 
 

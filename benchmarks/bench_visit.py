@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import percentile
+from _harness import add_quick_option, percentile
 
 from flipkart_otc import (
     EndOtcReady,
@@ -114,10 +114,10 @@ def main() -> None:
     parser.add_argument("--locations", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--hours", type=float, default=24.0)
-    parser.add_argument("--quick", action="store_true", help="10 locations")
+    add_quick_option(parser)
     args = parser.parse_args()
     if args.quick:
-        args.locations = 10
+        args.locations, args.hours = 4, 12.0
     readings = ("scanning", "page")
     columns = [asyncio.run(run(args.locations, args.seed, args.hours, r)) for r in readings]
     print(f"{args.locations} locations, {args.hours:g} h, seed {args.seed}")

@@ -48,8 +48,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import (
     CLIENT_CPU,
     FAR_FUTURE_MS,
+    QUICK_SECONDS,
     TOKEN,
     Measured,
+    add_quick_option,
     add_server_option,
     add_speedups_option,
     answer,
@@ -175,7 +177,7 @@ async def saturation(origin: str, rounds: int, seconds: float) -> list[tuple[Mea
 def run_saturation(quick: bool, kind: str) -> str:
     # Many short pairs, and the median of their ratios: a burst of noise from the shared
     # machine then spoils one pair, not the figure.
-    rounds, seconds = (1, 0.5) if quick else (5, 0.6)
+    rounds, seconds = (1, QUICK_SECONDS) if quick else (5, 0.6)
     rows = []
     for k, mode, target in ((2, "changing", 0.90), (20, "changing", 0.90), (2, "static", 1.00)):
         with server(k, mode, kind=kind) as origin:
@@ -329,7 +331,7 @@ async def scheduled(origin: str, count: int, interval: float, run: float) -> str
 
 
 def run_scheduled(quick: bool) -> str:
-    count, interval, run = (500, 2.0, 6.0) if quick else (10_000, 10.0, 21.0)
+    count, interval, run = (200, 1.0, 5.0) if quick else (10_000, 10.0, 21.0)
     # Every code expires once, at its own millisecond, spread evenly over the whole
     # run: the watcher polls the locations in order over the first interval, so each
     # code is known at least 2 s before it expires (the server starts within 1 s).
@@ -406,7 +408,7 @@ async def memory_child(origin: str | None, count: int) -> dict[str, float]:
 
 def run_memory(quick: bool, speedups: str, over: str) -> str:
     rows = []
-    for count in (2_000,) if quick else (10_000, 100_000):
+    for count in (1_000,) if quick else (10_000, 100_000):
         with contextlib.ExitStack() as stack:
             origin = "-"
             if over == "http":
@@ -448,7 +450,7 @@ PARTS = ("saturation", "scheduled", "memory", "metrics")
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a short run (smoke test)")
+    add_quick_option(parser)
     add_speedups_option(parser)
     add_server_option(parser)
     parser.add_argument("--only", default=",".join(PARTS), help="the parts to run, by name")

@@ -27,6 +27,7 @@ from ._fanout import EventFeed, ReliableSink
 from ._lifecycle import cancel_and_wait
 from ._observe import Observer
 from ._serialize import masked, snapshot_dict, visit_dict
+from ._speedups import speedup
 from ._visit import VisitPage, page_of
 from .auth import PRODUCTION_TOKEN_URL, SANDBOX_TOKEN_URL, ClientCredentials, TokenProvider
 from .cli import (
@@ -97,11 +98,9 @@ def run(args: argparse.Namespace, out: TextIO, say: Callable[[str, str], None]) 
 
 def _install_uvloop() -> None:
     # Optional speedup (the `speedups` extra); the core meets its targets without it.
-    try:
-        uvloop = importlib.import_module("uvloop")
-    except ImportError:
-        return
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    uvloop = speedup("uvloop")
+    if uvloop is not None:
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
 def _exit_now(signum: int, frame: object) -> None:
