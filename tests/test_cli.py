@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,39 +13,11 @@ from pathlib import Path
 import aiohttp
 import jsonschema
 import pytest
+from _helpers import DEADLINE, env, run, spawn, token_env
 
 from flipkart_otc import json_schema
 from flipkart_otc._commands import _Stopper
 from flipkart_otc.simulator import ChangeKind, Fault, FaultKind, Simulator
-
-DEADLINE = 60  # a guard against a hung subprocess, never a wait for an outcome
-
-
-def env(**extra: str) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("FLIPKART_")}
-    base["PYTHONUNBUFFERED"] = "1"
-    base.update(extra)
-    return base
-
-
-async def spawn(*args: str, environ: dict[str, str] | None = None) -> asyncio.subprocess.Process:
-    """``python -m flipkart_otc ARGS`` with piped output."""
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "flipkart_otc",
-        *args,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=environ or env(),
-    )
-
-
-async def run(*args: str, environ: dict[str, str] | None = None) -> tuple[int, str, str]:
-    proc = await spawn(*args, environ=environ)
-    out, err = await asyncio.wait_for(proc.communicate(), DEADLINE)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 @pytest.fixture
@@ -57,10 +26,6 @@ async def sim() -> AsyncIterator[Simulator]:
         s.world.open_task("LOC1")
         s.world.open_task("LOC2")
         yield s
-
-
-def token_env(sim: Simulator) -> dict[str, str]:
-    return env(FLIPKART_ACCESS_TOKEN=sim.token)
 
 
 # -- demo ------------------------------------------------------------------------

@@ -9,8 +9,8 @@ from typing import Any
 import jsonschema
 import pytest
 import redis.asyncio as aioredis
+from _helpers import DEADLINE, run, spawn, token_env
 from _redis_server import RedisServer
-from test_cli import DEADLINE, run, spawn, token_env
 
 from flipkart_otc import json_schema, shard_of
 from flipkart_otc.simulator import Simulator

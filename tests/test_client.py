@@ -11,7 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from _samples import CANARY_OTC, CANARY_SECRET, CANARY_TOKEN, answer, entry, error_body
+from _helpers import CANARY_OTC, CANARY_SECRET, CANARY_TOKEN, answer, entry, error_body
 from aioresponses import CallbackResult, aioresponses
 from yarl import URL
 

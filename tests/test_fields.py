@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import attrs
 import pytest
-from _samples import entry
+from _helpers import entry
 
 from flipkart_otc import OtcDetail
 from flipkart_otc._serialize import detail_dict

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
+from _helpers import DEADLINE, env
 from _redis_server import RedisServer
-from test_cli import DEADLINE, env
 
 from flipkart_otc import shard_of
 from flipkart_otc.simulator import ChangeKind, Scenario, Simulator

@@ -4,17 +4,23 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import enum
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
 import pytest
-from _samples import CANARY_OTC, CANARY_SECRET, CANARY_TOKEN, answer, entry
+from _helpers import (
+    BASIC,
+    CANARY_OTC,
+    CANARY_SECRET,
+    CANARY_TOKEN,
+    Handler,
+    answer,
+    assert_no_secret,
+    entry,
+    serve,
+)
 from aiohttp import web
 
 from flipkart_otc import (
@@ -35,65 +41,9 @@ from flipkart_otc import (
 )
 from flipkart_otc.simulator import Fault, FaultKind, Simulator
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-BASIC = base64.b64encode(f"app:{CANARY_SECRET}".encode()).decode()
 FAST = RetryPolicy(max_tries=2, base_delay=0)
 CHROMIUM = Path("/usr/bin/chromium")
 HAS_CHROMIUM = CHROMIUM.exists()
-
-
-@asynccontextmanager
-async def serve(routes: Mapping[tuple[str, str], Handler]) -> AsyncIterator[str]:
-    """A misbehaving Flipkart on 127.0.0.1; yields its origin."""
-    app = web.Application()
-    for (method, path), handler in routes.items():
-        app.router.add_route(method, path, handler)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)  # many connect at once
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
-
-
-def reachable(value: object, seen: set[int] | None = None) -> Iterator[str]:
-    """Every text an exception exposes: str, repr, args, attributes, causes, contexts."""
-    seen = set() if seen is None else seen
-    if id(value) in seen:
-        return
-    seen.add(id(value))
-    if isinstance(value, (str, bytes)):
-        yield value if isinstance(value, str) else value.decode("utf-8", "replace")
-        return
-    if isinstance(value, (int, float, bool)) or value is None:
-        return
-    yield repr(value)
-    if isinstance(value, (type, enum.Enum)) or callable(value):
-        return  # classes, enum members, functions: their repr is what they show
-    if isinstance(value, BaseException):
-        yield str(value)
-        for part in (*value.args, value.__cause__, value.__context__):
-            yield from reachable(part, seen)
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from reachable(key, seen)
-            yield from reachable(item, seen)
-    elif isinstance(value, (list, tuple, set, frozenset)):
-        for item in value:
-            yield from reachable(item, seen)
-    for name in getattr(value, "__dict__", {}):
-        yield from reachable(getattr(value, name), seen)
-    for name in getattr(type(value), "__slots__", ()):
-        yield from reachable(getattr(value, name, None), seen)
-
-
-def assert_no_secret(*things: object, secrets: tuple[str, ...] = ()) -> None:
-    secrets = secrets or (CANARY_TOKEN, CANARY_SECRET, BASIC, CANARY_OTC)
-    blob = "\n".join(text for thing in things for text in reachable(thing))
-    for secret in secrets:
-        assert secret not in blob
 
 
 # -- 1, 2: secrets in errors -------------------------------------------------------

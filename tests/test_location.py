@@ -6,8 +6,9 @@ each step's events against a plain recomputation from the sequence of states.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
+from _helpers import FAILURES, T0, detail, step
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -15,51 +16,15 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from flipkart_otc import (
     FeArrived,
     FeDeparted,
-    Lob,
     LocationStatus,
     LocationStatusChanged,
     OtcDetail,
     OtcExpired,
     OtcRenewed,
-    ServiceUnavailableError,
-    TaskNotFoundError,
-    TripsheetClosedError,
 )
 from flipkart_otc._diff import expiry_key
-from flipkart_otc._location import LocationState, Step, answered, commit, elapsed, failed
-from flipkart_otc.errors import FlipkartOtcError
+from flipkart_otc._location import LocationState, answered, elapsed, failed
 from flipkart_otc.events import OtcEvent
-
-T0 = 1_767_225_600.0
-FAILURES: dict[LocationStatus, FlipkartOtcError] = {
-    LocationStatus.NO_TASK: TaskNotFoundError(400, "TRIPSHEET_TASK_NOT_FOUND"),
-    LocationStatus.CLOSED: TripsheetClosedError(400, "TRIPSHEET_CLOSED_ERROR"),
-    LocationStatus.FAILING: ServiceUnavailableError(503, "SERVICE_UNAVAILABLE_ERROR"),
-}
-
-
-def detail(fe_id: str, otc: str, expires: float, created: float = T0) -> OtcDetail:
-    return OtcDetail(
-        fe_id,
-        "Ram",
-        "t1",
-        otc,
-        datetime.fromtimestamp(expires, UTC),
-        datetime.fromtimestamp(created, UTC),
-        "eKart",
-        Lob.LARGE,
-        "LARGE",
-    )
-
-
-def step(state: LocationState, transition: object, now: float) -> list[OtcEvent]:
-    """What the watcher does: take the step's events, then commit it."""
-    if transition is None:
-        return []
-    assert isinstance(transition, Step)
-    commit(state, transition, now)
-    return list(transition.events)
-
 
 # -- unit: each rule of the contract --------------------------------------------------
 

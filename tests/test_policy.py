@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 
 import pytest
+from _helpers import FAILURES, T0, detail
 from hypothesis import given
 from hypothesis import strategies as st
-from test_location import FAILURES, T0, detail
 
 from flipkart_otc import LocationStatus, PollPolicy, Urgency
 from flipkart_otc._location import LocationState, answered, commit, failed

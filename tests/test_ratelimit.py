@@ -8,10 +8,10 @@ import math
 import time
 
 import pytest
+from _helpers import serve
 from aiohttp import web
 from hypothesis import example, given
 from hypothesis import strategies as st
-from test_hardening import serve
 
 from flipkart_otc import (
     ManualClock,

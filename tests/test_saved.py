@@ -10,9 +10,9 @@ import hashlib
 from datetime import UTC, datetime
 
 import pytest
+from _helpers import FAILURES, T0, detail, step
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from test_location import FAILURES, T0, detail, step
 
 from flipkart_otc import (
     FeArrived,

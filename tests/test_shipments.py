@@ -8,11 +8,10 @@ import json
 from typing import Any
 
 import pytest
+from _helpers import json_values, serve
 from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
-from test_hardening import serve
-from test_visit_endpoints import json_values
 
 from flipkart_otc import (
     ApiError,

@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from _helpers import assert_no_secret, json_values, serve
 from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
-from test_hardening import assert_no_secret, serve
 
 from flipkart_otc import (
     ApiError,
@@ -186,11 +186,6 @@ async def test_end_otc_is_not_retried_once_it_may_have_reached_flipkart() -> Non
     assert len(got_end) == 1 and len(got_load) == 2
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner),
-    max_leaves=20,
-)
 near_misses = st.fixed_dictionaries(
     {
         "feDetails": st.dictionaries(

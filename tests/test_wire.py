@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import attrs
 import pytest
-from _samples import CANARY_OTC, answer, entry
+from _helpers import CANARY_OTC, answer, entry
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -1,0 +1,201 @@
+"""What several test modules share: sample answers, a stand-in server, the secret
+check, the command line as a subprocess, the location model's fixtures, and JSON values
+for fuzzing. Tests import these from here, never from another test module."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import enum
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from hypothesis import strategies as st
+
+from flipkart_otc import (
+    Lob,
+    LocationStatus,
+    OtcDetail,
+    ServiceUnavailableError,
+    TaskNotFoundError,
+    TripsheetClosedError,
+)
+from flipkart_otc._location import LocationState, Step, commit
+from flipkart_otc.errors import FlipkartOtcError
+from flipkart_otc.events import OtcEvent
+from flipkart_otc.simulator import Simulator
+
+# -- answers as Flipkart sends them, and secrets to look for -------------------------
+
+CANARY_TOKEN = "tok-CANARY-7f3a9"
+CANARY_SECRET = "secret-CANARY-41c2"
+CANARY_OTC = "987123"
+
+
+def entry(**overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "feName": "Ram",
+        "taskId": "123",
+        "otc": "123456",
+        "expiryTime": 1739382981000,
+        "createdAt": 1739382681000,
+        "logisticPartner": "eKart",
+        "lob": "LARGE",
+    }
+    base.update(overrides)
+    return base
+
+
+def answer(**fes: dict[str, Any]) -> bytes:
+    return json.dumps({"otcDetails": fes}).encode()
+
+
+def error_body(code: str, message: str = "oops") -> dict[str, str]:
+    return {"errorCode": code, "message": message}
+
+
+BASIC = base64.b64encode(f"app:{CANARY_SECRET}".encode()).decode()
+
+
+# -- a misbehaving Flipkart, and where a secret may show -----------------------------
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@asynccontextmanager
+async def serve(routes: Mapping[tuple[str, str], Handler]) -> AsyncIterator[str]:
+    """A misbehaving Flipkart on 127.0.0.1; yields its origin."""
+    app = web.Application()
+    for (method, path), handler in routes.items():
+        app.router.add_route(method, path, handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)  # many connect at once
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
+def reachable(value: object, seen: set[int] | None = None) -> Iterator[str]:
+    """Every text an exception exposes: str, repr, args, attributes, causes, contexts."""
+    seen = set() if seen is None else seen
+    if id(value) in seen:
+        return
+    seen.add(id(value))
+    if isinstance(value, (str, bytes)):
+        yield value if isinstance(value, str) else value.decode("utf-8", "replace")
+        return
+    if isinstance(value, (int, float, bool)) or value is None:
+        return
+    yield repr(value)
+    if isinstance(value, (type, enum.Enum)) or callable(value):
+        return  # classes, enum members, functions: their repr is what they show
+    if isinstance(value, BaseException):
+        yield str(value)
+        for part in (*value.args, value.__cause__, value.__context__):
+            yield from reachable(part, seen)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from reachable(key, seen)
+            yield from reachable(item, seen)
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for item in value:
+            yield from reachable(item, seen)
+    for name in getattr(value, "__dict__", {}):
+        yield from reachable(getattr(value, name), seen)
+    for name in getattr(type(value), "__slots__", ()):
+        yield from reachable(getattr(value, name, None), seen)
+
+
+def assert_no_secret(*things: object, secrets: tuple[str, ...] = ()) -> None:
+    secrets = secrets or (CANARY_TOKEN, CANARY_SECRET, BASIC, CANARY_OTC)
+    blob = "\n".join(text for thing in things for text in reachable(thing))
+    for secret in secrets:
+        assert secret not in blob
+
+
+# -- the command line as a subprocess -------------------------------------------------
+
+DEADLINE = 60  # a guard against a hung subprocess, never a wait for an outcome
+
+
+def env(**extra: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("FLIPKART_")}
+    base["PYTHONUNBUFFERED"] = "1"
+    base.update(extra)
+    return base
+
+
+async def spawn(*args: str, environ: dict[str, str] | None = None) -> asyncio.subprocess.Process:
+    """``python -m flipkart_otc ARGS`` with piped output."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "flipkart_otc",
+        *args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environ or env(),
+    )
+
+
+async def run(*args: str, environ: dict[str, str] | None = None) -> tuple[int, str, str]:
+    proc = await spawn(*args, environ=environ)
+    out, err = await asyncio.wait_for(proc.communicate(), DEADLINE)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def token_env(sim: Simulator) -> dict[str, str]:
+    return env(FLIPKART_ACCESS_TOKEN=sim.token)
+
+
+# -- the location model --------------------------------------------------------------
+
+T0 = 1_767_225_600.0
+FAILURES: dict[LocationStatus, FlipkartOtcError] = {
+    LocationStatus.NO_TASK: TaskNotFoundError(400, "TRIPSHEET_TASK_NOT_FOUND"),
+    LocationStatus.CLOSED: TripsheetClosedError(400, "TRIPSHEET_CLOSED_ERROR"),
+    LocationStatus.FAILING: ServiceUnavailableError(503, "SERVICE_UNAVAILABLE_ERROR"),
+}
+
+
+def detail(fe_id: str, otc: str, expires: float, created: float = T0) -> OtcDetail:
+    return OtcDetail(
+        fe_id,
+        "Ram",
+        "t1",
+        otc,
+        datetime.fromtimestamp(expires, UTC),
+        datetime.fromtimestamp(created, UTC),
+        "eKart",
+        Lob.LARGE,
+        "LARGE",
+    )
+
+
+def step(state: LocationState, transition: object, now: float) -> list[OtcEvent]:
+    """What the watcher does: take the step's events, then commit it."""
+    if transition is None:
+        return []
+    assert isinstance(transition, Step)
+    commit(state, transition, now)
+    return list(transition.events)
+
+
+# -- arbitrary JSON, for fuzzing parsers ---------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner),
+    max_leaves=20,
+)
