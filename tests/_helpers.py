@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientResponse, web
 from hypothesis import strategies as st
 
 from flipkart_otc import (
@@ -199,3 +199,48 @@ json_values = st.recursive(
     lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner),
     max_leaves=20,
 )
+
+
+# -- a dashboard's event stream ----------------------------------------------------
+
+
+class Stream:
+    """The messages of one event stream, as a browser's EventSource parses them."""
+
+    def __init__(self, response: ClientResponse) -> None:
+        self.response = response
+        self.raw = bytearray()
+
+    async def next(self, *, skip: tuple[str, ...] = ("time",)) -> dict[str, Any]:
+        while True:
+            message: dict[str, Any] = {}
+            data: list[str] = []
+            while True:
+                line = await asyncio.wait_for(self.response.content.readline(), 10)
+                assert line, f"the stream ended; got so far {bytes(self.raw)!r}"
+                self.raw += line
+                text = line.decode().rstrip("\r\n")
+                if not text:
+                    if data or message:
+                        break
+                    continue
+                if text.startswith(":"):
+                    continue
+                name, _, value = text.partition(":")
+                value = value.removeprefix(" ")
+                if name == "data":
+                    data.append(value)
+                else:
+                    message[name] = value
+            message["data"] = json.loads("\n".join(data))
+            message.setdefault("event", "message")  # what EventSource calls an unnamed one
+            if message.get("event") not in skip:
+                return message
+
+    async def until_end(self) -> list[dict[str, Any]]:
+        messages = []
+        while True:
+            try:
+                messages.append(await self.next(skip=()))
+            except AssertionError:
+                return messages

@@ -5,7 +5,6 @@ page itself is tested in a real browser in ``test_dashboard_browser.py``."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import socket
@@ -15,7 +14,8 @@ from typing import Any
 
 import attrs
 import pytest
-from aiohttp import ClientResponse, ClientSession, web
+from _helpers import Stream
+from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from flipkart_otc import ManualClock, OtcWatcher, PollPolicy
@@ -69,48 +69,6 @@ async def env(request: pytest.FixtureRequest) -> AsyncIterator[Env]:
             async with TestClient(TestServer(app, host="127.0.0.1")) as http:
                 yield Env(clock, sim, watcher, http, app)
             drain.cancel()
-
-
-class Stream:
-    """The messages of one event stream, as a browser's EventSource parses them."""
-
-    def __init__(self, response: ClientResponse) -> None:
-        self.response = response
-        self.raw = bytearray()
-
-    async def next(self, *, skip: tuple[str, ...] = ("time",)) -> dict[str, Any]:
-        while True:
-            message: dict[str, Any] = {}
-            data: list[str] = []
-            while True:
-                line = await asyncio.wait_for(self.response.content.readline(), 10)
-                assert line, f"the stream ended; got so far {bytes(self.raw)!r}"
-                self.raw += line
-                text = line.decode().rstrip("\r\n")
-                if not text:
-                    if data or message:
-                        break
-                    continue
-                if text.startswith(":"):
-                    continue
-                name, _, value = text.partition(":")
-                value = value.removeprefix(" ")
-                if name == "data":
-                    data.append(value)
-                else:
-                    message[name] = value
-            message["data"] = json.loads("\n".join(data))
-            message.setdefault("event", "message")  # what EventSource calls an unnamed one
-            if message.get("event") not in skip:
-                return message
-
-    async def until_end(self) -> list[dict[str, Any]]:
-        messages = []
-        while True:
-            try:
-                messages.append(await self.next(skip=()))
-            except AssertionError:
-                return messages
 
 
 async def open_stream(env: Env, **headers: str) -> Stream:

@@ -370,8 +370,8 @@ async def test_a_slow_redis_holds_writes_in_order_and_the_watcher_goes_on(
 async def test_a_dashboard_reads_shard_workers_through_the_stream(
     sim: Simulator, redis_server: RedisServer
 ) -> None:
+    from _helpers import Stream
     from aiohttp.test_utils import TestClient, TestServer
-    from test_dashboard import Stream
 
     from flipkart_otc.dashboard import create_app
     from flipkart_otc.sinks import RedisStreamFeed
