@@ -23,14 +23,7 @@ from aiohttp import web
 
 from . import _render, _serving
 from ._checks import check_location_id, check_redis_url, safe_url
-from ._fanout import EventFeed, ReliableSink
-from ._lifecycle import cancel_and_wait
-from ._observe import Observer
-from ._serialize import masked, snapshot_dict, visit_dict
-from ._speedups import speedup
-from ._visit import VisitPage, page_of
-from .auth import PRODUCTION_TOKEN_URL, SANDBOX_TOKEN_URL, ClientCredentials, TokenProvider
-from .cli import (
+from ._cli_base import (
     ENV_APP_ID,
     ENV_APP_SECRET,
     ENV_REDIS_URL,
@@ -44,6 +37,13 @@ from .cli import (
     CommandError,
     UsageError,
 )
+from ._fanout import EventFeed, ReliableSink
+from ._lifecycle import cancel_and_wait
+from ._observe import Observer
+from ._serialize import masked, snapshot_dict, visit_dict
+from ._speedups import speedup
+from ._visit import VisitPage, page_of
+from .auth import PRODUCTION_TOKEN_URL, SANDBOX_TOKEN_URL, ClientCredentials, TokenProvider
 from .client import PRODUCTION_BASE_URL, SANDBOX_BASE_URL, OtcClient
 from .errors import AuthenticationError, FlipkartOtcError, classify
 from .events import WatchEvent
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace, out: TextIO, say: Callable[[str, str], None]) 
         sinks.addHandler(handler)
         sinks.setLevel(logging.WARNING)
     _install_uvloop()
-    command = globals()["_" + args.run]
+    command = COMMANDS[args.run]
     try:
         code: int = asyncio.run(_guarded(command(args, out, say)))
     except UsageError as exc:
@@ -713,3 +713,17 @@ async def _simulate(args: argparse.Namespace, out: TextIO, say: Callable[[str, s
     finally:
         await sim.close()
     return stopper.code
+
+
+#: Each command's coroutine, by the name its parser sets (``set_defaults(run=...)``).
+COMMANDS: dict[
+    str,
+    Callable[[argparse.Namespace, TextIO, Callable[[str, str], None]], Coroutine[Any, Any, int]],
+] = {
+    "demo": _demo,
+    "watch": _watch,
+    "dashboard": _dashboard,
+    "fetch": _fetch,
+    "tail": _tail,
+    "simulate": _simulate,
+}

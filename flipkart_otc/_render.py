@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from ._serialize import MASK, end_otc_dict
+from ._serialize import MASK, end_otc_dict, json_line
 from .events import (
     EndOtcReady,
     FeArrived,
@@ -132,11 +131,6 @@ def _event_line(event: WatchEvent, show_otc: bool) -> str:
             else f"its code was still valid ({_left(d, event.observed_at)})"
         )
     return f"{head}  {verb:<9}  {fe:<22} {d.logistic_partner:<10} {lob:<8}  {tail}"
-
-
-def json_line(data: dict[str, Any]) -> str:
-    """NDJSON: one compact object per line."""
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
 def snapshot_rows(

@@ -4,22 +4,24 @@ sink sends on. Pure.
 Times are ISO-8601 UTC with a ``Z``; an OTC is ``"***"`` unless asked for. The
 shape is the JSON Schema shipped beside this module (:func:`json_schema`), at
 :data:`SCHEMA_VERSION`: within a version fields may be added, never removed or
-retyped. ``OtcEvent.to_dict()`` builds an event's form from the pieces here.
+retyped. An event's own form, and those of the values it carries (``detail_dict``,
+``end_otc_dict``), are in :mod:`.events` (data does not depend on its view); they are
+importable from here too.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+from .events import detail_dict, end_otc_dict, iso_utc
 from .models import (
+    MASK,
     EndOtc,
     InitialLoad,
     LocationStatus,
-    OtcDetail,
     OtcSnapshot,
     ScannedShipment,
     ShipmentStatus,
@@ -34,6 +36,7 @@ __all__ = [
     "detail_dict",
     "end_otc_dict",
     "iso_utc",
+    "json_line",
     "json_schema",
     "masked",
     "snapshot_dict",
@@ -43,27 +46,6 @@ __all__ = [
 
 #: The version of the JSON view, and of ``schema/flipkart-otc-v<N>.schema.json``.
 SCHEMA_VERSION = 1
-MASK = "***"
-
-
-def iso_utc(when: datetime) -> str:
-    """ISO-8601 with a ``Z``, as every JSON form here writes times."""
-    return when.isoformat().replace("+00:00", "Z")
-
-
-def detail_dict(detail: OtcDetail, *, show_otc: bool = False) -> dict[str, Any]:
-    """An :class:`OtcDetail` as JSON-ready data (ISO-8601 UTC times)."""
-    return {
-        "fe_id": detail.fe_id,
-        "fe_name": detail.fe_name,
-        "task_id": detail.task_id,
-        "otc": detail.otc if show_otc else MASK,
-        "expires_at": iso_utc(detail.expires_at),
-        "created_at": iso_utc(detail.created_at),
-        "logistic_partner": detail.logistic_partner,
-        "lob": detail.lob.value,
-        "lob_raw": detail.lob_raw,
-    }
 
 
 def snapshot_dict(
@@ -84,18 +66,6 @@ def snapshot_dict(
         if snapshot is not None
         else [],
         "error": error,
-    }
-
-
-def end_otc_dict(end: EndOtc, *, show_otc: bool) -> dict[str, Any]:
-    """An End OTC and its totals as JSON-ready data (the code masked unless asked)."""
-    return {
-        "otc": end.otc if show_otc else MASK,
-        "total_scanned": end.total_scanned,
-        "obd_eligible": end.obd_eligible,
-        "obd_failed": end.obd_failed,
-        "flyer_eligible": end.flyer_eligible,
-        "flyer_failed": end.flyer_failed,
     }
 
 
@@ -156,6 +126,11 @@ def visit_dict(
         "visit": fes,
         "error": error,
     }
+
+
+def json_line(data: dict[str, Any]) -> str:
+    """NDJSON: one compact object per line (what the CLI prints and a sink stores)."""
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
 def masked(data: dict[str, Any]) -> dict[str, Any]:

@@ -17,33 +17,26 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ._cli_base import (
+    ENV_APP_ID,
+    ENV_APP_SECRET,
+    ENV_TOKEN,
+    EXIT_CLOSED_OUTPUT,
+    EXIT_INTERRUPTED,
+    REDIS_URL_FROM_ENV,
+)
+from ._cli_base import ENV_REDIS_URL as ENV_REDIS_URL
+
+# the names the commands share live in _cli_base; these stay importable from here
+from ._cli_base import EXIT_AUTH as EXIT_AUTH
+from ._cli_base import EXIT_FAILED as EXIT_FAILED
+from ._cli_base import EXIT_OK as EXIT_OK
+from ._cli_base import EXIT_USAGE as EXIT_USAGE
+from ._cli_base import CommandError as CommandError
+from ._cli_base import UsageError as UsageError
 from ._version import __version__
 
 __all__ = ["main"]
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_AUTH = 3
-EXIT_INTERRUPTED = 130
-EXIT_CLOSED_OUTPUT = 141  # 128 + SIGPIPE
-
-ENV_TOKEN = "FLIPKART_ACCESS_TOKEN"
-ENV_APP_ID = "FLIPKART_APP_ID"
-ENV_APP_SECRET = "FLIPKART_APP_SECRET"
-#: The Redis URL of --sink, --source and tail when none is given: kept out of ``ps``.
-ENV_REDIS_URL = "FLIPKART_OTC_REDIS_URL"
-#: What --sink or --source alone stands for: the URL in $FLIPKART_OTC_REDIS_URL.
-REDIS_URL_FROM_ENV = "$" + ENV_REDIS_URL
-
-
-class UsageError(Exception):
-    """Bad input the parser could not catch (exit 2)."""
-
-
-class CommandError(Exception):
-    """The command could not run (exit 1), e.g. its port is taken."""
-
 
 # -- parser --------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ._checks import quote
-from .models import LocationStatus
+from ._status import LocationStatus
 
 __all__ = [
     "ApiError",

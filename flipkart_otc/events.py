@@ -31,9 +31,9 @@ from typing import Any, ClassVar, Final
 
 import attrs
 
-from ._serialize import detail_dict, end_otc_dict, iso_utc
 from .errors import FlipkartOtcError
 from .models import (
+    MASK,
     EndOtc,
     FlyerCheck,
     Lob,
@@ -62,8 +62,49 @@ __all__ = [
     "VisitLeft",
     "VisitWatchEvent",
     "WatchEvent",
+    "detail_dict",
+    "end_otc_dict",
     "event_from_dict",
+    "iso_utc",
 ]
+
+
+# -- the JSON form of the values events carry (the JSON view, _serialize, builds on it) --
+
+
+def iso_utc(when: datetime) -> str:
+    """ISO-8601 with a ``Z``, as every JSON form here writes times."""
+    return when.isoformat().replace("+00:00", "Z")
+
+
+def detail_dict(detail: OtcDetail, *, show_otc: bool = False) -> dict[str, Any]:
+    """An :class:`OtcDetail` as JSON-ready data (ISO-8601 UTC times)."""
+    return {
+        "fe_id": detail.fe_id,
+        "fe_name": detail.fe_name,
+        "task_id": detail.task_id,
+        "otc": detail.otc if show_otc else MASK,
+        "expires_at": iso_utc(detail.expires_at),
+        "created_at": iso_utc(detail.created_at),
+        "logistic_partner": detail.logistic_partner,
+        "lob": detail.lob.value,
+        "lob_raw": detail.lob_raw,
+    }
+
+
+def end_otc_dict(end: EndOtc, *, show_otc: bool) -> dict[str, Any]:
+    """An End OTC and its totals as JSON-ready data (the code masked unless asked)."""
+    return {
+        "otc": end.otc if show_otc else MASK,
+        "total_scanned": end.total_scanned,
+        "obd_eligible": end.obd_eligible,
+        "obd_failed": end.obd_failed,
+        "flyer_eligible": end.flyer_eligible,
+        "flyer_failed": end.flyer_failed,
+    }
+
+
+# -- the events ---------------------------------------------------------------------
 
 
 @attrs.frozen(slots=True)

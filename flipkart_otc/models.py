@@ -12,7 +12,13 @@ from datetime import datetime, timedelta
 
 import attrs
 
+from ._status import LocationStatus
+
+#: How a secret shows wherever it is hidden: JSON, text, exception messages.
+MASK = "***"
+
 __all__ = [
+    "MASK",
     "EndOtc",
     "FlyerCheck",
     "InitialLoad",
@@ -40,20 +46,6 @@ class Lob(enum.Enum):
     LARGE = "LARGE"
     NONLARGE = "NONLARGE"
     UNKNOWN = "UNKNOWN"
-
-
-class LocationStatus(enum.Enum):
-    """What the watcher knows about a seller location."""
-
-    #: The last poll succeeded; its snapshot is current.
-    ACTIVE = "ACTIVE"
-    #: Flipkart answered ``TRIPSHEET_TASK_NOT_FOUND``: no RETURN task today.
-    NO_TASK = "NO_TASK"
-    #: Flipkart answered ``TRIPSHEET_CLOSED_ERROR``: the task is closed.
-    CLOSED = "CLOSED"
-    #: The last poll failed (retries exhausted or a malformed answer); the last
-    #: good snapshot is kept.
-    FAILING = "FAILING"
 
 
 @attrs.frozen(slots=True)

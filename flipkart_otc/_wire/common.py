@@ -32,6 +32,7 @@ from ..errors import (
     ResponseFormatError,
     ServerError,
 )
+from ..models import MASK
 
 __all__ = [
     "BODY_KEEP",
@@ -48,7 +49,6 @@ __all__ = [
     "success_document",
 ]
 
-MASK = "***"
 #: How many characters of a body an exception keeps.
 BODY_KEEP = 512
 #: How many characters of a server's error message or code an exception keeps.

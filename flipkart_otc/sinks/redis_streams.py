@@ -54,9 +54,8 @@ from .._checks import check_int, check_number, check_redis_url, safe_url
 from .._fanout import LocationView, Picture, Readers, Subscription, WatcherHealth
 from .._lifecycle import Closing, cancel_and_wait
 from .._mirror import apply
-from .._render import json_line
 from .._saved import SavedLocation, decode, encode, event_id
-from .._serialize import MASK
+from .._serialize import MASK, json_line
 from ..clock import Clock, SystemClock
 from ..errors import SinkError, SinkFencedError
 from ..events import WatchEvent, event_from_dict
