@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
+from ._version import __version__ as __version__
 
 if TYPE_CHECKING:
     from ._fanout import (
@@ -40,9 +40,6 @@ if TYPE_CHECKING:
     )
     from ._fanout import (
         Subscription as Subscription,
-    )
-    from ._fanout import (
-        VisitView as VisitView,
     )
     from ._fanout import (
         WatcherHealth as WatcherHealth,
@@ -257,6 +254,9 @@ if TYPE_CHECKING:
     from .models import (
         VisitFe as VisitFe,
     )
+    from .models import (
+        VisitView as VisitView,
+    )
     from .policy import (
         PollPolicy as PollPolicy,
     )
@@ -288,111 +288,47 @@ if TYPE_CHECKING:
         OtcWatcher as OtcWatcher,
     )
 
-#: Each public name and the module that defines it.
-_EXPORTS = {
-    "Observer": "._observe",
-    "ResumableSink": "._fanout",
-    "SavedLocation": "._saved",
-    "event_id": "._saved",
-    "Shard": ".shard",
-    "shard_of": ".shard",
-    "SinkError": ".errors",
-    "SinkFencedError": ".errors",
-    "ScannedShipment": ".models",
-    "ShipmentStatus": ".models",
-    "FlyerCheck": ".models",
-    "ObdCheck": ".models",
-    "VisitFe": ".models",
-    "InitialLoad": ".models",
-    "EndOtc": ".models",
-    "TaskClosedError": ".errors",
-    "ShipmentSyncError": ".errors",
-    "NotOnEndOtcPageError": ".errors",
-    "FeOtcBadRequestError": ".errors",
-    "RateLimit": ".ratelimit",
-    "PollPolicy": ".policy",
-    "VisitWatcher": ".visit",
-    "VisitEvent": ".events",
-    "ScanningStarted": ".events",
-    "ShipmentScanned": ".events",
-    "EndOtcReady": ".events",
-    "VisitCompleted": ".events",
-    "VisitLeft": ".events",
-    "VisitWatchEvent": ".events",
-    "VisitView": ".models",
-    "WatcherHealth": "._fanout",
-    "EventFeed": "._fanout",
-    "event_from_dict": ".events",
-    "Urgency": ".policy",
-    "LocationView": "._fanout",
-    "Picture": "._fanout",
-    "ReliableSink": "._fanout",
-    "Sequenced": "._fanout",
-    "SubscriberLagged": "._fanout",
-    "Subscription": "._fanout",
-    "SCHEMA_VERSION": "._serialize",
-    "json_schema": "._serialize",
-    "ClientCredentials": ".auth",
-    "PRODUCTION_TOKEN_URL": ".auth",
-    "SANDBOX_TOKEN_URL": ".auth",
-    "StaticToken": ".auth",
-    "TokenProvider": ".auth",
-    "OtcClient": ".client",
-    "PRODUCTION_BASE_URL": ".client",
-    "SANDBOX_BASE_URL": ".client",
-    "Clock": ".clock",
-    "ManualClock": ".clock",
-    "SystemClock": ".clock",
-    "ApiError": ".errors",
-    "AuthenticationError": ".errors",
-    "BadGatewayError": ".errors",
-    "FlipkartOtcError": ".errors",
-    "GatewayTimeoutError": ".errors",
-    "InternalServerError": ".errors",
-    "InvalidTaskTypeError": ".errors",
-    "RateLimitedError": ".errors",
-    "RequestTimeoutError": ".errors",
-    "ResponseFormatError": ".errors",
-    "ServerError": ".errors",
-    "ServiceUnavailableError": ".errors",
-    "TaskNotFoundError": ".errors",
-    "TransportError": ".errors",
-    "TripsheetClosedError": ".errors",
-    "Verdict": ".errors",
-    "classify": ".errors",
-    "FeArrived": ".events",
-    "FeDeparted": ".events",
-    "FeEvent": ".events",
-    "LocationStatusChanged": ".events",
-    "OtcEvent": ".events",
-    "OtcExpired": ".events",
-    "OtcRenewed": ".events",
-    "WatchEvent": ".events",
-    "Lob": ".models",
-    "LocationStatus": ".models",
-    "OtcDetail": ".models",
-    "OtcSnapshot": ".models",
-    "RetryPolicy": ".retry",
-    "OtcSource": ".source",
-    "VisitSource": ".source",
-    "ShipmentPage": ".models",
-    "PageLimitError": ".errors",
-    "EVENT_KINDS": ".events",
-    "StartOtcEvent": ".events",
-    "OtcWatcher": ".watcher",
-}
+#: Each public name and the module it loads from, read from the ``TYPE_CHECKING`` block
+#: above on first use: that block is the one list of public names (type checkers read it
+#: as imports; this reads it to load each name when it is first asked for).
+_EXPORTS: dict[str, str] = {}
 
-__all__ = [*sorted(_EXPORTS), "__version__"]
+
+def _exports() -> dict[str, str]:
+    if not _EXPORTS:
+        import ast  # only when a name is first asked for: `import flipkart_otc` stays cheap
+
+        source: str | None
+        try:
+            with open(__file__, encoding="utf-8") as file:
+                source = file.read()
+        except OSError:  # in a zip: ask the loader (an import hook's may not say)
+            get_source = getattr(__spec__.loader, "get_source", None) if __spec__ else None
+            source = get_source(__name__) if get_source is not None else None
+        if source is None:
+            raise ImportError(f"{__name__}: its source is needed to list its names")
+        for node in ast.parse(source).body:
+            if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+                _EXPORTS.update(
+                    (alias.asname or alias.name, "." * stmt.level + (stmt.module or ""))
+                    for stmt in node.body
+                    if isinstance(stmt, ast.ImportFrom)
+                    for alias in stmt.names
+                )
+    return _EXPORTS
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
+    if name == "__all__":  # for `from flipkart_otc import *`
+        value: Any = [*sorted(_exports()), "__version__"]
+    else:
+        module = _exports().get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module, __name__), name)
     globals()[name] = value  # once loaded, a plain attribute
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+    return sorted({*globals(), *_exports()})

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 __all__ = [
     "LOCATION_ID_MAX",
+    "MASK",
     "check_int",
     "check_number",
     "check_redis_url",
@@ -25,6 +26,8 @@ __all__ = [
     "safe_url",
 ]
 
+#: How a secret shows wherever it is hidden: JSON, text, exception messages, URLs.
+MASK = "***"
 #: The longest id (location, FE, task) accepted; Flipkart's are a few dozen characters.
 LOCATION_ID_MAX = 256
 #: How much of a bad value a message quotes.
@@ -133,12 +136,12 @@ def safe_url(url: str) -> str:
         return "<unparsable URL>"
     netloc = parts.netloc
     if "@" in netloc:
-        netloc = "***@" + netloc.rpartition("@")[2]
+        netloc = f"{MASK}@" + netloc.rpartition("@")[2]
     text = f"{parts.scheme}://{netloc}{parts.path}" if parts.scheme else parts.path
     if parts.query:
-        text += "?***"
+        text += f"?{MASK}"
     if parts.fragment:
-        text += "#***"
+        text += f"#{MASK}"
     return text
 
 

@@ -37,7 +37,6 @@ ExpiryKey = tuple[str, str, datetime]
 #: A location's FEs by FE id, as in :attr:`OtcSnapshot.details`.
 Details = Mapping[str, OtcDetail]
 
-UTC = UTC
 _NO_DETAILS: dict[str, OtcDetail] = {}
 _expires_at: Callable[[OtcDetail], datetime] = attrgetter("expires_at")
 

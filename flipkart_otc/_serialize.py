@@ -16,9 +16,9 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+from ._checks import MASK
 from .events import detail_dict, end_otc_dict, iso_utc
 from .models import (
-    MASK,
     EndOtc,
     InitialLoad,
     LocationStatus,

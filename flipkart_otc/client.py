@@ -36,7 +36,13 @@ from ._transport import (
 )
 from ._version import USER_AGENT
 from ._wire import end_otc, initial_load, shipments, start_otc
-from ._wire.common import error_from_answer, error_in_success, retry_after_seconds
+from ._wire.common import (
+    ERROR_KEY,
+    TASK_TYPE,
+    error_from_answer,
+    error_in_success,
+    retry_after_seconds,
+)
 from .auth import StaticToken, TokenProvider
 from .errors import (
     AuthenticationError,
@@ -61,11 +67,9 @@ __all__ = [
 PRODUCTION_BASE_URL = "https://api.flipkart.net/sellers"
 SANDBOX_BASE_URL = "https://sandbox-api.flipkart.net/sellers"
 START_OTC_PATH = start_otc.PATH
-TASK_TYPE = "RETURN"
 DEFAULT_MAX_CONNECTIONS = 100
 #: How many pages one read of the scanned shipments follows at most (25 a page: 10,000).
 DEFAULT_MAX_PAGES = 400
-_ERROR_KEY = b'"errorCode"'
 
 T = TypeVar("T")
 
@@ -552,7 +556,7 @@ class OtcClient:
                     raise failure from failure.__cause__
                 error = None
                 if status == 200:
-                    if _ERROR_KEY not in body and len(body) <= MAX_BODY:  # the usual success
+                    if ERROR_KEY not in body and len(body) <= MAX_BODY:  # the usual success
                         return body
                     if len(body) > MAX_BODY:
                         raise too_long(urlsplit(url).path, body, location_id, (token,))

@@ -31,9 +31,9 @@ from typing import Any, ClassVar, Final
 
 import attrs
 
+from ._checks import MASK
 from .errors import FlipkartOtcError
 from .models import (
-    MASK,
     EndOtc,
     FlyerCheck,
     Lob,

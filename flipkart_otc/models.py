@@ -14,11 +14,7 @@ import attrs
 
 from ._status import LocationStatus
 
-#: How a secret shows wherever it is hidden: JSON, text, exception messages.
-MASK = "***"
-
 __all__ = [
-    "MASK",
     "EndOtc",
     "FlyerCheck",
     "InitialLoad",

@@ -19,7 +19,7 @@ from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from typing import Any
 
-from .._checks import safe_url
+from .._checks import MASK, safe_url
 from .._speedups import speedup
 from ..errors import (
     ERROR_CODES,
@@ -32,12 +32,13 @@ from ..errors import (
     ResponseFormatError,
     ServerError,
 )
-from ..models import MASK
 
 __all__ = [
     "BODY_KEEP",
+    "ERROR_KEY",
     "MASK",
     "SECRET_FIELDS",
+    "TASK_TYPE",
     "error_from_answer",
     "error_from_document",
     "error_in_success",
@@ -49,6 +50,10 @@ __all__ = [
     "success_document",
 ]
 
+#: The one task type the returns endpoints take (``taskType``).
+TASK_TYPE = "RETURN"
+#: What every error answer holds, a success answer never: one byte search tells them apart.
+ERROR_KEY = b'"errorCode"'
 #: How many characters of a body an exception keeps.
 BODY_KEEP = 512
 #: How many characters of a server's error message or code an exception keeps.
@@ -254,15 +259,12 @@ def error_from_answer(
     )
 
 
-_ERROR_KEY = b'"errorCode"'
-
-
 def error_in_success(
     body: bytes, success_key: str, location_id: str | None, *, secrets: Iterable[str] = ()
 ) -> FlipkartOtcError | None:
     """The error a 200 answer carries instead of ``success_key`` (Flipkart sometimes
     answers ``200 {"errorCode": ...}``), or None. Costs one byte search on a success."""
-    if _ERROR_KEY not in body:
+    if ERROR_KEY not in body:
         return None
     try:
         document = json.loads(body.decode("utf-8"))

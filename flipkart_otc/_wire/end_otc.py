@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from ..models import EndOtc
-from .common import format_error, success_document
+from .common import TASK_TYPE, format_error, success_document
 from .kinds import FieldError, count, field, obj, strict_str
 
 __all__ = ["ENDPOINT", "PATH", "SUCCESS_KEY", "parse_end_otc", "request_body"]
@@ -22,7 +22,7 @@ SUCCESS_KEY = "otc"
 
 def request_body(fe_id: str, task_id: str) -> bytes:
     """The JSON body of an End OTC request."""
-    return json.dumps({"feId": fe_id, "taskId": task_id, "taskType": "RETURN"}).encode()
+    return json.dumps({"feId": fe_id, "taskId": task_id, "taskType": TASK_TYPE}).encode()
 
 
 def parse_end_otc(body: bytes, fe_id: str, task_id: str) -> EndOtc:

@@ -20,7 +20,7 @@ from cattrs.gen import make_dict_structure_fn, override
 
 from ..errors import ResponseFormatError
 from ..models import Lob, OtcDetail, OtcSnapshot
-from .common import format_error, success_document
+from .common import TASK_TYPE, format_error, success_document
 from .kinds import (
     FLOAT_EXACT_MS,
     LOBS,
@@ -56,7 +56,7 @@ SUCCESS_KEY = "otcDetails"
 # Injected into each raw entry so cattrs can fill fe_id; no JSON key Flipkart sends can clash.
 _FE_ID_KEY = "\x00feId"
 _json_str = json.encoder.encode_basestring_ascii
-_TASK_RETURN = b', "taskType": "RETURN"}'
+_TASK_RETURN = b', "taskType": ' + json.dumps(TASK_TYPE).encode() + b"}"
 
 
 class Kind(enum.Enum):

@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .._wire.common import TASK_TYPE
 from .._wire.end_otc import PATH as END_OTC_PATH
 from .._wire.initial_load import PATH as INITIAL_LOAD_PATH
 from .._wire.shipments import PATH as SHIPMENTS_PATH
@@ -286,7 +287,7 @@ class Simulator:
         refused = await self._check(request, body, location_id, endpoint)
         if refused is not None:
             return refused
-        if body.get("taskType") != "RETURN":
+        if body.get("taskType") != TASK_TYPE:
             return _error(400, "INVALID_TASK_TYPE_ERROR", "Task type is not Return")
         if location_id is None:  # no location: it has no task
             return _error(400, "TRIPSHEET_TASK_NOT_FOUND", "sellerLocationId is mandatory")
@@ -390,7 +391,7 @@ class Simulator:
         if isinstance(checked, web.StreamResponse):
             return checked
         body, task_id, fe_id = checked
-        if body.get("taskType") != "RETURN":
+        if body.get("taskType") != TASK_TYPE:
             return _error(400, "INVALID_TASK_TYPE_ERROR", "Task type is not Return")
         status, payload = self.world.end_otc(fe_id, task_id)
         return web.Response(status=status, body=payload, content_type=_JSON)
