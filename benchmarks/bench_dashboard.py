@@ -382,7 +382,7 @@ def main() -> None:
     add_quick_option(parser)
     args = parser.parse_args()
     if args.quick:
-        args.locations, args.clients, args.interval, args.seconds = 50, 3, 0.5, QUICK_SECONDS
+        args.locations, args.clients, args.interval, args.seconds = 50, 3, 0.5, 5 * QUICK_SECONDS
     pin(CLIENT_CPU)  # the watcher and the dashboard on one core, the server on the other
     asyncio.run(run(args))
 
