@@ -216,7 +216,10 @@ def test_benchmark_prints_every_figure_and_each_is_sane(
 ) -> None:
     out, err = runs[run].communicate(timeout=120)
     assert runs[run].returncode == 0, err
-    CHECKS[run](out)
+    try:
+        CHECKS[run](out)
+    except (AssertionError, ValueError) as exc:  # say which figure, with the whole output
+        raise AssertionError(f"{run}: {exc!r}\n{out}\n{err}") from exc
 
 
 def test_every_script_is_run() -> None:
