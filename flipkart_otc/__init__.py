@@ -6,7 +6,8 @@
 ...         snap = await client.start_otc_details("LOC1")
 
 Names load on first use (PEP 562): ``import flipkart_otc`` stays cheap, so the
-command line can catch a Ctrl+C during its own start-up.
+command line can catch a Ctrl+C during its own start-up. The public names are listed
+once, in the ``TYPE_CHECKING`` block below: a new one goes there, and nowhere else.
 """
 
 from __future__ import annotations
@@ -302,7 +303,7 @@ def _exports() -> dict[str, str]:
         try:
             with open(__file__, encoding="utf-8") as file:
                 source = file.read()
-        except OSError:  # in a zip: ask the loader (an import hook's may not say)
+        except (OSError, ValueError):  # in a zip, or no source: ask the loader
             get_source = getattr(__spec__.loader, "get_source", None) if __spec__ else None
             source = get_source(__name__) if get_source is not None else None
         if source is None:
