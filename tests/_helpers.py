@@ -9,13 +9,17 @@ import base64
 import enum
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from _redis_server import RedisServer
 from aiohttp import ClientResponse, web
 from hypothesis import strategies as st
 
@@ -244,3 +248,66 @@ class Stream:
                 messages.append(await self.next(skip=()))
             except AssertionError:
                 return messages
+
+
+# -- shard workers writing to one Redis stream ---------------------------------------
+
+STREAM = "fleet:events"
+INTERVAL = 0.25
+SHARDS = 2
+
+
+class Worker:
+    """One shard worker process, restartable."""
+
+    def __init__(self, shard: int, sim: Simulator, server: RedisServer, ids: Path) -> None:
+        self.shard = shard
+        self.args = [
+            "watch", "--locations-file", str(ids), "--base-url", sim.base_url,
+            "--interval", str(INTERVAL), "--fixed-interval", "--show-otc",
+            "--sink", server.url, "--stream", STREAM, "--shard", f"{shard}/{SHARDS}",
+        ]  # fmt: skip
+        self.environ = env(FLIPKART_ACCESS_TOKEN=sim.token)
+        self.process: asyncio.subprocess.Process | None = None
+        self.gaps: list[tuple[float, float]] = []  # (killed, running again)
+        self.resumed: list[int] = []
+
+    async def start(self) -> None:
+        spawned = time.time()
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "flipkart_otc", *self.args,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=self.environ,
+        )  # fmt: skip
+        assert self.process.stderr is not None
+        # it says so once its saved state is loaded and polling starts
+        line = await asyncio.wait_for(self.process.stderr.readline(), DEADLINE)
+        assert b"watching" in line, line
+        self.resumed.append(int(line.split(b"; ")[1].split()[0]))
+        self.gaps.append((spawned, time.time() + INTERVAL))
+
+    async def kill_and_restart(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        await self.process.wait()
+        await self.start()  # its gap: from the old process's death (well, the new one's
+        # spawn, a moment later) to its first polls
+
+    async def stop(self) -> str:
+        assert self.process is not None and self.process.stderr is not None
+        self.process.send_signal(signal.SIGTERM)
+        err = await asyncio.wait_for(self.process.stderr.read(), DEADLINE)
+        code = await self.process.wait()
+        assert code == 0, err
+        return err.decode()
+
+
+async def stream_length_reaches(server: RedisServer, count: int) -> None:
+    """Block on the stream (XREAD BLOCK) until it holds ``count`` entries."""
+    import redis.asyncio as aioredis  # the `redis` extra: only the fleet tests need it
+
+    async with aioredis.Redis.from_url(server.url) as r:
+        last = "0-0"
+        while await r.xlen(STREAM) < count:
+            await r.xread({STREAM: last}, count=1000, block=1000)
+            tail: Any = await r.xrevrange(STREAM, count=1)
+            last = tail[0][0].decode() if tail else last

@@ -35,6 +35,7 @@ RUNS: dict[str, list[str]] = {
     "dashboard": ["bench_dashboard.py"],
     "fleet sink": ["bench_fleet.py", "--only", "sink"],
     "fleet shards": ["bench_fleet.py", "--only", "shards"],
+    "fleet visit": ["bench_fleet.py", "--only", "visit"],
 }
 
 #: A number; a minus only where no digit comes before (``0.80-0.95`` is a range).
@@ -167,6 +168,15 @@ def check_sink(out: str) -> None:
     positive(row(out, "one per round trip")[0][0], row(out, "batched, writers not")[0][0])
 
 
+def check_visit_cost(out: str) -> None:
+    if shutil.which("redis-server") is None:
+        assert "skipped" in out
+        return
+    for events in ("start", "visit"):
+        (commands,), (received,) = row(out, events)
+        positive(commands, received)
+
+
 def check_shards(out: str) -> None:
     for label in ("1 (every location)", "2 (a shard each)", "ratio 2 / 1"):
         positive(*[n for cell in row(out, label) for n in cell])
@@ -187,6 +197,7 @@ CHECKS: dict[str, Callable[[str], None]] = {
     "dashboard": check_dashboard,
     "fleet sink": check_sink,
     "fleet shards": check_shards,
+    "fleet visit": check_visit_cost,
 }
 
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import jsonschema
 import pytest
+from _helpers import DEADLINE, env, run, spawn
 from _redis_server import RedisServer
-from test_cli import DEADLINE, env, run, spawn
 
 from flipkart_otc import json_schema
 

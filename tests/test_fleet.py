@@ -10,89 +10,28 @@ few and counted.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import random
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
-from _helpers import DEADLINE, env
+from _helpers import INTERVAL, SHARDS, STREAM, Worker, stream_length_reaches
 from _redis_server import RedisServer
 
 from flipkart_otc import shard_of
 from flipkart_otc.simulator import ChangeKind, Scenario, Simulator
 
-STREAM = "fleet:events"
-INTERVAL = 0.25
 LOCATIONS = 160
-SHARDS = 2
 EVENTS = 1_100  # the run ends once the stream holds this many (at least 1,000)
 KILLS = 3
 # a state that lasts this long with its worker up is seen: two polls, and slack for a
 # busy machine (four processes on two cores) that stalls a worker for a moment (the
 # world's history is in whole seconds: a state recorded as lasting d lasted > d - 1)
 WINDOW = 2 * INTERVAL + 1.5
-
-
-class Worker:
-    """One shard worker process, restartable."""
-
-    def __init__(self, shard: int, sim: Simulator, server: RedisServer, ids: Path) -> None:
-        self.shard = shard
-        self.args = [
-            "watch", "--locations-file", str(ids), "--base-url", sim.base_url,
-            "--interval", str(INTERVAL), "--fixed-interval", "--show-otc",
-            "--sink", server.url, "--stream", STREAM, "--shard", f"{shard}/{SHARDS}",
-        ]  # fmt: skip
-        self.environ = env(FLIPKART_ACCESS_TOKEN=sim.token)
-        self.process: asyncio.subprocess.Process | None = None
-        self.gaps: list[tuple[float, float]] = []  # (killed, running again)
-        self.resumed: list[int] = []
-
-    async def start(self) -> None:
-        spawned = time.time()
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "flipkart_otc", *self.args,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=self.environ,
-        )  # fmt: skip
-        assert self.process.stderr is not None
-        # it says so once its saved state is loaded and polling starts
-        line = await asyncio.wait_for(self.process.stderr.readline(), DEADLINE)
-        assert b"watching" in line, line
-        self.resumed.append(int(line.split(b"; ")[1].split()[0]))
-        self.gaps.append((spawned, time.time() + INTERVAL))
-
-    async def kill_and_restart(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        await self.process.wait()
-        await self.start()  # its gap: from the old process's death (well, the new one's
-        # spawn, a moment later) to its first polls
-
-    async def stop(self) -> str:
-        assert self.process is not None and self.process.stderr is not None
-        self.process.send_signal(signal.SIGTERM)
-        err = await asyncio.wait_for(self.process.stderr.read(), DEADLINE)
-        code = await self.process.wait()
-        assert code == 0, err
-        return err.decode()
-
-
-async def stream_length_reaches(server: RedisServer, count: int) -> None:
-    """Block on the stream (XREAD BLOCK) until it holds ``count`` entries."""
-    async with aioredis.Redis.from_url(server.url) as r:
-        last = "0-0"
-        while await r.xlen(STREAM) < count:
-            await r.xread({STREAM: last}, count=1000, block=1000)
-            tail: Any = await r.xrevrange(STREAM, count=1)
-            last = tail[0][0].decode() if tail else last
 
 
 async def test_shard_workers_killed_at_random_moments_lose_and_repeat_nothing(

@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
+from _helpers import STREAM, Worker, stream_length_reaches
 from _redis_server import RedisServer
-from test_fleet import Worker, stream_length_reaches
 
 from flipkart_otc.simulator import ChangeKind, Scenario, Simulator
 
-STREAM = "fleet:events"  # Worker's stream
 LOCATIONS = 24
 EVENTS = 700
 KILLS = 3

@@ -9,8 +9,8 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
+from _helpers import run
 from aiohttp import web
-from test_cli import run
 
 from flipkart_otc import OtcClient, PageLimitError, RetryPolicy
 
