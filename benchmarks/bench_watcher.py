@@ -241,7 +241,7 @@ def hook_cost() -> float:
 
 
 def run_metrics(quick: bool, kind: str) -> str:
-    rounds, seconds = (2, 0.5) if quick else (16, 0.6)
+    rounds, seconds = (2, QUICK_SECONDS) if quick else (16, 0.6)
     rows = []
     for k, mode in ((2, "changing"), (2, "static")):
         with server(k, mode, kind=kind) as origin:

@@ -14,8 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
+from ._cli_base import CommandError, UsageError
 from ._fanout import EventFeed
-from .cli import CommandError, UsageError
 from .policy import PollPolicy
 from .probes import Probes
 

@@ -32,10 +32,12 @@ RUNS: dict[str, list[str]] = {
     "watcher saturation": ["bench_watcher.py", "--speedups", "off", "--only", "saturation"],
     "watcher scheduled": ["bench_watcher.py", "--speedups", "off", "--only", "scheduled"],
     "watcher memory": ["bench_watcher.py", "--speedups", "off", "--only", "memory"],
+    "watcher metrics": ["bench_watcher.py", "--speedups", "off", "--only", "metrics"],
     "budget": ["bench_budget.py", "--only", "budget"],
     "budget cap": ["bench_budget.py", "--only", "cap"],
     "visit": ["bench_visit.py"],
     "dashboard": ["bench_dashboard.py"],
+    "dashboard storm": ["bench_dashboard.py", "--storm"],
     "fleet sink": ["bench_fleet.py", "--only", "sink"],
     "fleet shards": ["bench_fleet.py", "--only", "shards"],
     "fleet visit": ["bench_fleet.py", "--only", "visit"],
@@ -129,6 +131,13 @@ def check_memory(out: str) -> None:
     ordered(gc_ms)
 
 
+def check_metrics(out: str) -> None:
+    check_pairs(out, ("K=2 changing", "K=2 static"))
+    hooks = re.search(r"([\d.]+) us a poll; one scrape of [\d,]+ locations: ([\d.]+) ms", out)
+    assert hooks is not None
+    positive(float(hooks.group(1)), float(hooks.group(2)))
+
+
 def check_budget(out: str) -> None:
     truth = dict(re.findall(r"(\w+) (\d+)", out.split("ground truth: ", 1)[1].splitlines()[0]))
     positive(int(truth["arrived"]))
@@ -169,6 +178,15 @@ def check_dashboard(out: str) -> None:
     assert len(memory) == 2 and all(map(math.isfinite, memory))
 
 
+def check_storm(out: str) -> None:
+    for label in ("longest event-loop stall", "longest cyclic GC pass", "until every browser"):
+        before, after, *_ = row(out, label)
+        ordered(*before)
+        ordered(*after)
+    (polls_before,), (polls_after,), *_ = row(out, "polls/s during the storm")
+    positive(polls_before, polls_after)
+
+
 def check_sink(out: str) -> None:
     if shutil.which("redis-server") is None:
         assert "(a) sink: skipped, no redis-server" in out
@@ -201,10 +219,12 @@ CHECKS: dict[str, Callable[[str], None]] = {
     "watcher saturation": check_saturation,
     "watcher scheduled": check_scheduled,
     "watcher memory": check_memory,
+    "watcher metrics": check_metrics,
     "budget": check_budget,
     "budget cap": check_cap,
     "visit": check_visit,
     "dashboard": check_dashboard,
+    "dashboard storm": check_storm,
     "fleet sink": check_sink,
     "fleet shards": check_shards,
     "fleet visit": check_visit_cost,

@@ -286,7 +286,7 @@ async def test_a_bad_option_in_the_redis_url_is_a_usage_error(query: str) -> Non
 
 
 def token_env_free() -> dict[str, str]:
-    from test_cli import env
+    from _helpers import env
 
     return env()
 
@@ -339,7 +339,7 @@ async def test_a_dashboard_of_the_stream_survives_foreign_entries_and_keys(
     from datetime import UTC, datetime
 
     import aiohttp
-    from test_dashboard import Stream
+    from _helpers import Stream
 
     from flipkart_otc import LocationStatus, LocationStatusChanged, LocationView
     from flipkart_otc.sinks import RedisStreamSink

@@ -5,6 +5,7 @@ page itself is tested in a real browser in ``test_dashboard_browser.py``."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import socket

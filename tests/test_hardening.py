@@ -486,7 +486,7 @@ async def test_a_page_of_another_name_resolving_to_the_dashboard_reads_nothing()
     ],
 )
 async def test_a_weak_key_for_another_address_exits_2_saying_why(key: str, said: str) -> None:
-    from test_cli import env, run
+    from _helpers import env, run
 
     code, out, err = await run(
         "dashboard", "LOC1", "--token", "t", "--host", "0.0.0.0", "--access-key-env", "KEY",
@@ -496,7 +496,7 @@ async def test_a_weak_key_for_another_address_exits_2_saying_why(key: str, said:
 
 
 async def test_no_request_makes_the_cli_print_a_traceback() -> None:
-    from test_cli import DEADLINE, spawn
+    from _helpers import DEADLINE, spawn
 
     demo = await spawn("demo", "--port", "0", "--duration", "60", "--locations", "2")
     assert demo.stdout is not None

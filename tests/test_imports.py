@@ -214,3 +214,9 @@ def test_each_command_is_found_in_the_table() -> None:
     assert all(callable(command) for command in COMMANDS.values())
     source = (PACKAGE / "_commands.py").read_text(encoding="utf-8")
     assert "globals()" not in source
+
+
+def test_only_the_entry_points_import_the_cli() -> None:
+    """``cli`` parses and guards; what it shares with the commands is in ``_cli_base``."""
+    importers = {name for name, targets in graph().items() if "flipkart_otc.cli" in targets}
+    assert importers <= {"flipkart_otc.__main__", "flipkart_otc.simulator.__main__"}

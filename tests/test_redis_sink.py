@@ -437,8 +437,8 @@ async def test_a_feed_shows_the_codes_as_the_stream_carries_them_first_picture_t
 ) -> None:
     """``dashboard --source --show-otc`` over workers that mask: ``***`` in the first
     picture as in every later event (the saved state holds the digits; not shown)."""
+    from _helpers import Stream
     from aiohttp.test_utils import TestClient, TestServer
-    from test_dashboard import Stream
 
     from flipkart_otc.dashboard import create_app
     from flipkart_otc.sinks import RedisStreamFeed

@@ -155,7 +155,7 @@ def _scrub(text: str, url: str) -> str:
         password = urlsplit(url).password
     except ValueError:
         password = None
-    return text.replace(password, "***") if password else text
+    return text.replace(password, MASK) if password else text
 
 
 def _refused(url: str, exc: BaseException, doing: str = "") -> SinkError:
