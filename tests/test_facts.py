@@ -106,6 +106,15 @@ def test_no_module_level_text_constant_is_defined_twice() -> None:
     assert {v: where for v, where in seen.items() if len(where) > 1} == {}
 
 
+def test_no_two_classes_share_a_name() -> None:
+    where: dict[str, list[str]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.ClassDef):
+                where.setdefault(node.name, []).append(str(path.relative_to(PACKAGE)))
+    assert {name: paths for name, paths in where.items() if len(paths) > 1} == {}
+
+
 # -- OtcDetail's fields --------------------------------------------------------------
 
 ATTRIBUTES = [a.name for a in attrs.fields(OtcDetail)]

@@ -152,7 +152,9 @@ class FeVisit:
 
 
 @attrs.define
-class _Location:
+class _Site:
+    """One seller location of the world (``watcher._Location`` is the watcher's own)."""
+
     state: TaskState = TaskState.NONE
     fes: dict[str, FeVisit] = attrs.Factory(dict)
     body: bytes | None = None  # the encoded answer, rebuilt after a change
@@ -179,7 +181,7 @@ class World:
         #: the docs say) or "page" (another page is there now, the usual paging).
         self.has_more = "scanning"
         self._rng = random.Random(seed)
-        self._locations: dict[str, _Location] = {}
+        self._locations: dict[str, _Site] = {}
         self._visits: dict[tuple[str, str], str] = {}  # (task id, FE id) -> location id
         self._finished: set[tuple[str, str]] = set()  # visits completed
         # FEs that left while scanning: what they scanned can still be read [inferred]
@@ -357,7 +359,7 @@ class World:
         else:
             self.history.append(Change(at, kind, location_id, fe.fe_id, fe.otc, fe.expires_at))
 
-    def _open(self, location_id: str) -> _Location:
+    def _open(self, location_id: str) -> _Site:
         loc = self._locations.get(location_id)
         if loc is None or loc.state is not TaskState.OPEN:
             raise ValueError(f"location {location_id!r} has no open task; call open_task first")
@@ -367,7 +369,7 @@ class World:
         """Give the location an open RETURN task (no-op if it has one)."""
         if not location_id or not location_id.strip():
             raise ValueError(f"location_id must not be empty or blank, got {location_id!r}")
-        loc = self._locations.setdefault(location_id, _Location())
+        loc = self._locations.setdefault(location_id, _Site())
         if loc.state is not TaskState.OPEN:
             loc.state = TaskState.OPEN
             loc.body = None
@@ -376,7 +378,7 @@ class World:
     def _end_task(
         self, location_id: str, state: TaskState, kind: ChangeKind, at: float | None
     ) -> None:
-        loc = self._locations.setdefault(location_id, _Location())
+        loc = self._locations.setdefault(location_id, _Site())
         if loc.state is state:
             return
         when = self._now(at)
