@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ._checks import MASK
 from .events import detail_dict, end_otc_dict, iso_utc
@@ -25,10 +25,8 @@ from .models import (
     OtcSnapshot,
     ScannedShipment,
     ShipmentStatus,
+    VisitView,
 )
-
-if TYPE_CHECKING:  # _fanout's events import this module
-    from ._fanout import VisitView
 
 __all__ = [
     "MASK",
