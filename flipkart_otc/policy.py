@@ -27,7 +27,12 @@ import attrs
 from ._checks import check_number
 from .models import LocationStatus
 
-__all__ = ["PollPolicy", "Urgency"]
+__all__ = ["FAILING_MIN", "PollPolicy", "Urgency"]
+
+#: The shortest wait (seconds) before a failing location is polled again, whatever the
+#: base interval: its back-off doubles from here, so ``interval=0`` cannot spin on a
+#: location that fails at once.
+FAILING_MIN = 1.0
 
 
 class Urgency(enum.IntEnum):
@@ -47,6 +52,12 @@ def _positive_seconds(_: object, attribute: attrs.Attribute[Any], value: object)
     check_number(attribute.name, value, minimum=0.001)
 
 
+def _seconds(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:  # only the intervals have a None (the base interval)
+        raise TypeError(f"{attribute.name} must be a number of seconds >= 0, got None")
+    check_number(attribute.name, value, minimum=0.0)
+
+
 @attrs.frozen
 class PollPolicy:
     """When each watched location is polled next. ``OtcWatcher(policy=...)``.
@@ -58,14 +69,15 @@ class PollPolicy:
       the base);
     - ``after_expiry``: one poll this long after each code's expiry instant, to see
       its renewal at once;
-    - ``failing_max``: a failing location's interval doubles from the base at each
-      failure, up to this.
+    - ``failing_max``: a failing location's interval doubles from the base (at least
+      :data:`FAILING_MIN`) at each failure, up to this.
 
     A task that waits for its FE is polled at the base interval. When the client's
     rate limit binds, a poll waits behind more urgent ones queued up to ``patience``
     seconds after it (``active`` for a task with no FE, ``idle`` for no task; an FE's
     location yields to none), so none starves: a poll is sent at most its patience
-    plus ``locations / rate`` seconds after it is due (plus any 429 pause).
+    plus ``locations / rate`` seconds after it is due (plus any 429 pause). The two
+    patiences are seconds (never None).
 
     The defaults come from ``benchmarks/bench_budget.py`` (the README's "Polling
     budget"). :meth:`fixed` polls every location at the base interval, as the watcher
@@ -78,8 +90,8 @@ class PollPolicy:
     fe_present: float | None = attrs.field(default=5.0, validator=_seconds_or_none)
     after_expiry: float | None = attrs.field(default=1.0, validator=_seconds_or_none)
     failing_max: float | None = attrs.field(default=300.0, validator=_seconds_or_none)
-    patience_active: float = attrs.field(default=10.0, validator=_seconds_or_none)
-    patience_idle: float = attrs.field(default=60.0, validator=_seconds_or_none)
+    patience_active: float = attrs.field(default=10.0, validator=_seconds)
+    patience_idle: float = attrs.field(default=60.0, validator=_seconds)
     #: Seconds between looks at an FE past the Start OTC page, while it scans
     #: (Flipkart's advice for the scanning endpoint: 30), for ``OtcWatcher(visits=True)``.
     scanning: float = attrs.field(default=30.0, validator=_positive_seconds)
@@ -102,10 +114,11 @@ class PollPolicy:
                 return min(base, self.fe_present)
             return base
         if status is LocationStatus.FAILING:
+            floor = base if base > FAILING_MIN else FAILING_MIN
             if self.failing_max is None or failures <= 1:
-                return base
-            # doubling from the base; the exponent is capped so that it cannot overflow
-            return max(base, min(self.failing_max, base * 2.0 ** min(failures - 1, 64)))
+                return floor
+            # doubling from the floor; the exponent is capped so that it cannot overflow
+            return max(floor, min(self.failing_max, floor * 2.0 ** min(failures - 1, 64)))
         if status is None or self.idle is None:  # not polled yet
             return base
         return max(base, self.idle)  # NO_TASK or CLOSED

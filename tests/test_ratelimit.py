@@ -22,7 +22,7 @@ from flipkart_otc import (
     RateLimitedError,
     RetryPolicy,
 )
-from flipkart_otc.ratelimit import Bucket
+from flipkart_otc.ratelimit import RATE_MIN, Bucket
 from flipkart_otc.simulator import Fault, FaultKind, Simulator
 
 steps = st.lists(
@@ -70,6 +70,37 @@ def test_bad_rate_limits_are_refused() -> None:
         RateLimit(5, burst=0)
     with pytest.raises(TypeError, match="rate_limit must be a RateLimit"):
         OtcClient("t", rate_limit=5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        # 1/rate is inf, the tolerance NaN: nothing was capped (50 of 50 at once)
+        ({"rate": 1e-320}, r"rate must be .* between 1e-06 and 1e\+06"),
+        ({"rate": 1e300}, r"rate must be .* between"),
+        ({"rate": math.nan}, r"rate must be .* between"),
+        # OverflowError from OtcClient, not ValueError from RateLimit
+        ({"rate": 5, "burst": 10**400}, r"burst must be >= 1 and <= 1,000,000"),
+    ],
+)
+def test_rate_limits_out_of_range_are_refused_by_name_and_range(
+    kwargs: dict[str, float], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        RateLimit(**kwargs)  # type: ignore[arg-type]
+
+
+def test_the_smallest_rate_accepted_still_caps() -> None:
+    bucket = Bucket(RateLimit(RATE_MIN, burst=2))
+    assert [bucket.book(0.0) for _ in range(3)] == [0.0, 0.0, 1 / RATE_MIN]
+
+
+def test_retry_waits_stay_finite_however_many_tries() -> None:
+    # base_delay * 2**attempt overflowed a float after 1,024 attempts
+    policy = RetryPolicy(max_tries=5000, max_time=1e9, base_delay=0.001, max_delay=5.0)
+    waits = policy.delays(started=time.monotonic())
+    next(waits)
+    assert all(0 <= waits.send(TimeoutError()) <= 5.0 for _ in range(2000))
 
 
 async def test_the_server_never_sees_more_than_the_cap_in_a_second() -> None:
