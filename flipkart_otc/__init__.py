@@ -221,6 +221,9 @@ if TYPE_CHECKING:
     from .events import (
         event_from_dict as event_from_dict,
     )
+    from .limiter import (
+        SharedLimiter as SharedLimiter,
+    )
     from .models import (
         EndOtc as EndOtc,
     )
@@ -310,6 +313,7 @@ _EXPORTS = {
     "NotOnEndOtcPageError": ".errors",
     "FeOtcBadRequestError": ".errors",
     "RateLimit": ".ratelimit",
+    "SharedLimiter": ".limiter",
     "PollPolicy": ".policy",
     "VisitWatcher": ".visit",
     "VisitEvent": ".events",

@@ -26,6 +26,7 @@ import attrs
 
 from ._checks import check_number
 from .models import LocationStatus
+from .ratelimit import check_share
 
 __all__ = ["FAILING_MIN", "PollPolicy", "Urgency"]
 
@@ -58,6 +59,11 @@ def _seconds(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     check_number(attribute.name, value, minimum=0.0)
 
 
+def _share_or_none(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None:
+        check_share(attribute.name, value)
+
+
 @attrs.frozen
 class PollPolicy:
     """When each watched location is polled next. ``OtcWatcher(policy=...)``.
@@ -79,6 +85,14 @@ class PollPolicy:
     plus ``locations / rate`` seconds after it is due (plus any 429 pause). The two
     patiences are seconds (never None).
 
+    ``budget_share`` (0 < s <= 1; None, the default: off) spends a rate budget: with
+    the client's ``rate_limit`` of R, the watcher aims at ``s x R`` requests a second
+    in all (a fleet worker at its part, ``s x R / N``): first the polls the states
+    above call for, then the rest spread evenly over the idle locations (never
+    faster than the base interval; slower than ``idle`` only when the budget cannot
+    pay for it, since the cap would hold those polls anyway). A client without a
+    rate limit has no budget to share: the watcher refuses the policy.
+
     The defaults come from ``benchmarks/bench_budget.py`` (the README's "Polling
     budget"). :meth:`fixed` polls every location at the base interval, as the watcher
     did before it had a policy.
@@ -98,6 +112,7 @@ class PollPolicy:
     #: Seconds to the next look while an FE is on the End OTC page without its code yet
     #: (asking failed): the desk is waiting for it.
     end_otc: float = attrs.field(default=5.0, validator=_positive_seconds)
+    budget_share: float | None = attrs.field(default=None, validator=_share_or_none)
 
     @classmethod
     def fixed(cls) -> PollPolicy:
@@ -105,10 +120,17 @@ class PollPolicy:
         return cls(idle=None, fe_present=None, after_expiry=None, failing_max=None)
 
     def interval(
-        self, base: float, status: LocationStatus | None, *, fes: bool, failures: int
+        self,
+        base: float,
+        status: LocationStatus | None,
+        *,
+        fes: bool,
+        failures: int,
+        idle: float | None = None,
     ) -> float:
         """Seconds from a poll's start to the next, for a location whose last poll said
-        ``status`` (with FEs present or not), after ``failures`` failures in a row."""
+        ``status`` (with FEs present or not), after ``failures`` failures in a row.
+        ``idle`` replaces the policy's idle interval (a budget's; never below ``base``)."""
         if status is LocationStatus.ACTIVE:
             if fes and self.fe_present is not None:
                 return min(base, self.fe_present)
@@ -119,7 +141,11 @@ class PollPolicy:
                 return floor
             # doubling from the floor; the exponent is capped so that it cannot overflow
             return max(floor, min(self.failing_max, floor * 2.0 ** min(failures - 1, 64)))
-        if status is None or self.idle is None:  # not polled yet
+        if status is None:  # not polled yet
+            return base
+        if idle is not None:  # NO_TASK or CLOSED, at a budget's interval
+            return max(base, idle)
+        if self.idle is None:
             return base
         return max(base, self.idle)  # NO_TASK or CLOSED
 
@@ -134,12 +160,14 @@ class PollPolicy:
         now: float,
         next_expiry: float,
         spread: float = 1.0,
+        idle: float | None = None,
     ) -> float:
         """When to poll a location next: its :meth:`interval` (times ``spread``, the
         jitter) from the poll's start, never before ``now`` (a slow poll is followed at
         once, not by a burst), or sooner, just after its next code expires
-        (``next_expiry``, the earliest expiry not yet reported; inf: none)."""
-        interval = self.interval(base, status, fes=fes, failures=failures) * spread
+        (``next_expiry``, the earliest expiry not yet reported; inf: none). ``idle``
+        as for :meth:`interval`."""
+        interval = self.interval(base, status, fes=fes, failures=failures, idle=idle) * spread
         when = started + interval if started + interval > now else now
         if self.after_expiry is not None and next_expiry != math.inf:
             renewal = next_expiry + self.after_expiry

@@ -22,7 +22,11 @@ import math
 
 import attrs
 
-__all__ = ["BURST_MAX", "RATE_MAX", "RATE_MIN", "Bucket", "RateLimit"]
+__all__ = ["BURST_MAX", "MAX_HOLD", "RATE_MAX", "RATE_MIN", "Bucket", "RateLimit", "check_share"]
+
+#: The longest pause (seconds) a 429's ``Retry-After`` holds a client for: a server asking
+#: for a year (or a date from a clock an hour fast) is asked again after this.
+MAX_HOLD = 300.0
 
 #: The accepted range of ``RateLimit.rate`` (requests per second): beyond it the bucket's
 #: arithmetic (one request's share of a second, the burst's tolerance) is no longer exact.
@@ -48,6 +52,17 @@ def _positive_burst(_: object, attribute: attrs.Attribute[int], value: int) -> N
         raise TypeError(f"burst must be an int, got {type(value).__name__}")
     if not 1 <= value <= BURST_MAX:
         raise ValueError(f"burst must be >= 1 and <= {BURST_MAX:,}, got {value!r}")
+
+
+def check_share(name: str, value: object) -> float:
+    """A share of a rate: a number with 0 < value <= 1, else TypeError/ValueError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(
+            f"{name} must be a number (a share of the rate), got {type(value).__name__}"
+        )
+    if not 0 < value <= 1:  # also refuses NaN
+        raise ValueError(f"{name} must be > 0 and <= 1 (a share of the rate), got {value!r}")
+    return float(value)
 
 
 @attrs.frozen

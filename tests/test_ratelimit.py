@@ -4,8 +4,11 @@ against a server on 127.0.0.1 that records when each request arrives."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 from aiohttp import web
@@ -22,7 +25,7 @@ from flipkart_otc import (
     RateLimitedError,
     RetryPolicy,
 )
-from flipkart_otc.ratelimit import RATE_MIN, Bucket
+from flipkart_otc.ratelimit import MAX_HOLD, RATE_MIN, Bucket
 from flipkart_otc.simulator import Fault, FaultKind, Simulator
 
 steps = st.lists(
@@ -173,7 +176,9 @@ async def test_a_pause_longer_than_the_policy_waits_raises_without_sending() -> 
         for _ in range(3):
             with pytest.raises(RateLimitedError) as info:
                 await client.start_otc_details("LOC1")
-            assert info.value.retry_after is not None and info.value.retry_after > 99000
+            # the pause kept is capped (MAX_HOLD), still beyond what the policy waits for
+            assert info.value.retry_after is not None
+            assert 60 < info.value.retry_after <= MAX_HOLD
     assert len(sent) == 1  # the two calls after the 429 sent nothing
 
 
@@ -286,3 +291,108 @@ async def test_a_429_holds_every_location_then_their_polls_resume_spread_out() -
     assert sum(per_second[:59]) == 0
     assert sum(per_second[59:70]) >= 40  # every location once (LOC0 maybe twice)
     assert max(per_second) <= 10
+
+
+# -- issue 25, 8 and 9: a 429's pause is the application's, bounded, and shown -----------
+
+
+async def test_a_429_pauses_every_request_of_a_client_without_a_rate_limit() -> None:
+    # with no rate_limit (the default), a 429 held only its own location: the others
+    # went on with 69 requests during its two seconds
+    arrivals: list[tuple[str, float]] = []
+    refused = asyncio.Event()
+
+    class Seen429(logging.Handler):  # the client logs each answer before acting on it
+        def emit(self, record: logging.LogRecord) -> None:
+            if "status=429" in record.getMessage():
+                refused.set()
+
+    async def api(request: web.Request) -> web.Response:
+        location = (await request.json())["sellerLocationId"]
+        arrivals.append((location, time.monotonic()))
+        if len(arrivals) == 1:
+            return web.json_response(
+                {"errorCode": "TOO_MANY"}, status=429, headers={"Retry-After": "1"}
+            )
+        return web.json_response({"otcDetails": {}})
+
+    log = logging.getLogger("flipkart_otc")
+    handler, level = Seen429(), log.level
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+    try:
+        async with (
+            serve({("POST", "/sellers/v3/returns/otc/start/details"): api}) as origin,
+            OtcClient("t", base_url=origin + "/sellers", retry=RetryPolicy(base_delay=0)) as c,
+        ):
+            first = asyncio.ensure_future(c.start_otc_details("LOC0"))  # retried after 1 s
+            await refused.wait()  # the 429 is in the client's hands
+            await asyncio.gather(first, *(c.start_otc_details(f"OTHER{i}") for i in range(20)))
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+    refused_at = arrivals[0][1]
+    later = [at for _, at in arrivals[1:]]
+    assert len(later) == 21  # LOC0 again, and the twenty others
+    assert min(later) >= refused_at + 1.0 - 0.01  # nobody went during the pause
+
+
+async def test_a_retry_after_date_is_read_against_the_servers_own_date() -> None:
+    # a server whose clock runs an hour fast asks for 5 s by date: not an hour and 5 s
+    fast = datetime.now(UTC) + timedelta(hours=1)
+
+    async def api(request: web.Request) -> web.Response:
+        return web.json_response(
+            {"errorCode": "TOO_MANY"},
+            status=429,
+            headers={
+                "Date": format_datetime(fast, usegmt=True),
+                "Retry-After": format_datetime(fast + timedelta(seconds=5), usegmt=True),
+            },
+        )
+
+    async with (
+        serve({("POST", "/sellers/v3/returns/otc/start/details"): api}) as origin,
+        OtcClient("t", base_url=origin + "/sellers", retry=RetryPolicy(max_tries=1)) as c,
+    ):
+        with pytest.raises(RateLimitedError) as info:
+            await c.start_otc_details("LOC1")
+        assert info.value.retry_after is not None and 4 <= info.value.retry_after <= 5
+        assert 3 <= c.paused_for() <= 5
+
+
+async def test_a_huge_retry_after_holds_at_most_max_hold_says_so_once_and_shows_in_health(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Retry-After: 31536000 stopped every poll for a year, with no log line and health()
+    # still "running" with nothing to say why
+    clock = ManualClock()
+    async with Simulator(clock=clock) as sim:
+        for loc in ("LOC1", "LOC2"):
+            sim.world.open_task(loc)
+        year = Fault(FaultKind.RATE_LIMITED, retry_after=31_536_000)
+        sim.faults.script(year, year, location="LOC1")
+        async with sim.client(retry=RetryPolicy(max_tries=1)) as client:
+            watcher = OtcWatcher(client, ["LOC1", "LOC2"], interval=1, jitter=0, clock=clock)
+            async with watcher:
+                await watcher.wait_idle()  # LOC1 at t=0: the 429
+                assert sim.requests["LOC1"] == 1
+                assert watcher.health().hold == pytest.approx(MAX_HOLD)
+                for _ in range(int(MAX_HOLD) + 5):
+                    clock.advance(1)
+                    await watcher.wait_idle()
+                    while watcher.queued:
+                        await anext(watcher)
+                # polled again once the capped hold ended: a second 429, a second hold
+                # (LOC2, due just after LOC1, is held again)
+                assert sim.requests["LOC1"] == 2 and sim.requests["LOC2"] == 0
+                assert 0 < watcher.health().hold <= MAX_HOLD
+                for _ in range(int(MAX_HOLD) + 5):
+                    clock.advance(1)
+                    await watcher.wait_idle()
+                    while watcher.queued:
+                        await anext(watcher)
+                assert sim.requests["LOC1"] >= 3 and sim.requests["LOC2"] >= 2
+                assert watcher.health().hold == 0
+    capped = [r for r in caplog.records if "holding" in r.getMessage()]
+    assert [r.levelname for r in capped].count("WARNING") == 1  # said once, not per 429
