@@ -24,8 +24,9 @@ class SharedLimiter(Protocol):
         ...
 
     async def acquire(self) -> float:
-        """Book one request: seconds to wait before sending it (0: now), a pause
-        included. Never raises for an outage: it falls back to this worker's part."""
+        """Book one request that may go now (0), or book nothing and say how many
+        seconds to wait before asking again (a pause included). Never raises for an
+        outage: it falls back to this worker's part."""
         ...
 
     async def hold(self, seconds: float) -> None:

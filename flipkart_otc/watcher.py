@@ -1018,4 +1018,3 @@ class OtcWatcher(Lifecycle[WatchEvent]):
             self._set_stopped()
         self._scheduler.stop()
         self._wake_consumer()
-
