@@ -8,11 +8,17 @@ budget is ``s x R`` requests a second in all (R the client's rate, per worker of
 fleet): the polls the policy's states call for come first (an FE at the door, a task
 waiting for its FE, a location not polled yet or failing), at their own intervals;
 the rest is spread evenly over the idle locations, never faster than the base
-interval. When the states call for more than the budget, the idle locations still
-share a :data:`RESERVE` of it, so none starves: an idle location is polled at least
-every ``N_idle / (RESERVE x s x R)`` seconds (and the client's cap for the share,
-which the watcher's polls queue for, keeps the total at or under ``s x R`` plus its
-burst whatever the states ask).
+interval.
+
+An idle location's interval is set when it is polled and lasts until its next poll,
+so one set while FEs crowd the budget would leave it unpolled long after they left.
+The idle locations therefore plan on at least :data:`IDLE_PART` of what the tasks
+waiting for their first FE leave (the polls for FEs at the door, and for tasks whose
+FE has come and gone, that go beyond it queue in the client's cap for the share, where
+the most urgent go first); and on :data:`RESERVE` of the budget in any case, so none
+starves: an idle location is polled at least every ``N_idle / (RESERVE x s x R)``
+seconds. The cap for the share keeps what is sent at or under ``s x R`` plus its burst
+whatever the plan.
 
 >>> idle_interval(rate=20, share=0.5, demand=2.0, idle=80, base=10.0)
 10.0
@@ -28,22 +34,37 @@ import math
 from .models import LocationStatus
 from .policy import PollPolicy
 
-__all__ = ["RESERVE", "SPENT_WINDOW", "Budget", "budget_for", "idle_interval"]
+__all__ = ["IDLE_PART", "RESERVE", "SPENT_WINDOW", "Budget", "budget_for", "idle_interval"]
 
 #: The least part of the budget the idle locations share, however much the states ask.
 RESERVE = 0.1
+#: The least part of what the tasks waiting for their FE leave of the budget that the
+#: idle locations plan on: an FE at the door is served first by the cap's queue anyway,
+#: while an idle location's interval, once set at a busy moment, would last long after.
+IDLE_PART = 0.7
 #: The span (seconds) over which the rate spent is measured.
 SPENT_WINDOW = 10.0
 
 
-def idle_interval(*, rate: float, share: float, demand: float, idle: int, base: float) -> float:
+def idle_interval(
+    *,
+    rate: float,
+    share: float,
+    demand: float,
+    idle: int,
+    base: float,
+    waiting: float = 0.0,
+) -> float:
     """Seconds between polls of each of ``idle`` idle locations, so that with the polls
-    the states call for (``demand`` per second) the total is ``share x rate`` a second:
-    never below ``base``; inf when no location is idle."""
+    the states call for (``demand`` per second, ``waiting`` of it for tasks waiting for
+    their FE) the total is ``share x rate`` a second: never below ``base``; inf when no
+    location is idle. The idle plan on at least :data:`IDLE_PART` of what the waiting
+    tasks leave, and :data:`RESERVE` of the budget in any case."""
     if idle <= 0:
         return math.inf
     target = share * rate
-    spare = max(target - demand, RESERVE * target)
+    left = target - waiting
+    spare = max(target - demand, IDLE_PART * left, RESERVE * target)
     return max(base, idle / spare)
 
 
@@ -60,7 +81,18 @@ class Budget:
     rate limit, divided among a fleet's workers).
     """
 
-    __slots__ = ("_demand", "_idle", "_interval", "_spent", "_total", "base", "policy", "rate")
+    __slots__ = (
+        "_demand",
+        "_idle",
+        "_interval",
+        "_spent",
+        "_total",
+        "_visited",
+        "_waits",
+        "base",
+        "policy",
+        "rate",
+    )
 
     def __init__(self, policy: PollPolicy, rate: float, base: float) -> None:
         if policy.budget_share is None:
@@ -69,6 +101,8 @@ class Budget:
         self.rate = rate
         self.base = base
         self._demand: dict[str, float] = {}  # location -> polls a second its state asks
+        self._waits: dict[str, float] = {}  # the same, for tasks waiting for their FE
+        self._visited: set[str] = set()  # an FE came since the location's task opened
         self._idle: set[str] = set()
         self._total = 0.0
         self._interval = math.inf
@@ -97,6 +131,7 @@ class Budget:
             rate=self.rate,
             share=self.policy.budget_share,
             demand=self.demand,
+            waiting=math.fsum(self._waits.values()) if self._waits else 0.0,
             idle=len(self._idle),
             base=self.base,
         )
@@ -108,10 +143,15 @@ class Budget:
         self._drop(location_id)
         if _is_idle(status):
             self._idle.add(location_id)
+            self._visited.discard(location_id)
             return
+        if fes:
+            self._visited.add(location_id)
         interval = self.policy.interval(self.base, status, fes=fes, failures=failures)
         rate = 1.0 / interval if interval > 0 else math.inf
         self._demand[location_id] = rate
+        if status is LocationStatus.ACTIVE and location_id not in self._visited:
+            self._waits[location_id] = rate  # its first FE is coming
         self._total += rate
         if not math.isfinite(self._total):  # inf - inf later would be NaN: sum afresh
             self._total = math.fsum(self._demand.values())
@@ -119,9 +159,11 @@ class Budget:
     def forget(self, location_id: str) -> None:
         """A location no longer watched."""
         self._drop(location_id)
+        self._visited.discard(location_id)
 
     def _drop(self, location_id: str) -> None:
         self._idle.discard(location_id)
+        self._waits.pop(location_id, None)
         rate = self._demand.pop(location_id, None)
         if rate is not None:
             if math.isfinite(rate) and math.isfinite(self._total):

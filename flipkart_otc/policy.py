@@ -90,8 +90,10 @@ class PollPolicy:
     in all (a fleet worker at its part, ``s x R / N``): first the polls the states
     above call for, then the rest spread evenly over the idle locations (never
     faster than the base interval; slower than ``idle`` only when the budget cannot
-    pay for it, since the cap would hold those polls anyway). A client without a
-    rate limit has no budget to share: the watcher refuses the policy.
+    pay for it, since the cap would hold those polls anyway). The idle locations plan
+    on at least 70 % of what tasks waiting for their first FE leave: polls for FEs at
+    the door beyond it wait in the cap's queue, where they go first. A client without
+    a rate limit has no budget to share: the watcher refuses the policy.
 
     The defaults come from ``benchmarks/bench_budget.py`` (the README's "Polling
     budget"). :meth:`fixed` polls every location at the base interval, as the watcher

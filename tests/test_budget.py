@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from test_hardening import serve
 
 from flipkart_otc import LocationStatus, OtcClient, OtcWatcher, PollPolicy, RateLimit
-from flipkart_otc._budget import RESERVE, Budget, idle_interval
+from flipkart_otc._budget import IDLE_PART, RESERVE, Budget, idle_interval
 from flipkart_otc.ratelimit import Bucket
 
 BASE = 10.0
@@ -38,11 +38,19 @@ def test_the_spare_budget_is_spread_evenly_over_the_idle_locations() -> None:
     assert idle_interval(rate=20, share=0.5, demand=2, idle=800, base=BASE) == 100
     # never faster than the base interval
     assert idle_interval(rate=20, share=0.5, demand=2, idle=8, base=BASE) == BASE
-    # the states ask for more than the budget: the idle share the reserve, none starves
+    # FEs at the door ask for more than the budget: the idle still plan on 70 % of it
+    # (the cap's queue serves the FEs first; an interval set now would last long after)
     assert idle_interval(rate=20, share=0.5, demand=50, idle=100, base=BASE) == pytest.approx(
-        100 / (RESERVE * 10)
+        100 / (IDLE_PART * 10)
     )
-    assert idle_interval(rate=20, share=0.5, demand=math.inf, idle=1, base=0) == 1 / (RESERVE * 10)
+    # tasks waiting for their FE ask for more than the budget: the idle share the
+    # reserve, none starves
+    assert idle_interval(
+        rate=20, share=0.5, demand=50, waiting=50, idle=100, base=BASE
+    ) == pytest.approx(100 / (RESERVE * 10))
+    assert idle_interval(
+        rate=20, share=0.5, demand=math.inf, waiting=math.inf, idle=1, base=0
+    ) == 1 / (RESERVE * 10)
     assert idle_interval(rate=20, share=0.5, demand=0, idle=0, base=BASE) == math.inf
 
 
@@ -74,6 +82,25 @@ def test_the_budget_follows_arrivals_departures_additions_and_removals() -> None
         budget.forget(f"IDLE{i}")
     assert budget.demand == 0
     assert budget.idle_interval() == pytest.approx(190 / 10)
+
+
+def test_only_a_task_waiting_for_its_first_fe_is_served_before_the_idle_plan() -> None:
+    budget = Budget(PollPolicy(budget_share=0.5), rate=20, base=BASE)
+    for i in range(100):
+        note(budget, f"IDLE{i}", IDLE)
+    for i in range(90):  # 90 tasks open, waiting for their FE: 9 a second of 10
+        note(budget, f"WAIT{i}", WAITING)
+    assert budget.idle_interval() == pytest.approx(100 / 1.0)  # what they leave
+    for i in range(90):  # their FEs come and go; the tasks stay open a while
+        note(budget, f"WAIT{i}", FE)
+        note(budget, f"WAIT{i}", WAITING)
+    # the same 9 a second, but no FE is coming to them now: the idle plan on 70 %
+    assert budget.demand == pytest.approx(9.0)
+    assert budget.idle_interval() == pytest.approx(100 / (IDLE_PART * 10))
+    for i in range(90):  # closed; a new task later waits for a new FE
+        note(budget, f"WAIT{i}", IDLE)
+        note(budget, f"WAIT{i}", WAITING)
+    assert budget.idle_interval() == pytest.approx(100 / 1.0)
 
 
 def test_each_state_keeps_its_own_interval_and_idle_ones_take_the_budget() -> None:
