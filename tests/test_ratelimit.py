@@ -4,6 +4,7 @@ against a server on 127.0.0.1 that records when each request arrives."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import math
 import time
@@ -396,3 +397,31 @@ async def test_a_huge_retry_after_holds_at_most_max_hold_says_so_once_and_shows_
                 assert watcher.health().hold == 0
     capped = [r for r in caplog.records if "holding" in r.getMessage()]
     assert [r.levelname for r in capped].count("WARNING") == 1  # said once, not per 429
+
+
+async def test_interval_0_against_a_location_that_fails_at_once_is_no_hot_loop() -> None:
+    # `watch --interval 0` against a 404 sent 6,408 requests in 3 s: the back-off
+    # doubled from the base interval, and from 0 it stayed 0
+    clock = ManualClock()
+    hits: list[float] = []
+
+    async def api(request: web.Request) -> web.Response:
+        hits.append(clock.monotonic())
+        return web.Response(status=404, text="no such endpoint")
+
+    async with (
+        serve({("POST", "/sellers/v3/returns/otc/start/details"): api}) as origin,
+        OtcClient(
+            "t", base_url=origin + "/sellers", retry=RetryPolicy(max_tries=1), clock=clock
+        ) as client,
+        OtcWatcher(client, ["LOC1"], interval=0, jitter=0, clock=clock) as watcher,
+    ):
+        for _ in range(16):  # four seconds in quarters
+            # (a hot loop never lets the watcher be idle: the guard ends the test)
+            await asyncio.wait_for(watcher.wait_idle(), 10)
+            while watcher.queued:
+                await anext(watcher)
+            clock.advance(0.25)
+    # at 0, then after 1 s and 2 s more (doubling from the floor): 3, not thousands
+    assert len(hits) == 3
+    assert [round(b - a, 1) for a, b in itertools.pairwise(hits)] == [1.0, 2.0]
