@@ -29,7 +29,14 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
         (
             "bench_budget.py",
             [],
-            ["| policy | requests |", "| fixed 10 s |", "| default |", "most in any 1 s window"],
+            [
+                "| policy | requests |",
+                "| fixed 10 s |",
+                "| default |",
+                "most in any 1 s window",
+                "bound 0.95 N/B",
+                "| share 0.8 |",
+            ],
         ),
         ("bench_visit.py", [], ["per completed visit", "ratio to the minimum"]),
         (
