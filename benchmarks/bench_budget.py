@@ -23,6 +23,15 @@ Part "cap" (``--only cap``): a watcher polling flat out through a client with
 server on 127.0.0.1 that stamps each request: the most requests it saw in any one-second
 window (never more than rate + burst).
 
+Part "share" (``--only share``): ``PollPolicy(budget_share=0.8)`` against today's
+default, both through a client with ``rate_limit=RateLimit(R, burst=BURST)``, for R in
+``--rates`` (2, 5, 20), on the "short lead" scenario (tasks open 0 s + mean 60 s before
+their FE); and the seeded day at R = 20. The client's own pacing runs on the manual
+clock (an ``OtcClient`` whose request is the world's answer in process). Printed: the
+most requests in any one-second window against the cap, the arrival p50/p95 against
+the bound ``0.95 N_idle / B_spare`` (N_idle: the idle locations, sampled every 10 s;
+B_spare: the idle polls a second actually made), renewals, and arrivals never seen.
+
 ``--policy`` adds a variant, e.g. ``--policy idle60=idle=60``; ``--lead`` changes
 how long before its FE a task opens (the one assumption the savings rest on).
 """
@@ -31,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import statistics
 import sys
 import time
@@ -47,14 +57,17 @@ from aiohttp import web
 
 from flipkart_otc import (
     FeArrived,
+    LocationStatus,
     ManualClock,
     OtcClient,
     OtcRenewed,
     OtcWatcher,
     PollPolicy,
     RateLimit,
+    RetryPolicy,
 )
 from flipkart_otc._wire.common import error_from_answer
+from flipkart_otc.errors import TaskNotFoundError, TripsheetClosedError
 from flipkart_otc.simulator import ChangeKind, DayScenario, World
 
 INTERVAL = 10.0
@@ -75,13 +88,82 @@ class WorldSource:
         return body
 
 
+class WorldClient(OtcClient):
+    """An ``OtcClient`` whose requests are the world's answers in process, paced by the
+    client's own rate limit, budget share and pauses on the manual clock."""
+
+    def __init__(self, world: World, clock: ManualClock, limit: RateLimit) -> None:
+        super().__init__(
+            "bench",
+            base_url="http://127.0.0.1:9/sellers",
+            rate_limit=limit,
+            clock=clock,
+            retry=RetryPolicy(max_tries=1),
+        )
+        self.world = world
+        self.clock = clock
+        self.requests = 0
+        self.idle_polls = 0  # answered "no task" or "closed"
+        self.sent: list[float] = []
+
+    async def fetch_body(
+        self,
+        location_id: str,
+        *,
+        task_type: str = "RETURN",
+        patience: float = 0.0,
+        share: float = 1.0,
+    ) -> bytes:
+        if share != 1.0:
+            await self._lane(share).turn(location_id, patience)
+        await self._pacer.turn(location_id, patience)
+        self.requests += 1
+        self.sent.append(self.clock.monotonic())
+        status, body = self.world.answer(location_id)
+        if status != 200:
+            error = error_from_answer(status, body, location_id)
+            if isinstance(error, TaskNotFoundError | TripsheetClosedError):
+                self.idle_polls += 1
+            raise error
+        return body
+
+
+async def settle(client: WorldClient, watcher: OtcWatcher) -> None:
+    """Let every poll that can go at this instant go (a poll waiting for its turn under
+    the cap waits for the clock, which ``wait_idle`` would wait for forever)."""
+    last: tuple[int, int] | None = None
+    quiet = 0
+    while quiet < 4:
+        await asyncio.sleep(0)
+        mark = (client.requests, watcher.queued)
+        quiet = quiet + 1 if mark == last else 0
+        last = mark
+
+
+def most_in_a_second(times: list[float]) -> int:
+    most, j = 0, 0
+    for i, start in enumerate(times):  # every one-second window from a request on
+        while j < len(times) and times[j] < start + 1.0 - 1e-9:
+            j += 1
+        most = max(most, j - i)
+    return most
+
+
 async def play(
-    scenario: DayScenario, policy: PollPolicy, hours: float, step: float
+    scenario: DayScenario,
+    policy: PollPolicy,
+    hours: float,
+    step: float,
+    limit: RateLimit | None = None,
 ) -> dict[str, Any]:
     clock = ManualClock()
     world = World(clock, seed=scenario.seed)
     driver = scenario.driver(world, clock.time())
-    source = WorldSource(world)
+    source: WorldSource | WorldClient = (
+        WorldSource(world) if limit is None else WorldClient(world, clock, limit)
+    )
+    idle_samples: list[int] = []
+    next_sample = clock.time()
     end = clock.time() + hours * 3600
     first_seen: dict[tuple[str, str, str], float] = {}  # (loc, fe, otc) -> observed
     arrivals_seen: dict[tuple[str, str], float] = {}
@@ -98,7 +180,17 @@ async def play(
     ) as watcher:
         while clock.time() < end:
             driver.advance_to(clock.time())
-            await watcher.wait_idle()
+            if isinstance(source, WorldClient):
+                await settle(source, watcher)
+            else:
+                await watcher.wait_idle()
+            if limit is not None and clock.time() >= next_sample:
+                by_status = watcher.health().by_status
+                idle_samples.append(
+                    by_status.get(LocationStatus.NO_TASK.value, 0)
+                    + by_status.get(LocationStatus.CLOSED.value, 0)
+                )
+                next_sample += 10.0
             for _ in range(watcher.queued):
                 event = await anext(watcher)
                 if isinstance(event, FeArrived | OtcRenewed):
@@ -119,7 +211,18 @@ async def play(
             seen = first_seen.get((change.location_id, change.fe_id or "", change.otc or ""))
             (renewal.append(seen - change.at) if seen else missed.update(["renewal"]))
     fe_events = kinds[ChangeKind.ARRIVED] + kinds[ChangeKind.RENEWED] + kinds[ChangeKind.LEFT]
+    paced: dict[str, Any] = {}
+    if isinstance(source, WorldClient):
+        n_idle = statistics.fmean(idle_samples) if idle_samples else 0.0
+        b_spare = source.idle_polls / (hours * 3600)
+        paced = {
+            "most": most_in_a_second(source.sent),
+            "n_idle": n_idle,
+            "b_spare": b_spare,
+            "bound": 0.95 * n_idle / b_spare if b_spare else math.inf,
+        }
     return {
+        **paced,
         "requests": source.requests,
         "per_event": source.requests / max(fe_events, 1),
         "arrival": arrival,
@@ -186,15 +289,27 @@ def main() -> None:
         metavar=("MIN", "MEAN"),
         help="from a task opening to its FE's arrival, seconds (the scenario's 600 3600)",
     )
-    parser.add_argument("--only", default="budget,cap", help="parts: budget, cap")
+    parser.add_argument(
+        "--rates", default="2,5,20", help="part share: the rate limits (requests a second)"
+    )
+    parser.add_argument("--share", type=float, default=0.8, help="part share: budget_share")
+    parser.add_argument("--burst", type=int, default=2, help="part share: the cap's burst")
+    parser.add_argument("--no-day", action="store_true", help="part share: short lead only")
+    parser.add_argument(
+        "--share-hours", type=float, help="part share: simulated hours (default --hours)"
+    )
+    parser.add_argument("--only", default="budget,cap,share", help="parts: budget, cap, share")
     args = parser.parse_args()
     parts = set(args.only.split(","))
-    if parts - {"budget", "cap"}:
-        parser.error(f"no part {', '.join(sorted(parts - {'budget', 'cap'}))}")
+    known = {"budget", "cap", "share"}
+    if parts - known:
+        parser.error(f"no part {', '.join(sorted(parts - known))}")
     if args.quick:
         args.locations, args.hours, args.step = 10, 12.0, 2.0
     if "budget" in parts:
         budget(args)
+    if "share" in parts:
+        share(args)
     if "cap" in parts:
         limit = RateLimit(rate=50.0, burst=5)
         print()
@@ -242,6 +357,51 @@ def budget(args: argparse.Namespace) -> None:
             f"| {statistics.median(renewal) if renewal else float('nan'):.1f} / "
             f"{percentile(renewal, 95):.1f} | {missed} | {r['seconds']:.0f} |"
         )
+
+
+def share(args: argparse.Namespace) -> None:
+    hours = args.share_hours or args.hours
+    rates = [float(r) for r in args.rates.split(",")]
+    short = attrs.evolve(
+        DayScenario(locations=args.locations, seed=args.seed), min_lead=0.0, lead=60.0
+    )
+    budgeted = PollPolicy(budget_share=args.share)
+    print()
+    print(
+        f"budget share: {args.locations} locations, {hours:g} h, seed {args.seed}, clock "
+        f"step {args.step:g} s, base interval {INTERVAL:g} s, RateLimit(R, burst={args.burst})"
+    )
+    header = (
+        "| scenario | R | policy | requests | most in any 1 s window | cap (R + burst) "
+        "| N_idle | B_spare/s | bound 0.95 N/B s | arrival p50/p95 s | p95 / bound "
+        "| renewal p50/p95 s | never seen (of arrivals, renewals) |"
+    )
+    print(header)
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    runs = [("short lead", short, rate) for rate in rates]
+    if not args.no_day:
+        runs.append(("seeded day", DayScenario(locations=args.locations, seed=args.seed), 20.0))
+    for name, scenario, rate in runs:
+        limit = RateLimit(rate, burst=args.burst)
+        for label, policy in (("default", PollPolicy()), (f"share {args.share:g}", budgeted)):
+            r = asyncio.run(play(scenario, policy, hours, args.step, limit))
+            arrival, renewal = r["arrival"], r["renewal"]
+            p95 = percentile(arrival, 95)
+            truth = r["truth"]
+            missed = (
+                f"{r['missed']['arrival']}, {r['missed']['renewal']} "
+                f"(of {truth[ChangeKind.ARRIVED]}, {truth[ChangeKind.RENEWED]})"
+            )
+            print(
+                f"| {name} | {rate:g} | {label} | {r['requests']:,} | {r['most']} "
+                f"| {int(rate) + args.burst} | {r['n_idle']:.0f} | {r['b_spare']:.2f} "
+                f"| {r['bound']:.1f} "
+                f"| {statistics.median(arrival) if arrival else math.nan:.1f} / {p95:.1f} "
+                f"| {p95 / r['bound']:.2f} "
+                f"| {statistics.median(renewal) if renewal else math.nan:.1f} / "
+                f"{percentile(renewal, 95):.1f} | {missed} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -219,6 +219,9 @@ if TYPE_CHECKING:
     from .events import (
         event_from_dict as event_from_dict,
     )
+    from .limiter import (
+        SharedLimiter as SharedLimiter,
+    )
     from .models import (
         EndOtc as EndOtc,
     )

@@ -13,7 +13,7 @@ import signal
 import ssl
 import sys
 from collections import Counter
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any, TextIO
 from urllib.parse import urlsplit
@@ -50,6 +50,7 @@ from .events import WatchEvent
 from .models import EndOtc, LocationStatus, ScannedShipment
 from .policy import PollPolicy
 from .probes import Probes
+from .ratelimit import RateLimit
 from .retry import RetryPolicy
 from .watcher import OtcWatcher
 
@@ -228,14 +229,40 @@ def _locations(args: argparse.Namespace, say: Callable[[str, str], None]) -> lis
     return list(dict.fromkeys(ids))
 
 
-def _client(args: argparse.Namespace, observer: Observer | None = None) -> OtcClient:
+@contextlib.asynccontextmanager
+async def _client(
+    args: argparse.Namespace, observer: Observer | None = None
+) -> AsyncIterator[OtcClient]:
+    """The command's client, with ``--rate-limit``: a shard worker keeps to its part
+    (R/N), or with ``--sink`` shares R with the fleet through Redis."""
     base_url, token_url = _urls(args)
+    limit, limiter = getattr(args, "rate_limit", None), None
+    if getattr(args, "budget_share", None) is not None and limit is None:
+        raise UsageError("--budget-share needs --rate-limit: there is no budget to share")
+    shard = getattr(args, "shard", None)
+    if limit is not None and shard is not None:
+        if getattr(args, "sink", None) is not None:
+            module, url = _redis_module("redis_limiter"), _redis_url(args.sink, "--sink")
+            limiter = _redis(lambda: module.RedisRateLimiter(url, limit, workers=shard.count))
+        else:
+            limit = RateLimit(limit.rate / shard.count, -(-limit.burst // shard.count))
     try:  # a bad URL or credential: the client's own check names it (never the secret)
-        return OtcClient(
-            _auth(args, token_url), base_url=base_url, timeout=args.timeout, observer=observer
+        client = OtcClient(
+            _auth(args, token_url),
+            base_url=base_url,
+            timeout=args.timeout,
+            observer=observer,
+            rate_limit=limit,
+            limiter=limiter,
         )
     except (TypeError, ValueError) as exc:
         raise UsageError(str(exc)) from None
+    try:
+        async with client:
+            yield client
+    finally:
+        if limiter is not None:
+            await limiter.aclose()
 
 
 # -- watch ---------------------------------------------------------------------
@@ -257,6 +284,8 @@ def _watcher(
     """The watcher ``watch`` and ``dashboard`` run, with every option of theirs: one
     engine, whatever they combine (``--visit``, ``--sink``, ``--shard``)."""
     policy = PollPolicy.fixed() if args.fixed_interval else PollPolicy()
+    if args.budget_share is not None:
+        policy = attrs.evolve(policy, budget_share=args.budget_share)
     if args.visit:
         policy = attrs.evolve(policy, scanning=args.scan_interval)
     return OtcWatcher(
@@ -292,10 +321,10 @@ def _redis(make: Callable[[], Any]) -> Any:
         raise UsageError(str(exc)) from None
 
 
-def _redis_module() -> Any:
-    """``flipkart_otc.sinks.redis_streams``, or a usage error saying what to install."""
+def _redis_module(name: str = "redis_streams") -> Any:
+    """``flipkart_otc.sinks.<name>``, or a usage error saying what to install."""
     try:
-        return importlib.import_module("flipkart_otc.sinks.redis_streams")
+        return importlib.import_module("flipkart_otc.sinks." + name)
     except ImportError as exc:
         if exc.name is None or not exc.name.startswith("redis"):
             raise

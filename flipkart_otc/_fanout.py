@@ -77,6 +77,14 @@ class WatcherHealth:
     subscribers: int = 0
     #: Subscribers dropped so far for falling behind.
     subscriber_drops: int = 0
+    #: Seconds left of a 429's pause (0: none): no poll is sent before it ends.
+    hold: float = 0.0
+    #: With ``PollPolicy(budget_share=...)``: requests a second the watcher aims at,
+    #: requests a second it started over the last 10 s, and the interval (seconds) at
+    #: which each idle location is polled now (inf: none is idle). None without a budget.
+    target_rate: float | None = None
+    rate_spent: float | None = None
+    idle_interval: float | None = None
 
 
 @attrs.frozen(slots=True)

@@ -17,14 +17,23 @@ __all__ = ["liveness", "readiness"]
 
 
 def _common(health: WatcherHealth) -> dict[str, Any]:
-    return {
+    body: dict[str, Any] = {
         "running": health.running,
         "locations": health.by_status,
         "last_success": iso_utc(health.last_success) if health.last_success else None,
         "last_success_age_s": None
         if health.last_success_age is None
         else round(health.last_success_age, 3),
+        "hold_s": round(health.hold, 3),  # a 429's pause left: no poll is sent before
     }
+    if health.target_rate is not None:  # PollPolicy(budget_share=...)
+        idle = health.idle_interval
+        body["budget"] = {
+            "target_rate": round(health.target_rate, 3),
+            "rate_spent": round(health.rate_spent or 0.0, 3),
+            "idle_interval_s": None if idle is None or idle == float("inf") else round(idle, 3),
+        }
+    return body
 
 
 def liveness(health: WatcherHealth) -> tuple[bool, dict[str, Any]]:

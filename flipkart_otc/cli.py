@@ -93,6 +93,31 @@ def _shard(text: str) -> Any:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _rate_limit(text: str) -> Any:
+    """``R`` or ``R/BURST``: a RateLimit (its own checks name the bad part)."""
+    from .ratelimit import RateLimit  # light: pure
+
+    rate_text, slash, burst_text = text.partition("/")
+    try:
+        rate = float(rate_text)
+        burst = int(burst_text) if slash else 1
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected R or R/BURST (requests a second, a whole burst), got {text!r}"
+        ) from None
+    try:
+        return RateLimit(rate, burst)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _share(text: str) -> float:
+    value = _fraction(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"must be > 0 and <= 1, got {text!r}")
+    return value
+
+
 def _redis_url(text: str) -> str:
     from ._checks import check_redis_url  # light: pure
 
@@ -236,6 +261,22 @@ def _polling_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--duration", type=_number(0, strict=True), help="stop after this many seconds"
+    )
+    budget = parser.add_argument_group("rate budget (Flipkart throttles per application)")
+    budget.add_argument(
+        "--rate-limit",
+        metavar="R[/BURST]",
+        type=_rate_limit,
+        help="at most R requests a second (BURST at once, default 1); a 429 pauses every "
+        "request for its Retry-After. With --shard I/N each worker keeps to R/N, and "
+        "with --sink the fleet shares R through Redis",
+    )
+    budget.add_argument(
+        "--budget-share",
+        metavar="S",
+        type=_share,
+        help="spend S (0 < S <= 1) of --rate-limit: the polls FEs and tasks need first, "
+        "the rest spread over idle locations (faster than every 2 minutes when it allows)",
     )
 
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import heapq
-import itertools
 import logging
 import math
 import time
@@ -26,6 +23,7 @@ from ._checks import (
     check_url,
 )
 from ._observe import Observer
+from ._pacer import Pacer, paused_error
 from ._transport import (
     MAX_BODY,
     read_body,
@@ -44,15 +42,16 @@ from ._wire.common import (
     retry_after_seconds,
 )
 from .auth import StaticToken, TokenProvider
+from .clock import Clock, SystemClock, monotonic_of
 from .errors import (
     AuthenticationError,
     FlipkartOtcError,
     PageLimitError,
-    RateLimitedError,
     TransportError,
 )
+from .limiter import SharedLimiter
 from .models import EndOtc, InitialLoad, OtcSnapshot, ScannedShipment, ShipmentPage
-from .ratelimit import Bucket, RateLimit
+from .ratelimit import MAX_HOLD, RATE_MIN, Bucket, RateLimit, check_share
 from .retry import RetryPolicy, is_retryable
 
 __all__ = [
@@ -87,9 +86,16 @@ class OtcClient:
     :meth:`aclose` or by leaving ``async with``. ``timeout`` bounds each
     attempt (not the wait for a connection); ``retry`` says which failures are
     retried and how; at most ``max_connections`` requests are in flight;
-    ``rate_limit`` (a :class:`~flipkart_otc.RateLimit`) caps requests per second,
-    and with it a 429 pauses every request of the client. ``observer`` (such as a
+    ``rate_limit`` (a :class:`~flipkart_otc.RateLimit`) caps requests per second.
+    A 429 pauses every request of the client for its ``Retry-After`` (read against
+    the server's own ``Date`` when it is a date; at most
+    :data:`~flipkart_otc.ratelimit.MAX_HOLD` seconds), with a rate limit or without:
+    Flipkart throttles per application. ``observer`` (such as a
     :class:`~flipkart_otc.metrics.Metrics`) is told of each attempt, 429 and wait.
+    ``clock`` (a :class:`~flipkart_otc.clock.Clock`) times the pacing and pauses, so
+    tests can move it by hand. ``limiter`` (a :class:`~flipkart_otc.SharedLimiter`,
+    such as :class:`~flipkart_otc.sinks.RedisRateLimiter`) shares the rate limit and
+    the 429's pauses with the other processes of the application.
 
     >>> async with OtcClient(ClientCredentials(app_id, app_secret)) as client:  # doctest: +SKIP
     ...     snap = await client.start_otc_details("LOC1")
@@ -108,6 +114,8 @@ class OtcClient:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         rate_limit: RateLimit | None = None,
         observer: Observer | None = None,
+        clock: Clock | None = None,
+        limiter: SharedLimiter | None = None,
     ) -> None:
         if isinstance(auth, str):
             auth = StaticToken(auth)
@@ -130,14 +138,25 @@ class OtcClient:
         if observer is not None and not isinstance(observer, Observer):
             raise TypeError(f"observer must be an Observer, got {type(observer).__name__}")
         self._observer = observer
-        # With a rate limit, every request books its turn; a 429 pauses them all.
+        if clock is not None and not isinstance(clock, Clock):
+            raise TypeError(f"clock must be a Clock, got {type(clock).__name__}")
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._monotonic = monotonic_of(self._clock)
+        # With a rate limit, every request books its turn; a 429 pauses them all, with a
+        # rate limit or without (the throttle is the application's).
         self._rate_limit = rate_limit
-        self._bucket = Bucket(rate_limit) if rate_limit is not None else None
         self._max_pause = retry.max_retry_after
-        # Requests waiting for their turn: (queued + patience, order, turn, location).
-        self._waiting: list[tuple[float, int, asyncio.Future[None], str | None]] = []
-        self._queued = itertools.count()
-        self._release: asyncio.TimerHandle | None = None
+        self._pacer = Pacer(
+            Bucket(rate_limit) if rate_limit is not None else None, self._clock, self._max_pause
+        )
+        self._lanes: dict[float, Pacer] = {}  # by share of the rate limit
+        if limiter is not None:
+            if not isinstance(limiter, SharedLimiter):
+                raise TypeError(f"limiter must be a SharedLimiter, got {type(limiter).__name__}")
+            if rate_limit is None:
+                raise ValueError("a limiter needs a rate_limit (this process's own cap)")
+        self._limiter = limiter
+        self._hold_capped = False  # a capped pause was logged (once at WARNING)
         self._auth = auth
         # read as is on each request: one coroutine fewer than auth.token()
         self._static = auth.value if type(auth) is StaticToken else None
@@ -215,9 +234,9 @@ class OtcClient:
     async def aclose(self) -> None:
         """Close the session if the client created it. Safe to call twice."""
         self._closed = True
-        if self._release is not None:
-            self._release.cancel()
-            self._release = None
+        self._pacer.close()
+        for lane in self._lanes.values():
+            lane.close()
         session, self._session = self._session, None
         if session is not None and self._owns_session:
             await session.close()
@@ -352,14 +371,21 @@ class OtcClient:
         )
 
     def fetch_body(
-        self, location_id: str, *, task_type: str = TASK_TYPE, patience: float = 0.0
+        self,
+        location_id: str,
+        *,
+        task_type: str = TASK_TYPE,
+        patience: float = 0.0,
+        share: float = 1.0,
     ) -> Awaitable[bytes]:
         """The raw body of a successful (HTTP 200) answer, retried like any call:
         ``body = await client.fetch_body("LOC1")``.
 
         Under a binding ``rate_limit``, the request yields its turn to requests
         queued up to ``patience`` seconds after it (the watcher's idle locations
-        yield to those with an FE at the door), and no longer.
+        yield to those with an FE at the door), and no longer; with ``share`` below 1
+        it also takes its turn among the requests that may use only that share of
+        the rate (a watcher's ``PollPolicy(budget_share=...)``).
 
         For callers that parse incrementally (the watcher does); most code
         wants :meth:`start_otc_details`. Bad arguments raise at the call. It
@@ -369,6 +395,12 @@ class OtcClient:
         location_id = check_location_id(location_id)
         if task_type != TASK_TYPE:
             raise ValueError(f"task_type must be {TASK_TYPE!r}, got {task_type!r}")
+        lane = None
+        if share != 1.0:
+            check_share("share", share)
+            if self._rate_limit is None:
+                raise ValueError("share needs a rate_limit on the client (there is no rate)")
+            lane = self._lane(share)
         return self._send(
             "POST",
             self._url,
@@ -376,6 +408,7 @@ class OtcClient:
             start_otc.SUCCESS_KEY,
             location_id,
             _patience(patience),
+            lane,
         )
 
     async def _call(
@@ -406,65 +439,83 @@ class OtcClient:
         body = await send(method, url, payload, success_key, location_id, patience)
         return parse(body)
 
-    async def _pace(self, location_id: str | None, patience: float) -> None:
-        """Wait for this request's turn under the rate limit (a 429's pause included).
+    async def _take_turn(
+        self, location_id: str | None, patience: float, lane: Pacer | None
+    ) -> None:
+        """Wait for this request's turn: its share's, the rate limit's (a 429's pause
+        included) and the other processes' (``limiter``)."""
+        started = self._monotonic()
+        if lane is not None:
+            await lane.turn(location_id, patience)
+        pacer = self._pacer
+        if not pacer.idle:
+            await pacer.turn(location_id, patience)
+        if self._limiter is not None:
+            await self._shared_turn(self._limiter, location_id)
+        if self._observer is not None and self._rate_limit is not None:
+            self._observer.paced(self._monotonic() - started)
 
-        While the limit binds, waiting requests go earliest ``queued + patience``
-        first: a request yields to those queued up to ``patience`` seconds after it,
-        and never longer. A pause longer than the retry policy waits for raises at
-        once, nothing sent."""
-        bucket = self._bucket
-        assert bucket is not None
-        now = time.monotonic()
-        if bucket.resume_at - now > self._max_pause:
-            raise self._paused(location_id, bucket.resume_at - now)
-        if not self._waiting and bucket.free_at(now) <= now:
-            bucket.book(now)
-            if self._observer is not None:
-                self._observer.paced(0.0)
-            return
-        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiting, (now + patience, next(self._queued), turn, location_id))
-        if self._release is None:
-            self._release_turns()
-        await turn  # cancelled: _release_turns skips it
-        if self._observer is not None:
-            self._observer.paced(time.monotonic() - now)
+    def _lane(self, share: float) -> Pacer:
+        """The turns of requests that may use only ``share`` of the rate limit (one lane
+        per share, kept: a watcher asks for the same one at every poll)."""
+        lane = self._lanes.get(share)
+        if lane is None:
+            assert self._rate_limit is not None
+            limit = self._rate_limit
+            bucket = Bucket(RateLimit(max(RATE_MIN, limit.rate * share), limit.burst))
+            lane = self._lanes[share] = Pacer(bucket, self._clock, self._max_pause)
+            if self._pacer.resume_at > -math.inf:
+                lane.pause(self._pacer.resume_at)
+        return lane
 
-    def _release_turns(self) -> None:
-        """Give the turns that are due to the most urgent waiters; wake up again at the
-        next one."""
-        bucket, waiting = self._bucket, self._waiting
-        assert bucket is not None
-        if self._release is not None:
-            self._release.cancel()
-            self._release = None
-        now = time.monotonic()
-        if bucket.resume_at - now > self._max_pause:  # a 429 asked for too long a pause
-            while waiting:
-                _, _, turn, location_id = heapq.heappop(waiting)
-                if not turn.done():
-                    turn.set_exception(self._paused(location_id, bucket.resume_at - now))
-            return
-        while waiting and bucket.free_at(now) <= now:
-            _, _, turn, _ = heapq.heappop(waiting)
-            if not turn.done():
-                bucket.book(now)
-                turn.set_result(None)
-        if waiting:
-            self._release = asyncio.get_running_loop().call_later(
-                bucket.free_at(now) - now, self._release_turns
+    @property
+    def limiter(self) -> SharedLimiter | None:
+        """The limiter shared with other processes, if any."""
+        return self._limiter
+
+    @property
+    def budget_rate(self) -> float | None:
+        """The requests a second this process's watcher may aim a budget at: the rate
+        limit, divided among the limiter's workers (None: no rate limit)."""
+        if self._rate_limit is None:
+            return None
+        workers = self._limiter.workers if self._limiter is not None else 1
+        return self._rate_limit.rate / workers
+
+    async def _shared_turn(self, limiter: SharedLimiter, location_id: str | None) -> None:
+        """Wait for the turn the other processes leave this request."""
+        while (wait := await limiter.acquire()) > 0:
+            if wait > self._max_pause:
+                raise paused_error(location_id, wait)
+            if wait >= 1.0:  # another worker's 429: the local queue waits too
+                self._pacer.pause(self._monotonic() + wait)
+            await self._pacer.sleep(self._monotonic() + wait)
+
+    def paused_for(self) -> float:
+        """Seconds left of the pause a 429 asked for (0: none): no request of this client
+        is sent before it ends."""
+        return max(0.0, self._pacer.resume_at - self._monotonic())
+
+    def _hold(self, wait: float) -> float:
+        """A 429 asked for ``wait`` seconds: pause every request of the client, for at
+        most :data:`~flipkart_otc.ratelimit.MAX_HOLD` (said once in the log). The
+        pause kept."""
+        if wait > MAX_HOLD:
+            level = logging.DEBUG if self._hold_capped else logging.WARNING
+            self._hold_capped = True
+            logger.log(
+                level,
+                "the API asked for a pause of %.0fs; holding %.0fs (the longest kept), "
+                "then trying again",
+                wait,
+                MAX_HOLD,
             )
-
-    @staticmethod
-    def _paused(location_id: str | None, left: float) -> RateLimitedError:
-        return RateLimitedError(
-            429,
-            None,
-            f"not sent: the API asked for no request for {left:.0f}s more",
-            location_id=location_id,
-            retry_after=left,
-        )
+            wait = MAX_HOLD
+        until = self._monotonic() + wait
+        self._pacer.pause(until)
+        for lane in self._lanes.values():
+            lane.pause(until)
+        return wait
 
     def _usable(self, token: str) -> str:
         """A provider's token, checked once: a header cannot carry a control character."""
@@ -484,12 +535,13 @@ class OtcClient:
         success_key: str,
         location_id: str | None,
         patience: float = 0.0,
+        lane: Pacer | None = None,
     ) -> bytes:
         # One coroutine for the request and its 401 refresh, the request written out here:
         # every frame between the caller and aiohttp is resumed again at each of a
         # request's waits, so a helper coroutine for it would cost every poll.
-        if self._bucket is not None:
-            await self._pace(location_id, patience)
+        if lane is not None or not self._pacer.idle or self._limiter is not None:
+            await self._take_turn(location_id, patience, lane)
         session = self._session if self._session is not None else self._get_session()
         token = self._static
         if token is None:
@@ -580,13 +632,17 @@ class OtcClient:
             raise redirect_error(status, headers.get("Location"), url, location_id=location_id)
         wait = None
         if status == 429:
-            wait = retry_after_seconds(headers.get("Retry-After"), datetime.now(UTC))
+            wait = retry_after_seconds(
+                headers.get("Retry-After"),
+                datetime.fromtimestamp(self._clock.time(), UTC),
+                headers.get("Date"),
+            )
             if self._observer is not None:
                 self._observer.throttled(wait)
-            if wait and self._bucket is not None:  # the throttle is the application's
-                self._bucket.pause(time.monotonic() + wait)
-                if self._waiting:
-                    self._release_turns()  # later turns, or none if the pause is too long
+            if wait:  # the throttle is the application's: every request waits
+                wait = self._hold(wait)
+                if self._limiter is not None:
+                    await self._limiter.hold(wait)
         raise error_from_answer(status, body, location_id, wait, secrets=(token,), url=url)
 
 

@@ -26,8 +26,14 @@ import attrs
 
 from ._checks import check_number
 from .models import LocationStatus
+from .ratelimit import check_share
 
-__all__ = ["PollPolicy", "Urgency"]
+__all__ = ["FAILING_MIN", "PollPolicy", "Urgency"]
+
+#: The shortest wait (seconds) before a failing location is polled again, whatever the
+#: base interval: its back-off doubles from here, so ``interval=0`` cannot spin on a
+#: location that fails at once.
+FAILING_MIN = 1.0
 
 
 class Urgency(enum.IntEnum):
@@ -47,6 +53,17 @@ def _positive_seconds(_: object, attribute: attrs.Attribute[Any], value: object)
     check_number(attribute.name, value, minimum=0.001)
 
 
+def _seconds(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:  # only the intervals have a None (the base interval)
+        raise TypeError(f"{attribute.name} must be a number of seconds >= 0, got None")
+    check_number(attribute.name, value, minimum=0.0)
+
+
+def _share_or_none(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None:
+        check_share(attribute.name, value)
+
+
 @attrs.frozen
 class PollPolicy:
     """When each watched location is polled next. ``OtcWatcher(policy=...)``.
@@ -58,14 +75,25 @@ class PollPolicy:
       the base);
     - ``after_expiry``: one poll this long after each code's expiry instant, to see
       its renewal at once;
-    - ``failing_max``: a failing location's interval doubles from the base at each
-      failure, up to this.
+    - ``failing_max``: a failing location's interval doubles from the base (at least
+      :data:`FAILING_MIN`) at each failure, up to this.
 
     A task that waits for its FE is polled at the base interval. When the client's
     rate limit binds, a poll waits behind more urgent ones queued up to ``patience``
     seconds after it (``active`` for a task with no FE, ``idle`` for no task; an FE's
     location yields to none), so none starves: a poll is sent at most its patience
-    plus ``locations / rate`` seconds after it is due (plus any 429 pause).
+    plus ``locations / rate`` seconds after it is due (plus any 429 pause). The two
+    patiences are seconds (never None).
+
+    ``budget_share`` (0 < s <= 1; None, the default: off) spends a rate budget: with
+    the client's ``rate_limit`` of R, the watcher aims at ``s x R`` requests a second
+    in all (a fleet worker at its part, ``s x R / N``): first the polls the states
+    above call for, then the rest spread evenly over the idle locations (never
+    faster than the base interval; slower than ``idle`` only when the budget cannot
+    pay for it, since the cap would hold those polls anyway). The idle locations plan
+    on at least 70 % of what tasks waiting for their first FE leave: polls for FEs at
+    the door beyond it wait in the cap's queue, where they go first. A client without
+    a rate limit has no budget to share: the watcher refuses the policy.
 
     The defaults come from ``benchmarks/bench_budget.py`` (the README's "Polling
     budget"). :meth:`fixed` polls every location at the base interval, as the watcher
@@ -78,14 +106,15 @@ class PollPolicy:
     fe_present: float | None = attrs.field(default=5.0, validator=_seconds_or_none)
     after_expiry: float | None = attrs.field(default=1.0, validator=_seconds_or_none)
     failing_max: float | None = attrs.field(default=300.0, validator=_seconds_or_none)
-    patience_active: float = attrs.field(default=10.0, validator=_seconds_or_none)
-    patience_idle: float = attrs.field(default=60.0, validator=_seconds_or_none)
+    patience_active: float = attrs.field(default=10.0, validator=_seconds)
+    patience_idle: float = attrs.field(default=60.0, validator=_seconds)
     #: Seconds between looks at an FE past the Start OTC page, while it scans
     #: (Flipkart's advice for the scanning endpoint: 30), for ``OtcWatcher(visits=True)``.
     scanning: float = attrs.field(default=30.0, validator=_positive_seconds)
     #: Seconds to the next look while an FE is on the End OTC page without its code yet
     #: (asking failed): the desk is waiting for it.
     end_otc: float = attrs.field(default=5.0, validator=_positive_seconds)
+    budget_share: float | None = attrs.field(default=None, validator=_share_or_none)
 
     @classmethod
     def fixed(cls) -> PollPolicy:
@@ -93,20 +122,32 @@ class PollPolicy:
         return cls(idle=None, fe_present=None, after_expiry=None, failing_max=None)
 
     def interval(
-        self, base: float, status: LocationStatus | None, *, fes: bool, failures: int
+        self,
+        base: float,
+        status: LocationStatus | None,
+        *,
+        fes: bool,
+        failures: int,
+        idle: float | None = None,
     ) -> float:
         """Seconds from a poll's start to the next, for a location whose last poll said
-        ``status`` (with FEs present or not), after ``failures`` failures in a row."""
+        ``status`` (with FEs present or not), after ``failures`` failures in a row.
+        ``idle`` replaces the policy's idle interval (a budget's; never below ``base``)."""
         if status is LocationStatus.ACTIVE:
             if fes and self.fe_present is not None:
                 return min(base, self.fe_present)
             return base
         if status is LocationStatus.FAILING:
+            floor = base if base > FAILING_MIN else FAILING_MIN
             if self.failing_max is None or failures <= 1:
-                return base
-            # doubling from the base; the exponent is capped so that it cannot overflow
-            return max(base, min(self.failing_max, base * 2.0 ** min(failures - 1, 64)))
-        if status is None or self.idle is None:  # not polled yet
+                return floor
+            # doubling from the floor; the exponent is capped so that it cannot overflow
+            return max(floor, min(self.failing_max, floor * 2.0 ** min(failures - 1, 64)))
+        if status is None:  # not polled yet
+            return base
+        if idle is not None:  # NO_TASK or CLOSED, at a budget's interval
+            return max(base, idle)
+        if self.idle is None:
             return base
         return max(base, self.idle)  # NO_TASK or CLOSED
 
@@ -121,12 +162,14 @@ class PollPolicy:
         now: float,
         next_expiry: float,
         spread: float = 1.0,
+        idle: float | None = None,
     ) -> float:
         """When to poll a location next: its :meth:`interval` (times ``spread``, the
         jitter) from the poll's start, never before ``now`` (a slow poll is followed at
         once, not by a burst), or sooner, just after its next code expires
-        (``next_expiry``, the earliest expiry not yet reported; inf: none)."""
-        interval = self.interval(base, status, fes=fes, failures=failures) * spread
+        (``next_expiry``, the earliest expiry not yet reported; inf: none). ``idle``
+        as for :meth:`interval`."""
+        interval = self.interval(base, status, fes=fes, failures=failures, idle=idle) * spread
         when = started + interval if started + interval > now else now
         if self.after_expiry is not None and next_expiry != math.inf:
             renewal = next_expiry + self.after_expiry

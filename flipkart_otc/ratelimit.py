@@ -22,7 +22,17 @@ import math
 
 import attrs
 
-__all__ = ["Bucket", "RateLimit"]
+__all__ = ["BURST_MAX", "MAX_HOLD", "RATE_MAX", "RATE_MIN", "Bucket", "RateLimit", "check_share"]
+
+#: The longest pause (seconds) a 429's ``Retry-After`` holds a client for: a server asking
+#: for a year (or a date from a clock an hour fast) is asked again after this.
+MAX_HOLD = 300.0
+
+#: The accepted range of ``RateLimit.rate`` (requests per second): beyond it the bucket's
+#: arithmetic (one request's share of a second, the burst's tolerance) is no longer exact.
+RATE_MIN, RATE_MAX = 1e-6, 1e6
+#: The largest ``RateLimit.burst``.
+BURST_MAX = 1_000_000
 
 
 def _positive_rate(_: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -30,20 +40,35 @@ def _positive_rate(_: object, attribute: attrs.Attribute[float], value: float) -
         raise TypeError(
             f"rate must be a number of requests per second, got {type(value).__name__}"
         )
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"rate must be a positive number of requests per second, got {value!r}")
+    if not (RATE_MIN <= value <= RATE_MAX):  # also refuses NaN
+        raise ValueError(
+            f"rate must be a positive number of requests per second between "
+            f"{RATE_MIN:g} and {RATE_MAX:g}, got {value!r}"
+        )
 
 
 def _positive_burst(_: object, attribute: attrs.Attribute[int], value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"burst must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"burst must be >= 1, got {value!r}")
+    if not 1 <= value <= BURST_MAX:
+        raise ValueError(f"burst must be >= 1 and <= {BURST_MAX:,}, got {value!r}")
+
+
+def check_share(name: str, value: object) -> float:
+    """A share of a rate: a number with 0 < value <= 1, else TypeError/ValueError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(
+            f"{name} must be a number (a share of the rate), got {type(value).__name__}"
+        )
+    if not 0 < value <= 1:  # also refuses NaN
+        raise ValueError(f"{name} must be > 0 and <= 1 (a share of the rate), got {value!r}")
+    return float(value)
 
 
 @attrs.frozen
 class RateLimit:
-    """At most ``rate`` requests per second on average, ``burst`` at once.
+    """At most ``rate`` requests per second on average, ``burst`` at once (``rate``
+    from :data:`RATE_MIN` to :data:`RATE_MAX`, ``burst`` from 1 to :data:`BURST_MAX`).
 
     >>> RateLimit(rate=20.0, burst=5)
     RateLimit(rate=20.0, burst=5)

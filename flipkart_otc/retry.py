@@ -83,7 +83,10 @@ class RetryPolicy:
                 if delay > self.max_time - (time.monotonic() - started):
                     return  # retrying any sooner would ignore Retry-After: backoff raises exc
             else:
-                delay = random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+                # the exponent is capped: 2**1100 cannot be made a float (max_tries may be large)
+                delay = random.uniform(
+                    0, min(self.max_delay, self.base_delay * 2.0 ** min(attempt, 64))
+                )
             attempt += 1
             exc = yield delay
 

@@ -29,6 +29,7 @@ from typing import Final
 
 import attrs
 
+from ._budget import budget_for
 from ._channel import Channel
 from ._checks import check_int, check_location_id, check_number
 from ._fanout import (
@@ -256,6 +257,9 @@ class OtcWatcher(Lifecycle[WatchEvent]):
         ensure_connections = getattr(client, "ensure_connections", None)
         if callable(ensure_connections):  # a client's pool, sized to what may be in flight
             ensure_connections(max_concurrency)
+        # budget: PollPolicy(budget_share=s) spends s x the client's rate (see _budget)
+        self._budget = budget_for(self._policy, client, self._interval)
+        self._share = self._policy.budget_share or 1.0
 
         self._events: Channel[object] = Channel(queue_size)
         self._reading = False  # somebody iterates the main iterator
@@ -391,7 +395,8 @@ class OtcWatcher(Lifecycle[WatchEvent]):
 
     def health(self) -> WatcherHealth:
         """What a probe asks: running, locations by status, the last successful poll,
-        and whether polls still end (``healthy``; ``reason`` says why not)."""
+        whether polls still end (``healthy``; ``reason`` says why not), a 429's pause
+        (``hold``), and with ``PollPolicy(budget_share=...)`` the budget."""
         by_status: Counter[str] = Counter()
         last = None
         for loc in self._locations.values():
@@ -405,15 +410,25 @@ class OtcWatcher(Lifecycle[WatchEvent]):
             reason = f"no poll has ended for {quiet:.0f}s"
             if self._reading and self._events.full():
                 reason += ": the main iterator is not being read, and holds the pollers"
+        now = self.now()
+        hold = max(0.0, self._hold_until - now)
+        paused_for = getattr(self._client, "paused_for", None)
+        if callable(paused_for):  # the client's own pause (a 429 it saw, or a fleet's)
+            hold = max(hold, paused_for())
+        budget = self._budget
         return WatcherHealth(
             running,
             dict(by_status),
             datetime.fromtimestamp(last, UTC) if last is not None else None,
-            None if last is None else max(0.0, self.now() - last),
+            None if last is None else max(0.0, now - last),
             healthy=reason is None,
             reason=reason,
             subscribers=self._readers.count,
             subscriber_drops=self._readers.dropped,
+            hold=hold,
+            target_rate=budget.target if budget is not None else None,
+            rate_spent=budget.spent(now) if budget is not None else None,
+            idle_interval=budget.idle_interval() if budget is not None else None,
         )
 
     def _stall_after(self) -> float:
@@ -479,6 +494,8 @@ class OtcWatcher(Lifecycle[WatchEvent]):
         if loc is None:
             return False
         loc.removed = True
+        if self._budget is not None:
+            self._budget.forget(loc.location_id)
         return True
 
     # -- lifecycle -----------------------------------------------------------
@@ -611,6 +628,17 @@ class OtcWatcher(Lifecycle[WatchEvent]):
         spread = 1.0
         if self._jitter:
             spread += self._jitter * (2 * self._random.random() - 1)
+        if self._budget is not None:  # idle polls spend what the budget leaves
+            return self._budget.next_poll(
+                loc.location_id,
+                status,
+                fes=bool(loc.details),
+                failures=loc.failures,
+                started=started,
+                now=now,
+                next_expiry=loc.next_expiry,
+                spread=spread,
+            )
         return self._policy.next_poll(
             self._interval,
             status,
@@ -716,9 +744,14 @@ class OtcWatcher(Lifecycle[WatchEvent]):
             if self._paced:
                 policy = self._policy
                 urgency = policy.urgency(loc.status, fes=bool(loc.details))
-                body = await self._client.fetch_body(
-                    location_id, patience=policy.patience(urgency)
-                )
+                if self._budget is not None:  # its polls queue for their share of the cap
+                    body = await self._client.fetch_body(  # type: ignore[call-arg]
+                        location_id, patience=policy.patience(urgency), share=self._share
+                    )
+                else:
+                    body = await self._client.fetch_body(
+                        location_id, patience=policy.patience(urgency)
+                    )
             else:
                 body = await self._client.fetch_body(location_id)
             details, memo = parse_incremental(body, location_id, loc.details, loc.memo)

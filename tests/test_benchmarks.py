@@ -35,6 +35,7 @@ RUNS: dict[str, list[str]] = {
     "watcher metrics": ["bench_watcher.py", "--speedups", "off", "--only", "metrics"],
     "budget": ["bench_budget.py", "--only", "budget"],
     "budget cap": ["bench_budget.py", "--only", "cap"],
+    "budget share": ["bench_budget.py", "--only", "share"],
     "visit": ["bench_visit.py"],
     "dashboard": ["bench_dashboard.py"],
     "dashboard storm": ["bench_dashboard.py", "--storm"],
@@ -150,6 +151,18 @@ def check_budget(out: str) -> None:
     assert row(out, "fixed 10 s")[1] == [1.0]
 
 
+def check_share(out: str) -> None:
+    for scenario, rate in [("short lead", r) for r in ("2", "5", "20")] + [("seeded day", "20")]:
+        for policy in ("default", "share 0.8"):
+            cells = row(out, f"{scenario} | {rate} | {policy}")
+            (requests,), (most,), (cap,), (idle,), (spare,), (bound,), arrival = cells[:7]
+            positive(requests, cap, idle, spare, bound)
+            assert 0 < most <= cap  # never above the cap in any second
+            ordered(*arrival)
+            (ratio,) = cells[7]
+            positive(ratio)
+
+
 def check_cap(out: str) -> None:
     (sent,), (most,), (cap,), (rate,) = row(out, "100")
     positive(sent, most, cap, rate)
@@ -222,6 +235,7 @@ CHECKS: dict[str, Callable[[str], None]] = {
     "watcher metrics": check_metrics,
     "budget": check_budget,
     "budget cap": check_cap,
+    "budget share": check_share,
     "visit": check_visit,
     "dashboard": check_dashboard,
     "dashboard storm": check_storm,

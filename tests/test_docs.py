@@ -12,6 +12,8 @@ import flipkart_otc
 ROOT = Path(__file__).resolve().parent.parent
 API = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
 DOCUMENTED = set(re.findall(r"^::: ([\w.]+)$", API, flags=re.MULTILINE))
+# names of an extras package defined in another of its modules than the usual one
+_ELSEWHERE = {"RedisRateLimiter": "redis_limiter"}
 
 
 def test_every_public_name_has_its_entry_in_the_api_reference() -> None:
@@ -34,7 +36,12 @@ def test_the_public_names_of_the_extras_modules_are_there_too() -> None:
         ("flipkart_otc.simulator", "flipkart_otc.simulator"),
     ):
         names = importlib.import_module(module).__all__
-        missing = [n for n in names if f"{documented_as}.{n}" not in DOCUMENTED]
+        missing = [
+            n
+            for n in names
+            if f"{documented_as}.{n}" not in DOCUMENTED
+            and f"{module}.{_ELSEWHERE.get(n, '')}.{n}" not in DOCUMENTED
+        ]
         assert missing == [], module
 
 

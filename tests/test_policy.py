@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from flipkart_otc import LocationStatus, PollPolicy, Urgency
 from flipkart_otc._location import LocationState, answered, commit, failed
+from flipkart_otc.policy import FAILING_MIN
 
 BASE = 10.0
 
@@ -177,3 +178,26 @@ def test_the_next_poll_is_never_in_the_past_nor_later_than_its_interval(
     interval = policy.interval(base, status, fes=fes, failures=failures)
     assert now <= when <= max(now, started + interval)
     assert math.isfinite(when)
+
+
+@pytest.mark.parametrize("policy", [PollPolicy(), PollPolicy.fixed()], ids=["default", "fixed"])
+def test_a_failing_location_backs_off_from_a_floor_even_at_interval_0(policy: PollPolicy) -> None:
+    # interval=0 used to double 0 into 0: a location failing at once was re-polled in a
+    # hot loop (10,745 requests in 3 s)
+    gaps = [
+        policy.interval(0.0, LocationStatus.FAILING, fes=False, failures=n) for n in range(1, 8)
+    ]
+    assert min(gaps) >= FAILING_MIN > 0
+    if policy.failing_max is not None:
+        assert gaps == [FAILING_MIN * 2**n for n in range(7)]  # doubling from the floor
+    walk = Walk(policy)
+    t = T0
+    walk.poll(t, {})
+    assert walk.poll(t, LocationStatus.FAILING) >= t + FAILING_MIN
+
+
+@pytest.mark.parametrize("field", ["patience_active", "patience_idle"])
+def test_a_patience_of_none_is_refused_where_it_enters(field: str) -> None:
+    # it was accepted, then killed the watcher with a TypeError once the rate limit bound
+    with pytest.raises(TypeError, match=f"{field} must be a number of seconds"):
+        PollPolicy(**{field: None})  # type: ignore[arg-type]

@@ -4,8 +4,12 @@ against a server on 127.0.0.1 that records when each request arrives."""
 from __future__ import annotations
 
 import asyncio
+import itertools
+import logging
 import math
 import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 from _helpers import serve
@@ -22,7 +26,7 @@ from flipkart_otc import (
     RateLimitedError,
     RetryPolicy,
 )
-from flipkart_otc.ratelimit import Bucket
+from flipkart_otc.ratelimit import MAX_HOLD, RATE_MIN, Bucket
 from flipkart_otc.simulator import Fault, FaultKind, Simulator
 
 steps = st.lists(
@@ -70,6 +74,37 @@ def test_bad_rate_limits_are_refused() -> None:
         RateLimit(5, burst=0)
     with pytest.raises(TypeError, match="rate_limit must be a RateLimit"):
         OtcClient("t", rate_limit=5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        # 1/rate is inf, the tolerance NaN: nothing was capped (50 of 50 at once)
+        ({"rate": 1e-320}, r"rate must be .* between 1e-06 and 1e\+06"),
+        ({"rate": 1e300}, r"rate must be .* between"),
+        ({"rate": math.nan}, r"rate must be .* between"),
+        # OverflowError from OtcClient, not ValueError from RateLimit
+        ({"rate": 5, "burst": 10**400}, r"burst must be >= 1 and <= 1,000,000"),
+    ],
+)
+def test_rate_limits_out_of_range_are_refused_by_name_and_range(
+    kwargs: dict[str, float], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        RateLimit(**kwargs)  # type: ignore[arg-type]
+
+
+def test_the_smallest_rate_accepted_still_caps() -> None:
+    bucket = Bucket(RateLimit(RATE_MIN, burst=2))
+    assert [bucket.book(0.0) for _ in range(3)] == [0.0, 0.0, 1 / RATE_MIN]
+
+
+def test_retry_waits_stay_finite_however_many_tries() -> None:
+    # base_delay * 2**attempt overflowed a float after 1,024 attempts
+    policy = RetryPolicy(max_tries=5000, max_time=1e9, base_delay=0.001, max_delay=5.0)
+    waits = policy.delays(started=time.monotonic())
+    next(waits)
+    assert all(0 <= waits.send(TimeoutError()) <= 5.0 for _ in range(2000))
 
 
 async def test_the_server_never_sees_more_than_the_cap_in_a_second() -> None:
@@ -142,7 +177,9 @@ async def test_a_pause_longer_than_the_policy_waits_raises_without_sending() -> 
         for _ in range(3):
             with pytest.raises(RateLimitedError) as info:
                 await client.start_otc_details("LOC1")
-            assert info.value.retry_after is not None and info.value.retry_after > 99000
+            # the pause kept is capped (MAX_HOLD), still beyond what the policy waits for
+            assert info.value.retry_after is not None
+            assert 60 < info.value.retry_after <= MAX_HOLD
     assert len(sent) == 1  # the two calls after the 429 sent nothing
 
 
@@ -255,3 +292,136 @@ async def test_a_429_holds_every_location_then_their_polls_resume_spread_out() -
     assert sum(per_second[:59]) == 0
     assert sum(per_second[59:70]) >= 40  # every location once (LOC0 maybe twice)
     assert max(per_second) <= 10
+
+
+# -- issue 25, 8 and 9: a 429's pause is the application's, bounded, and shown -----------
+
+
+async def test_a_429_pauses_every_request_of_a_client_without_a_rate_limit() -> None:
+    # with no rate_limit (the default), a 429 held only its own location: the others
+    # went on with 69 requests during its two seconds
+    arrivals: list[tuple[str, float]] = []
+    refused = asyncio.Event()
+
+    class Seen429(logging.Handler):  # the client logs each answer before acting on it
+        def emit(self, record: logging.LogRecord) -> None:
+            if "status=429" in record.getMessage():
+                refused.set()
+
+    async def api(request: web.Request) -> web.Response:
+        location = (await request.json())["sellerLocationId"]
+        arrivals.append((location, time.monotonic()))
+        if len(arrivals) == 1:
+            return web.json_response(
+                {"errorCode": "TOO_MANY"}, status=429, headers={"Retry-After": "1"}
+            )
+        return web.json_response({"otcDetails": {}})
+
+    log = logging.getLogger("flipkart_otc")
+    handler, level = Seen429(), log.level
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+    try:
+        async with (
+            serve({("POST", "/sellers/v3/returns/otc/start/details"): api}) as origin,
+            OtcClient("t", base_url=origin + "/sellers", retry=RetryPolicy(base_delay=0)) as c,
+        ):
+            first = asyncio.ensure_future(c.start_otc_details("LOC0"))  # retried after 1 s
+            await refused.wait()  # the 429 is in the client's hands
+            await asyncio.gather(first, *(c.start_otc_details(f"OTHER{i}") for i in range(20)))
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+    refused_at = arrivals[0][1]
+    later = [at for _, at in arrivals[1:]]
+    assert len(later) == 21  # LOC0 again, and the twenty others
+    assert min(later) >= refused_at + 1.0 - 0.01  # nobody went during the pause
+
+
+async def test_a_retry_after_date_is_read_against_the_servers_own_date() -> None:
+    # a server whose clock runs an hour fast asks for 5 s by date: not an hour and 5 s
+    fast = datetime.now(UTC) + timedelta(hours=1)
+
+    async def api(request: web.Request) -> web.Response:
+        return web.json_response(
+            {"errorCode": "TOO_MANY"},
+            status=429,
+            headers={
+                "Date": format_datetime(fast, usegmt=True),
+                "Retry-After": format_datetime(fast + timedelta(seconds=5), usegmt=True),
+            },
+        )
+
+    async with (
+        serve({("POST", "/sellers/v3/returns/otc/start/details"): api}) as origin,
+        OtcClient("t", base_url=origin + "/sellers", retry=RetryPolicy(max_tries=1)) as c,
+    ):
+        with pytest.raises(RateLimitedError) as info:
+            await c.start_otc_details("LOC1")
+        assert info.value.retry_after is not None and 4 <= info.value.retry_after <= 5
+        assert 3 <= c.paused_for() <= 5
+
+
+async def test_a_huge_retry_after_holds_at_most_max_hold_says_so_once_and_shows_in_health(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Retry-After: 31536000 stopped every poll for a year, with no log line and health()
+    # still "running" with nothing to say why
+    clock = ManualClock()
+    async with Simulator(clock=clock) as sim:
+        for loc in ("LOC1", "LOC2"):
+            sim.world.open_task(loc)
+        year = Fault(FaultKind.RATE_LIMITED, retry_after=31_536_000)
+        sim.faults.script(year, year, location="LOC1")
+        async with sim.client(retry=RetryPolicy(max_tries=1)) as client:
+            watcher = OtcWatcher(client, ["LOC1", "LOC2"], interval=1, jitter=0, clock=clock)
+            async with watcher:
+                await watcher.wait_idle()  # LOC1 at t=0: the 429
+                assert sim.requests["LOC1"] == 1
+                assert watcher.health().hold == pytest.approx(MAX_HOLD)
+                for _ in range(int(MAX_HOLD) + 5):
+                    clock.advance(1)
+                    await watcher.wait_idle()
+                    while watcher.queued:
+                        await anext(watcher)
+                # polled again once the capped hold ended: a second 429, a second hold
+                # (LOC2, due just after LOC1, is held again)
+                assert sim.requests["LOC1"] == 2 and sim.requests["LOC2"] == 0
+                assert 0 < watcher.health().hold <= MAX_HOLD
+                for _ in range(int(MAX_HOLD) + 5):
+                    clock.advance(1)
+                    await watcher.wait_idle()
+                    while watcher.queued:
+                        await anext(watcher)
+                assert sim.requests["LOC1"] >= 3 and sim.requests["LOC2"] >= 2
+                assert watcher.health().hold == 0
+    capped = [r for r in caplog.records if "holding" in r.getMessage()]
+    assert [r.levelname for r in capped].count("WARNING") == 1  # said once, not per 429
+
+
+async def test_interval_0_against_a_location_that_fails_at_once_is_no_hot_loop() -> None:
+    # `watch --interval 0` against a 404 sent 6,408 requests in 3 s: the back-off
+    # doubled from the base interval, and from 0 it stayed 0
+    clock = ManualClock()
+    hits: list[float] = []
+
+    async def api(request: web.Request) -> web.Response:
+        hits.append(clock.monotonic())
+        return web.Response(status=404, text="no such endpoint")
+
+    async with (
+        serve({("POST", "/sellers/v3/returns/otc/start/details"): api}) as origin,
+        OtcClient(
+            "t", base_url=origin + "/sellers", retry=RetryPolicy(max_tries=1), clock=clock
+        ) as client,
+        OtcWatcher(client, ["LOC1"], interval=0, jitter=0, clock=clock) as watcher,
+    ):
+        for _ in range(16):  # four seconds in quarters
+            # (a hot loop never lets the watcher be idle: the guard ends the test)
+            await asyncio.wait_for(watcher.wait_idle(), 10)
+            while watcher.queued:
+                await anext(watcher)
+            clock.advance(0.25)
+    # at 0, then after 1 s and 2 s more (doubling from the floor): 3, not thousands
+    assert len(hits) == 3
+    assert [round(b - a, 1) for a, b in itertools.pairwise(hits)] == [1.0, 2.0]

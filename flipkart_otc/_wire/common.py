@@ -171,8 +171,12 @@ def load_json(
     ) from cause
 
 
-def retry_after_seconds(value: str | None, now: datetime) -> float | None:
-    """``Retry-After`` as seconds from ``now``: delta-seconds or an HTTP date."""
+def retry_after_seconds(
+    value: str | None, now: datetime, server_date: str | None = None
+) -> float | None:
+    """``Retry-After`` as seconds from ``now``: delta-seconds or an HTTP date. A date is
+    read against the answer's own ``Date`` header (``server_date``) when it has one: a
+    server whose clock runs an hour fast asks for seconds, not an hour."""
     if value is None:
         return None
     value = value.strip()
@@ -185,10 +189,21 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
             return None
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
-        seconds = (when - now).total_seconds()
+        sent = _http_date(server_date)
+        seconds = (when - (sent if sent is not None else now)).total_seconds()
     if not math.isfinite(seconds):
         return None
     return max(0.0, seconds)
+
+
+def _http_date(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        when = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
 
 
 def _phrase(status: int) -> str:

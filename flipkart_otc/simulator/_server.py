@@ -197,9 +197,11 @@ class Simulator:
     def client(self, **kwargs: Any) -> OtcClient:
         """An :class:`OtcClient` for this simulator with a static token and fast retries.
 
-        Keyword arguments go to :class:`OtcClient` (``auth`` included).
+        Keyword arguments go to :class:`OtcClient` (``auth`` included); its ``clock``
+        is the simulator's unless given, so a 429's pause runs on the same time.
         """
         kwargs.setdefault("retry", RetryPolicy(base_delay=0))
+        kwargs.setdefault("clock", self.clock)
         auth = kwargs.pop("auth", self.token)
         return OtcClient(auth, base_url=self.base_url, **kwargs)
 

@@ -4,15 +4,27 @@
 writes each poll's events to a Redis stream together with the location's state;
 :class:`StreamTail` reads them back in order, alone or as a consumer group;
 :class:`RedisStreamFeed` keeps a picture from them, for a dashboard.
+:class:`RedisRateLimiter` shares one rate limit and one 429 pause across a fleet.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["DEFAULT_STREAM", "RedisStreamFeed", "RedisStreamSink", "StreamEntry", "StreamTail"]
+__all__ = [
+    "DEFAULT_STREAM",
+    "RedisRateLimiter",
+    "RedisStreamFeed",
+    "RedisStreamSink",
+    "StreamEntry",
+    "StreamTail",
+]
+
+_LIMITER = "RedisRateLimiter"
 
 if TYPE_CHECKING:
+    from .redis_limiter import RedisRateLimiter
     from .redis_streams import (
         DEFAULT_STREAM,
         RedisStreamFeed,
@@ -25,7 +37,9 @@ if TYPE_CHECKING:
 def __getattr__(name: str) -> Any:
     if name in __all__:
         try:
-            from . import redis_streams
+            module = importlib.import_module(
+                ".redis_limiter" if name == _LIMITER else ".redis_streams", __name__
+            )
         except ImportError as exc:
             if exc.name is None or not exc.name.startswith("redis"):
                 raise
@@ -34,5 +48,5 @@ def __getattr__(name: str) -> Any:
                 "pip install 'flipkart-otc[redis]'",
                 name=exc.name,
             ) from None
-        return getattr(redis_streams, name)
+        return getattr(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
