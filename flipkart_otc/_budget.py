@@ -85,6 +85,7 @@ class Budget:
         "_demand",
         "_idle",
         "_interval",
+        "_looks",
         "_spent",
         "_total",
         "_visited",
@@ -104,6 +105,7 @@ class Budget:
         self._waits: dict[str, float] = {}  # the same, for tasks waiting for their FE
         self._visited: set[str] = set()  # an FE came since the location's task opened
         self._idle: set[str] = set()
+        self._looks: dict[str, float] = {}  # location -> visit requests a second
         self._total = 0.0
         self._interval = math.inf
         self._spent: collections.deque[float] = collections.deque()
@@ -116,8 +118,17 @@ class Budget:
 
     @property
     def demand(self) -> float:
-        """Polls a second the locations' states call for (the idle ones left out)."""
-        return max(0.0, self._total)
+        """Requests a second the locations' states call for (the idle ones left out):
+        their polls, and the looks at FEs past the Start OTC page (``visits=True``)."""
+        looks = math.fsum(self._looks.values()) if self._looks else 0.0
+        return max(0.0, self._total) + looks
+
+    def note_looks(self, location_id: str, rate: float) -> None:
+        """The requests a second a location's visits now call for (0: none followed)."""
+        if rate > 0:
+            self._looks[location_id] = rate
+        else:
+            self._looks.pop(location_id, None)
 
     @property
     def idle(self) -> int:
@@ -160,6 +171,7 @@ class Budget:
         """A location no longer watched."""
         self._drop(location_id)
         self._visited.discard(location_id)
+        self._looks.pop(location_id, None)
 
     def _drop(self, location_id: str) -> None:
         self._idle.discard(location_id)

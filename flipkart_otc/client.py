@@ -253,10 +253,12 @@ class OtcClient:
         body = await self.fetch_body(location_id, task_type=task_type)
         return start_otc.parse_snapshot(body, location_id, datetime.now(UTC))
 
-    async def initial_load(self, location_id: str, *, patience: float = 0.0) -> InitialLoad:
+    async def initial_load(
+        self, location_id: str, *, patience: float = 0.0, share: float = 1.0
+    ) -> InitialLoad:
         """The FEs now at ``location_id`` on any page of the visit (Start OTC, scanning,
         End OTC), with their task ids, and the seller's OTC flow. Retried like
-        :meth:`start_otc_details`; ``patience`` as for :meth:`fetch_body`.
+        :meth:`start_otc_details`; ``patience`` and ``share`` as for :meth:`fetch_body`.
         """
         location_id = check_location_id(location_id)
         return await self._call(
@@ -267,9 +269,10 @@ class OtcClient:
             success_key=initial_load.SUCCESS_KEY,
             location_id=location_id,
             patience=_patience(patience),
+            share=share,
         )
 
-    async def end_otc_details(self, fe_id: str, task_id: str) -> EndOtc:
+    async def end_otc_details(self, fe_id: str, task_id: str, *, share: float = 1.0) -> EndOtc:
         """The End OTC for an FE's task, and the summary of what was scanned.
 
         Asking makes a code, so no failure that may have reached Flipkart is
@@ -286,6 +289,7 @@ class OtcClient:
             lambda body: end_otc.parse_end_otc(body, fe_id, task_id),
             success_key=end_otc.SUCCESS_KEY,
             retryable=_unsent,
+            share=share,
         )
 
     async def scanned_shipments(
@@ -311,6 +315,7 @@ class OtcClient:
         stop_short: bool = False,
         max_pages: int = DEFAULT_MAX_PAGES,
         patience: float = 0.0,
+        share: float = 1.0,
     ) -> AsyncIterator[ShipmentPage]:
         """The pages of the FE's scanned shipments, from the first, or from ``cursor``
         (a :attr:`ShipmentPage.cursor` this gave before: the watcher reads on from where
@@ -325,7 +330,7 @@ class OtcClient:
         (nothing more now, whichever way the has-more flag is read: another page, or
         the FE still scanning). Past ``max_pages`` pages it raises
         :class:`~flipkart_otc.PageLimitError`. No tracking id is yielded twice in one
-        read. ``patience`` as for :meth:`fetch_body`.
+        read. ``patience`` and ``share`` as for :meth:`fetch_body`.
         """
         task_id, fe_id = check_id("task_id", task_id), check_id("fe_id", fe_id)
         check_int("page_size", page_size)
@@ -351,6 +356,7 @@ class OtcClient:
                 shipments.parse_page,
                 success_key=shipments.SUCCESS_KEY,
                 patience=patience,
+                share=share,
             )
             new = [s for s in page.shipments if s.tracking_id not in yielded]
             yielded.update(s.tracking_id for s in new)
@@ -395,12 +401,6 @@ class OtcClient:
         location_id = check_location_id(location_id)
         if task_type != TASK_TYPE:
             raise ValueError(f"task_type must be {TASK_TYPE!r}, got {task_type!r}")
-        lane = None
-        if share != 1.0:
-            check_share("share", share)
-            if self._rate_limit is None:
-                raise ValueError("share needs a rate_limit on the client (there is no rate)")
-            lane = self._lane(share)
         return self._send(
             "POST",
             self._url,
@@ -408,8 +408,17 @@ class OtcClient:
             start_otc.SUCCESS_KEY,
             location_id,
             _patience(patience),
-            lane,
+            self._lane_of(share),
         )
+
+    def _lane_of(self, share: float) -> Pacer | None:
+        """The lane of requests that may use only ``share`` of the rate (None: all of it)."""
+        if share == 1.0:
+            return None
+        check_share("share", share)
+        if self._rate_limit is None:
+            raise ValueError("share needs a rate_limit on the client (there is no rate)")
+        return self._lane(share)
 
     async def _call(
         self,
@@ -423,6 +432,7 @@ class OtcClient:
         retry: RetryPolicy | None = None,
         retryable: Callable[[BaseException], bool] | None = None,
         patience: float = 0.0,
+        share: float = 1.0,
     ) -> T:
         """One API call: ``method`` on ``path`` (below the base URL, or an absolute URL
         on its host) with a JSON ``payload``, its 200 body handed to ``parse``.
@@ -436,7 +446,8 @@ class OtcClient:
         send = self._send
         if retry is not None or retryable is not None:
             send = (retry or self._policy).wrap(self._attempt, retryable=retryable or is_retryable)
-        body = await send(method, url, payload, success_key, location_id, patience)
+        lane = self._lane_of(share)
+        body = await send(method, url, payload, success_key, location_id, patience, lane)
         return parse(body)
 
     async def _take_turn(

@@ -848,17 +848,28 @@ class OtcWatcher(Lifecycle[WatchEvent]):
             logger.info("location %s: a look at its visits failed: %s", loc.location_id, exc)
         if loc.removed:
             return
+        budget = self._budget
         if visit.fes or visit.look:
             waiting = any(
                 v.page is VisitPage.END_OTC and v.end_otc is None for v in visit.fes.values()
             )
             pause = self._policy.visit_interval(waiting_end_otc=waiting, failed=visit.failed)
             visit.next_round = self._scheduler.now() + pause
-        elif not visit.views:
+            if budget is not None:  # about a read per FE a look, spent before idle polls
+                budget.note_looks(loc.location_id, max(1, len(visit.fes)) / pause)
+            return
+        if budget is not None:
+            budget.note_looks(loc.location_id, 0.0)
+        if not visit.views:
             loc.visit = None  # nobody past the Start OTC page: the location costs nothing
 
     def _patience(self, urgency: Urgency) -> float:
         return self._policy.patience(urgency) if self._paced else 0.0
+
+    def _shared(self) -> dict[str, float]:
+        """What a visit request passes so that, under a budget, it is spent from the
+        watcher's share of the rate like a poll (nothing without one)."""
+        return {"share": self._share} if self._budget is not None else {}
 
     async def _look(self, loc: _Location, visit: _Visits) -> None:
         """One look at a location's visits: the new shipments of each FE that may be
@@ -870,7 +881,7 @@ class OtcWatcher(Lifecycle[WatchEvent]):
         if visit.look:
             try:
                 load = await source.initial_load(
-                    location_id, patience=self._patience(Urgency.ACTIVE)
+                    location_id, patience=self._patience(Urgency.ACTIVE), **self._shared()
                 )
             except FlipkartOtcError as exc:
                 verdict = classify(exc)
@@ -906,9 +917,9 @@ class OtcWatcher(Lifecycle[WatchEvent]):
                 visit.recovering = False
                 return
             try:
-                answer = (
-                    await source.initial_load(location_id, patience=self._patience(Urgency.ACTIVE))
-                ).fes
+                patience = self._patience(Urgency.ACTIVE)
+                load = await source.initial_load(location_id, patience=patience, **self._shared())
+                answer = load.fes
             except TaskNotFoundError:  # no task any more: every FE of it is gone
                 answer = {}
         for fe_id, followed in list(visit.fes.items()):
@@ -949,6 +960,7 @@ class OtcWatcher(Lifecycle[WatchEvent]):
             cursor=cursor,
             stop_short=True,
             patience=self._patience(Urgency.ACTIVE),
+            **self._shared(),
         )
         try:
             async for page in pages:
@@ -972,7 +984,9 @@ class OtcWatcher(Lifecycle[WatchEvent]):
         if ask & Ask.END_OTC:
             source: VisitSource = self._client  # type: ignore[assignment]
             try:
-                end = await source.end_otc_details(followed.fe_id, followed.task_id)
+                end = await source.end_otc_details(
+                    followed.fe_id, followed.task_id, **self._shared()
+                )
             except FlipkartOtcError as exc:
                 if classify(exc).fatal:
                     raise

@@ -84,6 +84,22 @@ def test_the_budget_follows_arrivals_departures_additions_and_removals() -> None
     assert budget.idle_interval() == pytest.approx(190 / 10)
 
 
+def test_the_looks_at_visits_are_spent_before_the_idle_polls() -> None:
+    budget = Budget(PollPolicy(budget_share=0.5), rate=20, base=BASE)
+    for i in range(400):
+        note(budget, f"IDLE{i}", IDLE)
+    assert budget.idle_interval() == pytest.approx(400 / 10)
+    # two FEs scanning at one location, looked at every 1 s: 2 requests a second
+    budget.note_looks("LOC1", 2.0)
+    assert budget.demand == pytest.approx(2.0)
+    assert budget.idle_interval() == pytest.approx(400 / 8)
+    budget.note_looks("LOC1", 0.0)  # the visit is over
+    assert budget.idle_interval() == pytest.approx(400 / 10)
+    budget.note_looks("LOC2", 1.0)
+    budget.forget("LOC2")  # a location removed takes its looks with it
+    assert budget.demand == 0
+
+
 def test_only_a_task_waiting_for_its_first_fe_is_served_before_the_idle_plan() -> None:
     budget = Budget(PollPolicy(budget_share=0.5), rate=20, base=BASE)
     for i in range(100):
