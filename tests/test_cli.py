@@ -16,7 +16,7 @@ import pytest
 from _helpers import DEADLINE, env, run, spawn, token_env
 
 from flipkart_otc import json_schema
-from flipkart_otc._commands import _Stopper
+from flipkart_otc._commands.common import _Stopper
 from flipkart_otc.simulator import ChangeKind, Fault, FaultKind, Simulator
 
 
