@@ -22,28 +22,16 @@ if TYPE_CHECKING:
         EventFeed as EventFeed,
     )
     from ._fanout import (
-        LocationView as LocationView,
-    )
-    from ._fanout import (
-        Picture as Picture,
-    )
-    from ._fanout import (
         ReliableSink as ReliableSink,
     )
     from ._fanout import (
         ResumableSink as ResumableSink,
     )
     from ._fanout import (
-        Sequenced as Sequenced,
-    )
-    from ._fanout import (
         SubscriberLagged as SubscriberLagged,
     )
     from ._fanout import (
         Subscription as Subscription,
-    )
-    from ._fanout import (
-        WatcherHealth as WatcherHealth,
     )
     from ._observe import (
         Observer as Observer,
@@ -59,6 +47,18 @@ if TYPE_CHECKING:
     )
     from ._serialize import (
         json_schema as json_schema,
+    )
+    from ._views import (
+        LocationView as LocationView,
+    )
+    from ._views import (
+        Picture as Picture,
+    )
+    from ._views import (
+        Sequenced as Sequenced,
+    )
+    from ._views import (
+        WatcherHealth as WatcherHealth,
     )
     from .auth import (
         PRODUCTION_TOKEN_URL as PRODUCTION_TOKEN_URL,

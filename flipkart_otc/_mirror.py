@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import attrs
 
-from ._fanout import LocationView, VisitView
+from ._views import LocationView
 from .events import (
     EndOtcReady,
     FeArrived,
@@ -24,7 +24,7 @@ from .events import (
     ShipmentScanned,
     VisitEvent,
 )
-from .models import LocationStatus, OtcSnapshot, ShipmentStatus
+from .models import LocationStatus, OtcSnapshot, ShipmentStatus, VisitView
 
 __all__ = ["apply", "visits_after"]
 

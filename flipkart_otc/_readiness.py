@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._fanout import WatcherHealth
 from ._serialize import iso_utc
+from ._views import WatcherHealth
 
 __all__ = ["liveness", "readiness"]
 

@@ -5,6 +5,7 @@ test module imports another (what they share is in ``tests/_helpers.py``)."""
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -220,3 +221,57 @@ def test_only_the_entry_points_import_the_cli() -> None:
     """``cli`` parses and guards; what it shares with the commands is in ``_cli_base``."""
     importers = {name for name, targets in graph().items() if "flipkart_otc.cli" in targets}
     assert importers <= {"flipkart_otc.__main__", "flipkart_otc.simulator.__main__"}
+
+
+ARCHITECTURE = PACKAGE.parent / "ARCHITECTURE.md"
+LAYERS = ("Core", "Runtime", "Edges")
+#: What a core module may not import: the event loop, or anything that does I/O.
+IMPURE = ("asyncio", "aiohttp", "redis", "socket", "prometheus_client")
+
+
+def layers() -> dict[str, int]:
+    """Each module ARCHITECTURE.md lists, and the rank of its layer (0: core)."""
+    found: dict[str, int] = {}
+    rank = -1
+    for line in ARCHITECTURE.read_text(encoding="utf-8").splitlines():
+        if line.startswith("## "):
+            names = [i for i, layer in enumerate(LAYERS) if line[3:].startswith(layer)]
+            rank = names[0] if names else -1
+        elif (match := re.match(r"- `([\w.]+)`", line)) and rank >= 0:
+            name = f"flipkart_otc.{match[1]}"
+            assert name not in found, f"{name} is listed twice"
+            found[name] = rank
+    return found
+
+
+def test_architecture_lists_every_module_once_under_its_layer() -> None:
+    listed = layers()
+    known = set(modules()) - {"flipkart_otc"}  # the facade that re-exports the names
+    assert set(listed) == known, (sorted(known - set(listed)), sorted(set(listed) - known))
+
+
+def test_imports_never_run_up_a_layer() -> None:
+    rank = layers()
+    up = [
+        (importer, imported)
+        for importer, targets in graph().items()
+        for imported in targets
+        if importer in rank and imported in rank and rank[imported] > rank[importer]
+    ]
+    assert up == []
+
+
+def test_the_core_does_no_io() -> None:
+    core = [name for name, layer in layers().items() if layer == 0]
+    known = modules()
+    impure = []
+    for name in core:
+        tree = ast.parse(known[name].read_text(encoding="utf-8"))
+        for node in _statements(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                names = [node.module]
+            impure += [(name, n) for n in names if n.split(".")[0] in IMPURE]
+    assert impure == []
