@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import TypeVar
@@ -548,9 +548,11 @@ class OtcClient:
         patience: float = 0.0,
         lane: Pacer | None = None,
     ) -> bytes:
-        # One coroutine for the request and its 401 refresh, the request written out here:
-        # every frame between the caller and aiohttp is resumed again at each of a
-        # request's waits, so a helper coroutine for it would cost every poll.
+        """One attempt: its turn, its token, its connection, the request (sent again once
+        with a fresh token after a 401), and what the answer means."""
+        # The request is written out here, in one coroutine with its 401 refresh: every
+        # frame between the caller and aiohttp is resumed again at each of a request's
+        # waits, so the steps it calls are plain functions, never coroutines.
         if lane is not None or not self._pacer.idle or self._limiter is not None:
             await self._take_turn(location_id, patience, lane)
         session = self._session if self._session is not None else self._get_session()
@@ -599,31 +601,15 @@ class OtcClient:
                         exc, "request", location_id=location_id, secrets=(token,)
                     )
                 finally:
-                    if self._observer is not None and outcome != "-":  # "-": cancelled
-                        self._observer.request(
-                            method,
-                            url,
-                            outcome if type(outcome) is int or outcome == "timeout" else "error",
-                            time.perf_counter() - started,
-                        )
-                    if logger.isEnabledFor(logging.DEBUG):
-                        logger.debug(
-                            "%s %s location=%s status=%s %.1fms",
-                            method,
-                            urlsplit(url).path,
-                            location_id,
-                            outcome,
-                            (time.perf_counter() - started) * 1000,
-                        )
+                    if outcome != "-":  # "-": cancelled
+                        self._told(method, url, location_id, outcome, started)
                 if failure is not None:  # raised outside its handler: no request __context__
                     raise failure from failure.__cause__
                 error = None
                 if status == 200:
                     if ERROR_KEY not in body and len(body) <= MAX_BODY:  # the usual success
                         return body
-                    if len(body) > MAX_BODY:
-                        raise too_long(urlsplit(url).path, body, location_id, (token,))
-                    error = error_in_success(body, success_key, location_id, secrets=(token,))
+                    error = self._error_in_200(body, url, success_key, location_id, token)
                     if error is None:
                         return body
                     # a 200 carrying UNAUTHORIZED_ERROR is refused like a 401
@@ -639,23 +625,67 @@ class OtcClient:
             gate.leave()
         if error is not None:
             raise error
-        if 300 <= status < 400:
-            raise redirect_error(status, headers.get("Location"), url, location_id=location_id)
-        wait = None
-        if status == 429:
-            wait = retry_after_seconds(
-                headers.get("Retry-After"),
-                datetime.fromtimestamp(self._clock.time(), UTC),
-                headers.get("Date"),
-            )
-            if self._observer is not None:
-                self._observer.throttled(wait)
-            if wait:  # the throttle is the application's: every request waits
-                wait = self._hold(wait)
-                if self._limiter is not None:
-                    await self._limiter.hold(wait)
-        raise error_from_answer(status, body, location_id, wait, secrets=(token,), url=url)
+        wait = self._throttled(status, headers)
+        if wait and self._limiter is not None:  # every worker of the fleet waits too
+            await self._limiter.hold(wait)
+        raise self._refusal(status, headers, body, url, location_id, wait, token)
 
+    def _told(
+        self, method: str, url: str, location_id: str | None, outcome: object, started: float
+    ) -> None:
+        """An attempt's outcome (a status, "timeout" or the transport error's name), to
+        the observer and the debug log."""
+        if self._observer is not None:
+            kind = outcome if type(outcome) is int or outcome == "timeout" else "error"
+            self._observer.request(method, url, kind, time.perf_counter() - started)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s %s location=%s status=%s %.1fms",
+                method,
+                urlsplit(url).path,
+                location_id,
+                outcome,
+                (time.perf_counter() - started) * 1000,
+            )
+
+    @staticmethod
+    def _error_in_200(
+        body: bytes, url: str, success_key: str, location_id: str | None, token: str
+    ) -> FlipkartOtcError | None:
+        """What a 200 that is not the usual success means: too long (raised), an error
+        it carries, or None (a success after all)."""
+        if len(body) > MAX_BODY:
+            raise too_long(urlsplit(url).path, body, location_id, (token,))
+        return error_in_success(body, success_key, location_id, secrets=(token,))
+
+    def _throttled(self, status: int, headers: Mapping[str, str]) -> float | None:
+        """A 429's ``Retry-After`` in seconds (read against the answer's ``Date``), held
+        by every request of the client (capped); None for another status."""
+        if status != 429:
+            return None
+        wait = retry_after_seconds(
+            headers.get("Retry-After"),
+            datetime.fromtimestamp(self._clock.time(), UTC),
+            headers.get("Date"),
+        )
+        if self._observer is not None:
+            self._observer.throttled(wait)
+        return self._hold(wait) if wait else wait  # the throttle is the application's
+
+    @staticmethod
+    def _refusal(
+        status: int,
+        headers: Mapping[str, str],
+        body: bytes,
+        url: str,
+        location_id: str | None,
+        wait: float | None,
+        token: str,
+    ) -> FlipkartOtcError:
+        """The exception for an answer that is not a success."""
+        if 300 <= status < 400:
+            return redirect_error(status, headers.get("Location"), url, location_id=location_id)
+        return error_from_answer(status, body, location_id, wait, secrets=(token,), url=url)
 
 def _patience(patience: float) -> float:
     if patience:
