@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 import pytest
 from aiohttp import web
+from axe_playwright_python.async_playwright import Axe  # type: ignore[import-untyped]
 from playwright.async_api import Browser, Page, async_playwright
 
 from flipkart_otc import ManualClock, OtcWatcher, PollPolicy, VisitWatcher
@@ -157,3 +158,20 @@ def artifacts(tmp_path: Path) -> Path:
     folder = Path(os.environ.get("FLIPKART_OTC_ARTIFACTS") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+async def audit(page: Page) -> None:
+    """axe-core (the copy in the axe-playwright-python package: nothing fetched) finds no
+    serious or critical violation. axe waits on timers: the page's clock runs meanwhile
+    (a second or two), and stops again after."""
+    await page.clock.resume()
+    try:
+        results = await Axe().run(page)
+    finally:
+        await page.clock.pause_at(await page.evaluate("Date.now()") / 1000 + 2)
+    bad = [
+        f"{v['id']} ({v['impact']}): {v['help']}: {[n['target'] for n in v['nodes']][:3]}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert not bad, bad

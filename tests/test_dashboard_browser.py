@@ -12,7 +12,7 @@ import asyncio
 import re
 from pathlib import Path
 
-from _browser import KEY, STEP, artifacts, browser, desk, drain, open_page, serve
+from _browser import KEY, STEP, artifacts, audit, browser, desk, drain, open_page, serve
 from playwright.async_api import Browser, expect
 
 from flipkart_otc import OtcWatcher
@@ -92,6 +92,7 @@ async def test_the_desk_follows_an_fe_through_its_visit(browser: Browser, tmp_pa
         await expect(visit.locator(".fe-name")).to_contain_text("Ram")
         await expect(visit.locator(".stage")).to_have_text("Scanning")
         await expect(visit.locator(".progress")).to_have_text("0 scanned")
+        await audit(page)  # a visit, scanning
         await expect(page.locator("#log li").first).to_contain_text("Ram (eKart) started scanning")
 
         for accepted in (True, True, True, False):

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _browser import STEP, Desk, artifacts, browser, desk, drain, open_page, serve
-from axe_playwright_python.async_playwright import Axe  # type: ignore[import-untyped]
+from _browser import STEP, Desk, artifacts, audit, browser, desk, drain, open_page, serve
 from playwright.async_api import Browser, Page, expect
 
 from flipkart_otc import OtcWatcher
@@ -52,23 +51,6 @@ window.Notification = class {
   static requestPermission() { return Promise.resolve("granted"); }
 };
 """
-
-
-async def audit(page: Page) -> None:
-    """axe-core (the copy in the axe-playwright-python package: nothing fetched) finds no
-    serious or critical violation. axe waits on timers: the page's clock runs meanwhile
-    (a second or two), and stops again after."""
-    await page.clock.resume()
-    try:
-        results = await Axe().run(page)
-    finally:
-        await page.clock.pause_at(await page.evaluate("Date.now()") / 1000 + 2)
-    bad = [
-        f"{v['id']} ({v['impact']}): {v['help']}: {[n['target'] for n in v['nodes']][:3]}"
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-    assert not bad, bad
 
 
 async def order(page: Page) -> list[str]:

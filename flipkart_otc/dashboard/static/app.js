@@ -6,7 +6,7 @@
   const URGENT_MS = 60 * 1000; // a code with less than this left needs attention
   const RETRY_MS = 2000; // after the stream closed for good, open a new one
   const LOG_SIZE = 50;
-  const BATCH = 80; // cards drawn in one go
+  const BATCH = 25; // cards drawn in one go
   const TITLE = "FE pickups · flipkart-otc";
   const MUTED_KEY = "flipkart-otc:muted";
 
@@ -476,6 +476,14 @@
       card = el("li");
       card.tabIndex = 0;
       card.dataset.location = id;
+      // out of sight (content-visibility: auto) its countdowns wait until it is seen
+      card.addEventListener("contentvisibilityautostatechange", (e) => {
+        card.skipped = e.skipped;
+        if (!e.skipped && !state.stale) {
+          const now = serverNow();
+          for (const f of state.locations.get(id).fes.values()) if (f.view) tickFe(f, now);
+        }
+      });
       state.cards.set(id, card);
     }
     const [icon] = STATUS[loc.status] || ["?"];
@@ -711,9 +719,10 @@
     const now = serverNow();
     if (!state.stale) {
       for (const loc of state.locations.values()) {
+        const seen = !state.cards.get(loc.id)?.skipped;
         for (const f of loc.fes.values()) {
           if (!f.view) continue;
-          tickFe(f, now);
+          if (seen) tickFe(f, now);
           const ms = f.expires - now;
           if (!f.urgentSeen && ms < URGENT_MS) {
             f.urgentSeen = true;
