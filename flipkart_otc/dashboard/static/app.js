@@ -6,7 +6,7 @@
   const URGENT_MS = 60 * 1000; // a code with less than this left needs attention
   const RETRY_MS = 2000; // after the stream closed for good, open a new one
   const LOG_SIZE = 50;
-  const BATCH = 25; // cards drawn in one go
+  const BATCH = 10; // cards drawn in one go
   const TITLE = "FE pickups · flipkart-otc";
   const MUTED_KEY = "flipkart-otc:muted";
 
@@ -75,6 +75,7 @@
     cards: new Map(), // id -> <li>
     order: [],
     dirty: new Set(), // locations to draw again
+    queue: [], // a new picture's locations, most urgent last (popped), to draw in batches
     pending: [], // log entries to draw
     lastMessage: 0, // this browser's time of the last message
     attempt: 0, // this browser's time the current stream was opened
@@ -355,6 +356,7 @@
     state.cards = new Map();
     state.order = [];
     state.dirty = new Set(state.locations.keys());
+    state.queue = [];
     live();
     schedule();
   }
@@ -597,13 +599,20 @@
     const now = serverNow();
     let todo = [...state.dirty];
     if (todo.length > BATCH) {
-      todo = ranking(now).map((r) => r.id).filter((id) => state.dirty.has(id)).slice(0, BATCH);
+      // in the order of urgency, ranked once for the whole picture
+      if (!state.queue.length) state.queue = ranking(now).map((r) => r.id).reverse();
+      todo = [];
+      while (todo.length < BATCH && state.queue.length) {
+        const id = state.queue.pop();
+        if (state.dirty.has(id)) todo.push(id);
+      }
     }
     for (const id of todo) {
       state.dirty.delete(id);
       if (state.locations.has(id)) drawCard(id, now);
     }
     if (state.dirty.size) schedule();
+    else state.queue = [];
     if (state.pending.length) {
       const items = state.pending.slice(-LOG_SIZE).reverse().map(([d, n]) => entry(d, n));
       state.pending = [];
