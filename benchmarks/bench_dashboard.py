@@ -1,5 +1,5 @@
 """The dashboard under load: event latency to browsers, polling with browsers connected,
-and memory per browser.
+memory per browser, and the page's own work in Chromium.
 
     python benchmarks/bench_dashboard.py [--quick] [--locations 1000] [--clients 50]
                                          [--interval 10] [--seconds 30]
@@ -19,6 +19,12 @@ it arrives.
   within 5 %.
 - memory: this process's RSS with the clients connected, less without, per client
   (the first pair also counts the heap's growth for sending the first snapshots).
+- the page: then, with the clients connected again, the dashboard's page in Debian's
+  Chromium (another process) for a phase: its longest task (a ``PerformanceObserver``
+  for long tasks: Chromium reports those over 50 ms), drawing the first picture and
+  afterwards; and event to screen, from the poll that saw the change to the first
+  animation frame after the page drew it, p50/p99. Targets: no task over 50 ms, p99
+  under 250 ms. Skipped, saying so, without /usr/bin/chromium.
 
     python benchmarks/bench_dashboard.py --storm [--quick] [--locations 2000]
                                          [--browsers 300] [--interval 2]
@@ -69,6 +75,41 @@ from flipkart_otc import OtcClient, OtcWatcher, PollPolicy, RetryPolicy
 from flipkart_otc.dashboard import create_app
 
 STAMPED = 5  # clients that parse and time every event; the others only read
+CHROMIUM = Path("/usr/bin/chromium")
+# In the page, before its own script: every long task, and for each event the time from
+# the poll that saw it to the first frame after the page drew it (its log entry).
+_PAGE_PROBE = """
+(() => {
+  const probe = (window.__probe = { tasks: [], latencies: [], observed: new Map() });
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) probe.tasks.push([e.startTime, e.duration]);
+  }).observe({ type: "longtask", buffered: true });
+  const Real = window.EventSource;
+  window.EventSource = class extends Real {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("message", (e) => {
+        const d = JSON.parse(e.data);
+        probe.observed.set(d.seq, Date.parse(d.observed_at));
+      });
+    }
+  };
+  new MutationObserver((records) => {
+    const drawn = [];
+    for (const r of records) {
+      for (const node of r.addedNodes) if (node.dataset && node.dataset.seq) drawn.push(node);
+    }
+    if (!drawn.length) return;
+    requestAnimationFrame(() => {
+      const now = Date.now();
+      for (const node of drawn) {
+        const at = probe.observed.get(Number(node.dataset.seq));
+        if (at !== undefined) probe.latencies.push(now - at);
+      }
+    });
+  }).observe(document, { childList: true, subtree: true });
+})();
+"""
 
 
 def _clients(url: str, count: int, seconds: float, pipe: Any) -> None:
@@ -122,6 +163,57 @@ def _clients(url: str, count: int, seconds: float, pipe: Any) -> None:
     pipe.send(asyncio.run(main()))
 
 
+def _page(url: str, locations: int, seconds: float, pipe: Any) -> None:
+    """A child process: the dashboard in Chromium for ``seconds`` once its first picture
+    is drawn; sends back its long tasks (before and after that picture) and latencies."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
+        )
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page.add_init_script(_PAGE_PROBE)
+        page.goto(url)
+        # (a selector, not a script: the page's CSP allows no eval)
+        page.wait_for_selector(
+            f"#locations > li:nth-child({locations})", state="attached", timeout=120_000
+        )
+        drawn = page.evaluate("performance.now()")
+        page.wait_for_timeout(seconds * 1000)  # the phase's length: a duration
+        tasks, latencies = page.evaluate("[window.__probe.tasks, window.__probe.latencies]")
+        browser.close()
+    before = [d for start, d in tasks if start < drawn]
+    after = [d for start, d in tasks if start >= drawn]
+    pipe.send((before, after, [ms / 1000 for ms in latencies]))
+
+
+async def _page_phase(
+    url: str, args: argparse.Namespace, ctx: Any
+) -> tuple[list[float], list[float], list[float]]:
+    """The page in Chromium, with ``--clients`` SSE clients connected as in the phases."""
+    parent, child = ctx.Pipe()
+    clients = ctx.Process(
+        target=_clients, args=(url, args.clients, 2 * args.interval + args.seconds + 120, child)
+    )
+    clients.start()
+    await asyncio.to_thread(parent.recv)  # every client is connected
+    mine, theirs = ctx.Pipe()
+    page = ctx.Process(target=_page, args=(url, args.locations, args.seconds, theirs))
+    page.start()
+    result: tuple[list[float], list[float], list[float]] = await asyncio.to_thread(mine.recv)
+    page.join(30)
+    clients.terminate()
+    clients.join(30)
+    return result
+
+
+def _longest(durations: list[float]) -> str:
+    if not durations:
+        return "none over 50"
+    return f"{max(durations):.0f} ({len(durations)} over 50)"
+
+
 async def run(args: argparse.Namespace) -> None:
     ids = [f"LOC{i}" for i in range(args.locations)]
     ctx = multiprocessing.get_context("spawn")
@@ -165,6 +257,7 @@ async def run(args: argparse.Namespace) -> None:
                 latencies += await asyncio.to_thread(parent.recv)
                 proc.join(30)
                 rates.append((alone, crowded))
+            page = await _page_phase(url, args, ctx) if args.chromium else None
             drain.cancel()
             await runner.cleanup()
     print(machine())
@@ -198,6 +291,36 @@ async def run(args: argparse.Namespace) -> None:
                     "server memory per client (KiB)",
                     ", ".join(f"{m / 1024:.1f}" for m in memory),
                     "",
+                ],
+            ],
+        )
+    )
+    if page is None:
+        print(f"the page in Chromium: skipped (no {CHROMIUM})")
+        return
+    drawing, later, screen = page
+    print(
+        table(
+            ["the page in Chromium (1366x768)", "value", "target"],
+            [
+                [
+                    f"longest task drawing the first picture of {args.locations:,} (ms)",
+                    _longest(drawing),
+                    "< 50",
+                ],
+                [
+                    f"longest task afterwards, {args.seconds:g} s of events (ms)",
+                    _longest(later),
+                    "< 50",
+                ],
+                [
+                    "event to screen beyond the poll, p50 / p99 / max (ms)",
+                    f"{statistics.median(screen) * 1000:.1f} / "
+                    f"{percentile(screen, 99) * 1000:.1f} / "
+                    f"{max(screen) * 1000:.0f} ({len(screen):,} events)"
+                    if screen
+                    else "no event drawn",
+                    "p99 < 250",
                 ],
             ],
         )
@@ -383,6 +506,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.locations, args.clients, args.interval, args.seconds = 50, 3, 0.5, 5 * QUICK_SECONDS
+    args.chromium = CHROMIUM.exists()
     pin(CLIENT_CPU)  # the watcher and the dashboard on one core, the server on the other
     asyncio.run(run(args))
 

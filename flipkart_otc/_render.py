@@ -86,6 +86,10 @@ def _end_summary(end: dict[str, Any]) -> str:
     )
 
 
+def _shipments(count: int) -> str:
+    return f"{count} shipment" if count == 1 else f"{count} shipments"
+
+
 def _visit_line(head: str, event: VisitEvent, show_otc: bool) -> str:
     fe = f"{event.fe_id} (task {event.task_id})"
     if isinstance(event, ScanningStarted):
@@ -101,9 +105,10 @@ def _visit_line(head: str, event: VisitEvent, show_otc: bool) -> str:
         return f"{head}  {'end OTC':<9}  {fe}  OTC {end['otc']}  {_end_summary(end)}"
     if isinstance(event, VisitLeft):
         short = "" if event.complete else " (the last scans could not be read: maybe more)"
-        return f"{head}  {'left':<9}  {fe}  before its End OTC, {event.scanned} shipments{short}"
+        count = _shipments(event.scanned)
+        return f"{head}  {'left':<9}  {fe}  before its End OTC, {count}{short}"
     if isinstance(event, VisitCompleted):
-        return f"{head}  {'completed':<9}  {fe}  {event.scanned} shipments"
+        return f"{head}  {'completed':<9}  {fe}  {_shipments(event.scanned)}"
     raise TypeError(f"no text line for {type(event).__name__}")  # a new kind: add its line
 
 

@@ -9,129 +9,17 @@ is set (CI sets it, and installs Debian's chromium).
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
-import attrs
-import pytest
-from aiohttp import web
+from _browser import KEY, STEP, artifacts, audit, browser, desk, drain, open_page, serve
+from playwright.async_api import Browser, expect
 
-from flipkart_otc import ManualClock, OtcWatcher, PollPolicy, VisitWatcher
+from flipkart_otc import OtcWatcher
 from flipkart_otc.dashboard import create_app
-from flipkart_otc.simulator import ChangeKind, Fault, FaultKind, Simulator
+from flipkart_otc.simulator import ChangeKind, Fault, FaultKind
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists() and not os.environ.get("FLIPKART_OTC_REQUIRE_BROWSER"):
-    pytest.skip(f"no {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
-
-from playwright.async_api import Browser, Page, async_playwright, expect  # noqa: E402
-
-KEY = "a key for the warehouse desk"
-STEP = 5.0  # the watcher's interval, and how far each step moves time
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--no-sandbox",  # CI runs as root
-                "--disable-gpu",
-                "--disable-background-networking",  # nothing but 127.0.0.1
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        try:
-            yield browser
-        finally:
-            await browser.close()
-
-
-@attrs.define
-class Desk:
-    """A simulator, a watcher of it, its dashboard on 127.0.0.1, and a page open on it."""
-
-    clock: ManualClock
-    sim: Simulator
-    watcher: OtcWatcher | VisitWatcher
-    runner: web.AppRunner
-    url: str
-    page: Page
-
-    async def step(self, seconds: float = STEP) -> None:
-        """Time passes, in the page and on the server, by whole steps (the page first: what
-        the server then sends, it receives at the same time on its own clock)."""
-        while seconds > 0:
-            moved = min(seconds, STEP)
-            await self.page.clock.run_for(round(moved * 1000))
-            self.clock.advance(moved)
-            await self.watcher.wait_idle()
-            seconds -= moved
-
-    def card(self, location_id: str) -> Any:
-        return self.page.locator(f'li.card[data-location="{location_id}"]')
-
-
-async def serve(app: web.Application, port: int = 0) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, shutdown_timeout=1)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}/"
-
-
-async def drain(watcher: OtcWatcher | VisitWatcher) -> None:
-    async for _ in watcher:
-        pass
-
-
-async def open_page(browser: Browser, clock: ManualClock, url: str, **options: Any) -> Page:
-    page = await browser.new_page(**options)
-    # the page's clock moves only when the test says. It need not agree with the
-    # server's: the page counts down against the server's time (so this one is a minute
-    # ahead, and the countdowns must still be right)
-    await page.clock.install(time=clock.time())
-    await page.clock.pause_at(clock.time() + 60)
-    await page.goto(url)
-    return page
-
-
-@asynccontextmanager
-async def desk(browser: Browser, *, visit: bool = False, **options: Any) -> AsyncIterator[Desk]:
-    """With ``visit``, the page of a VisitWatcher (its rounds every 30 s)."""
-    clock = ManualClock()
-    async with Simulator(clock=clock) as sim:
-        for loc in ("LOC1", "LOC2", "LOC3"):
-            sim.world.open_task(loc)
-        sim.world.remove_task("LOC3")
-        kind: type[OtcWatcher] | type[VisitWatcher] = VisitWatcher if visit else OtcWatcher
-        async with (
-            sim.client() as client,
-            kind(
-                client,
-                ["LOC1", "LOC2", "LOC3"],
-                interval=STEP,
-                jitter=0,
-                clock=clock,
-                policy=PollPolicy.fixed(),
-            ) as watcher,
-        ):
-            reader = asyncio.create_task(drain(watcher))
-            clock.advance(STEP)  # every location's first poll
-            await watcher.wait_idle()
-            runner, url = await serve(create_app(watcher, **options))
-            try:
-                page = await open_page(browser, clock, url)
-                yield Desk(clock, sim, watcher, runner, url, page)
-            finally:
-                await runner.cleanup()
-                reader.cancel()
+__all__ = ["browser"]  # the fixture
 
 
 async def test_the_desk_sees_an_fe_come_renew_expire_and_go(
@@ -141,7 +29,7 @@ async def test_the_desk_sees_an_fe_come_renew_expire_and_go(
         page = d.page
         await expect(page.locator("#connection")).to_have_text("Live")
         await expect(d.card("LOC1")).to_contain_text("No FE at the door")
-        await expect(d.card("LOC3")).to_contain_text("No task")
+        await expect(d.card("LOC3")).to_contain_text("No return task today")
 
         # an FE arrives: its card, its code in large digits, the countdown
         fe = d.sim.world.arrive(
@@ -165,14 +53,16 @@ async def test_the_desk_sees_an_fe_come_renew_expire_and_go(
 
         # it counts down against the server's time, turns urgent under a minute ...
         await d.step(240)
-        await expect(fe_card.locator(".countdown")).to_have_text("URGENT · expires in 0:55")
+        await expect(fe_card.locator(".countdown")).to_have_text("URGENT · 0:55 left")
         await expect(fe_card).to_have_class(re.compile(r"\burgent\b"))
         await page.set_viewport_size({"width": 1366, "height": 768})
-        await page.screenshot(path=str(_artifacts(tmp_path) / "dashboard.png"))
+        await page.screenshot(path=str(artifacts(tmp_path) / "dashboard.png"))
         # ... and says when it expired
         await d.step(60)
-        await expect(fe_card.locator(".countdown")).to_have_text("EXPIRED")
-        await expect(page.locator("#log li").first).to_contain_text("code expired")
+        await expect(fe_card.locator(".countdown")).to_have_text("EXPIRED · new code needed")
+        await expect(page.locator("#log li").first).to_contain_text(
+            "Ram (eKart) has an expired code"
+        )
 
         # the FE leaves: its card goes
         d.sim.world.leave("LOC1", fe)
@@ -183,7 +73,7 @@ async def test_the_desk_sees_an_fe_come_renew_expire_and_go(
         # the task closes: the status changes
         d.sim.world.close_task("LOC1")
         await d.step()
-        await expect(d.card("LOC1").locator(".status")).to_have_text("■ Task closed")
+        await expect(d.card("LOC1").locator(".status")).to_have_text("■ Return task closed")
         await expect(page.locator("#connection")).to_have_text("Live")
 
 
@@ -202,6 +92,7 @@ async def test_the_desk_follows_an_fe_through_its_visit(browser: Browser, tmp_pa
         await expect(visit.locator(".fe-name")).to_contain_text("Ram")
         await expect(visit.locator(".stage")).to_have_text("Scanning")
         await expect(visit.locator(".progress")).to_have_text("0 scanned")
+        await audit(page)  # a visit, scanning
         await expect(page.locator("#log li").first).to_contain_text("Ram (eKart) started scanning")
 
         for accepted in (True, True, True, False):
@@ -220,7 +111,7 @@ async def test_the_desk_follows_an_fe_through_its_visit(browser: Browser, tmp_pa
         # an End OTC to read out comes first
         await expect(page.locator("li.card").first).to_have_attribute("data-location", "LOC1")
         await page.set_viewport_size({"width": 1366, "height": 768})
-        await page.screenshot(path=str(_artifacts(tmp_path) / "dashboard-visit.png"))
+        await page.screenshot(path=str(artifacts(tmp_path) / "dashboard-visit.png"))
 
         # a page opened now draws the same from the picture
         fresh = await open_page(browser, d.clock, d.url)
@@ -239,20 +130,18 @@ async def test_the_desk_follows_an_fe_through_its_visit(browser: Browser, tmp_pa
         )
 
 
-def _artifacts(tmp_path: Path) -> Path:
-    """Where screenshots go: $FLIPKART_OTC_ARTIFACTS (CI keeps it), else a temp dir."""
-    folder = Path(os.environ.get("FLIPKART_OTC_ARTIFACTS") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 async def test_a_failing_location_comes_first_and_says_why(browser: Browser) -> None:
     async with desk(browser) as d:
         d.sim.faults.script(*[Fault(FaultKind.SERVICE_UNAVAILABLE)] * 10, location="LOC2")
         await d.step()
         card = d.card("LOC2")
-        await expect(card.locator(".status")).to_have_text("⚠ Failing")
-        await expect(card.locator(".error")).to_contain_text("SERVICE_UNAVAILABLE")
+        # a sentence for the desk; the raw code one click away, never the headline
+        await expect(card.locator(".status")).to_have_text("⚠ Flipkart is not answering; retrying")
+        raw = card.locator("details.raw code")
+        await expect(raw).to_be_hidden()
+        await card.locator("details.raw summary").click()
+        await expect(raw).to_contain_text("SERVICE_UNAVAILABLE_ERROR")
+        assert "SERVICE_UNAVAILABLE" not in (await card.locator(".card-head").inner_text())
         await expect(d.page.locator("li.card").first).to_have_attribute("data-location", "LOC2")
 
 
@@ -328,7 +217,12 @@ async def test_the_filter_is_keyboard_reachable_and_narrows_the_cards(browser: B
         d.sim.world.arrive("LOC2", fe_name="Shyam", ttl=300)
         await d.step()
         await expect(d.card("LOC2")).to_contain_text("Shyam")
-        await d.page.keyboard.press("Tab")
+        # the controls in the header first (sound, notifications), then the filter
+        focused: list[str] = []
+        while "filter" not in focused and len(focused) < 4:
+            await d.page.keyboard.press("Tab")
+            focused.append(await d.page.evaluate("document.activeElement.id"))
+        assert focused == ["mute", "notify", "filter"]
         await expect(d.page.locator("#filter")).to_be_focused()
         await d.page.keyboard.type("shy")
         await expect(d.page.locator("li.card:visible")).to_have_count(1)

@@ -79,6 +79,7 @@ def test_every_kind_renders_validates_and_reads_back(kind: str) -> None:
 def test_a_visit_left_short_says_so_and_an_fe_that_used_its_code_is_named() -> None:
     left = event_line(VisitLeft(*VISIT, scanned=2, complete=False))
     assert "maybe more" in left and "2 shipments" in left
+    assert "1 shipment " in event_line(VisitCompleted(*VISIT, scanned=1)) + " "
     assert "Ram (fe1)" in event_line(ScanningStarted(*VISIT, "Ram", "eKart"))
     assert "departed" not in event_line(FeDeparted("LOC1", AT, "fe1", DETAIL))
 

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 
 import aiohttp
+import attrs
 import pytest
 
 from flipkart_otc import (
@@ -228,6 +229,29 @@ def _scenario_history(seed: int, seconds: bool = False) -> Sequence[object]:
         clock.advance(step)
         driver.advance_to(clock.time())
     return world.history
+
+
+def test_a_share_of_short_codes_mixes_lifetimes_and_without_it_nothing_changes() -> None:
+    def lifetimes(scenario: Scenario) -> list[float]:
+        clock = ManualClock()
+        world = World(clock, seed=1)
+        driver = ScenarioDriver(world, scenario, clock.time())
+        clock.advance(3600)
+        driver.advance_to(clock.time())
+        return [
+            round(c.expires_at - c.at)
+            for c in world.history
+            if c.kind in (ChangeKind.ARRIVED, ChangeKind.RENEWED) and c.expires_at is not None
+        ]
+
+    calm = Scenario(locations=6, seed=1, mean_arrival_gap=60.0, mean_stay=60.0)
+    mixed = lifetimes(attrs.evolve(calm, short_otc_share=0.3, short_otc_ttl=6.0))
+    assert set(mixed) == {6, 300}
+    assert 0.15 < mixed.count(6) / len(mixed) < 0.45
+    # no share, no draw: a seed's story is what it was
+    assert set(lifetimes(calm)) == {300}
+    with pytest.raises(ValueError, match="short_otc_share"):
+        Scenario(short_otc_share=1.5)
 
 
 def test_same_seed_same_scenario_and_ground_truth() -> None:

@@ -27,12 +27,17 @@ async def _demo(args: argparse.Namespace, out: TextIO, say: Callable[[str, str],
         seed=args.seed,
         open_share=1.0,
         mean_arrival_gap=8.0,
-        otc_ttl=8.0,
-        mean_stay=10.0,
+        # codes live minutes, as real ones do; a few live seconds, so that the page also
+        # shows urgent and expired codes
+        otc_ttl=300.0,
+        short_otc_share=0.3,
+        short_otc_ttl=6.0,
+        mean_stay=15.0,
         mean_task_toggle=90.0,
         visits=True,  # FEs go on to scan, reach the End OTC page and finish
-        shipments=(2, 6),
-        scan_gap=3.0,
+        shipments=(2, 5),
+        scan_gap=2.0,
+        end_otc_stay=6.0,
     )
     counts: Counter[str] = Counter()
     stopper = _Stopper(args.duration)

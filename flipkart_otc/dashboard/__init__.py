@@ -361,7 +361,10 @@ def _opening(hub: Hub, heartbeat: float, picture: bytes | None, cursor: int) -> 
         resume = about[:-1] + f',"seq":{cursor}}}'
         return f"event: resume\r\nretry: 1000\r\ndata: {resume}\r\n\r\n".encode()
     # a fresh start: every location, then the events after it. The picture's bytes
-    # are shared by every browser: this one's own fields go in front
+    # are shared by every browser: this one's own fields go in front, among them the
+    # newest event now (``caught_up``): the events up to it happened before the browser
+    # came, so the page calls nobody for them
+    about = about[:-1] + f',"caught_up":{hub.last}}}'
     head = f"id: {cursor}\r\nevent: snapshot\r\nretry: 1000\r\ndata: {about[:-1]},"
     return b"".join((head.encode(), memoryview(picture)[1:], b"\r\n\r\n"))
 

@@ -46,6 +46,10 @@ class Scenario:
     mean_arrival_gap: float = attrs.field(default=600.0, validator=_positive)
     #: How long a code is valid.
     otc_ttl: float = attrs.field(default=300.0, validator=_positive)
+    #: Share of codes issued with ``short_otc_ttl`` instead (a demo's urgent and expired
+    #: codes among calm ones).
+    short_otc_share: float = attrs.field(default=0.0, validator=_fraction)
+    short_otc_ttl: float = attrs.field(default=20.0, validator=_positive)
     #: Mean time until an FE does something again (renews or leaves).
     mean_stay: float = attrs.field(default=240.0, validator=_positive)
     #: Mean time between a task closing or opening at a location.
@@ -59,6 +63,8 @@ class Scenario:
     visits: bool = False
     shipments: tuple[int, int] = (3, 12)
     scan_gap: float = attrs.field(default=20.0, validator=_positive)
+    #: Mean time an FE spends on the End OTC page before it finishes.
+    end_otc_stay: float = attrs.field(default=60.0, validator=_positive)
     leave_share: float = attrs.field(default=0.1, validator=_fraction)
 
     def __attrs_post_init__(self) -> None:
@@ -122,8 +128,12 @@ class ScenarioDriver:
             ran += 1
         return ran
 
-    def _ttl(self) -> float:
-        return self.scenario.otc_ttl / self.scenario.speed
+    def _ttl(self, location_id: str) -> float:
+        sc = self.scenario
+        # no draw without short codes: a seed's story stays what it was
+        if sc.short_otc_share and self._rngs[location_id].random() < sc.short_otc_share:
+            return sc.short_otc_ttl / sc.speed
+        return sc.otc_ttl / sc.speed
 
     def _arrive(self, location_id: str, at: float, _: str | None) -> None:
         sc, world, rng = self.scenario, self.world, self._rngs[location_id]
@@ -132,7 +142,7 @@ class ScenarioDriver:
             return  # the toggle that reopens the task plans the next arrival
         if len(world.fes(location_id)) < sc.max_fes:
             fe_id = world.arrive(
-                location_id, ttl=self._ttl(), otc=f"{rng.randrange(10**6):06d}", at=at
+                location_id, ttl=self._ttl(location_id), otc=f"{rng.randrange(10**6):06d}", at=at
             )
             self._renewals[(location_id, fe_id)] = 0
             self._plan(location_id, at, "step", fe_id, sc.mean_stay)
@@ -148,7 +158,11 @@ class ScenarioDriver:
         if self._renewals[key] < 2 and rng.random() < 0.5:
             self._renewals[key] += 1
             world.renew(
-                location_id, fe_id, ttl=self._ttl(), otc=f"{rng.randrange(10**6):06d}", at=at
+                location_id,
+                fe_id,
+                ttl=self._ttl(location_id),
+                otc=f"{rng.randrange(10**6):06d}",
+                at=at,
             )
             self._plan(location_id, at, "step", fe_id, self.scenario.mean_stay)
         else:
@@ -175,7 +189,7 @@ class ScenarioDriver:
                 world.leave(location_id, fe_id, at=at)  # gone unfinished
                 return
             world.to_end_otc(location_id, fe_id, at=at)
-            self._plan(location_id, at, "complete", fe_id, 60.0)
+            self._plan(location_id, at, "complete", fe_id, sc.end_otc_stay)
             return
         self._scans_left[key] = (left - 1, leaves)
         world.scan(location_id, fe_id, accepted=rng.random() >= 0.1, at=at)
