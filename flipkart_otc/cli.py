@@ -155,7 +155,7 @@ def _worker_options(parser: argparse._ActionsContainer) -> None:
         "--shard",
         metavar="I/N",
         type=_shard,
-        help="watch only the locations of shard I of N (0-based; see the README for the hash)",
+        help="watch only the locations of shard I of N (0-based; docs/fleet.md has the hash)",
     )
 
 

@@ -251,7 +251,7 @@ class OtcClient:
         """
         location_id = check_location_id(location_id)
         body = await self.fetch_body(location_id, task_type=task_type)
-        return start_otc.parse_snapshot(body, location_id, datetime.now(UTC))
+        return start_otc.parse_snapshot(body, location_id, self._now())
 
     async def initial_load(
         self, location_id: str, *, patience: float = 0.0, share: float = 1.0
@@ -265,7 +265,7 @@ class OtcClient:
             "POST",
             initial_load.PATH,
             initial_load.request_body(location_id),
-            lambda body: initial_load.parse_initial_load(body, location_id, datetime.now(UTC)),
+            lambda body: initial_load.parse_initial_load(body, location_id, self._now()),
             success_key=initial_load.SUCCESS_KEY,
             location_id=location_id,
             patience=_patience(patience),
@@ -495,12 +495,19 @@ class OtcClient:
 
     async def _shared_turn(self, limiter: SharedLimiter, location_id: str | None) -> None:
         """Wait for the turn the other processes leave this request."""
+        # A wait for the rate is at most one request's spacing (the bucket's emission
+        # interval); a longer one is a pause that a worker's 429 asked for.
+        spacing = 1.0 / self._rate_limit.rate if self._rate_limit is not None else 0.0
         while (wait := await limiter.acquire()) > 0:
             if wait > self._max_pause:
                 raise paused_error(location_id, wait)
-            if wait >= 1.0:  # another worker's 429: the local queue waits too
+            if wait > spacing * 1.01 + 1e-3:  # another worker's 429: the queue waits too
                 self._pacer.pause(self._monotonic() + wait)
             await self._pacer.sleep(self._monotonic() + wait)
+
+    def _now(self) -> datetime:
+        """Now on the client's clock, as an aware datetime (an answer's ``fetched_at``)."""
+        return datetime.fromtimestamp(self._clock.time(), UTC)
 
     def paused_for(self) -> float:
         """Seconds left of the pause a 429 asked for (0: none): no request of this client

@@ -95,9 +95,9 @@ class PollPolicy:
     the door beyond it wait in the cap's queue, where they go first. A client without
     a rate limit has no budget to share: the watcher refuses the policy.
 
-    The defaults come from ``benchmarks/bench_budget.py`` (the README's "Polling
-    budget"). :meth:`fixed` polls every location at the base interval, as the watcher
-    did before it had a policy.
+    The defaults come from ``benchmarks/bench_budget.py`` (``docs/budget.md``).
+    :meth:`fixed` polls every location at the base interval, as the watcher did
+    before it had a policy.
 
     >>> OtcWatcher(client, locations, interval=10, policy=PollPolicy.fixed())  # doctest: +SKIP
     """

@@ -31,9 +31,10 @@ class VisitWatcher(OtcWatcher):
     The Start OTC events (``FeArrived`` ...) keep their contract; then, for an FE whose
     code was used: ``ScanningStarted``, ``ShipmentScanned`` once per shipment,
     ``EndOtcReady`` with the End OTC and the totals, ``VisitCompleted`` (or
-    ``VisitLeft``). ``scan_interval`` sets ``policy.scanning`` (Flipkart's advice: 30
-    s); every other keyword argument is the ``OtcWatcher``'s, ``sink`` and ``shard``
-    included: one engine, one scheduler, one rate limit.
+    ``VisitLeft``). ``scan_interval``, when given, sets ``policy.scanning`` (else the
+    policy's own: Flipkart's advice, 30 s); every other keyword argument is the
+    ``OtcWatcher``'s, ``sink`` and ``shard`` included: one engine, one scheduler, one
+    rate limit.
 
     Requests: each ``scan_interval``, one scanning call per FE that may be scanning
     (read on from where the last read ended), and initial-load only when a look
@@ -50,15 +51,17 @@ class VisitWatcher(OtcWatcher):
         client: VisitSource,
         locations: Iterable[str] = (),
         *,
-        scan_interval: float = 30.0,
+        scan_interval: float | None = None,
         follow_existing: bool = True,
         policy: PollPolicy | None = None,
         **options: Any,
     ) -> None:
-        check_number("scan_interval", scan_interval, minimum=0.001)
         if policy is not None and not isinstance(policy, PollPolicy):
             raise TypeError(f"policy must be a PollPolicy, got {type(policy).__name__}")
-        policy = attrs.evolve(policy or PollPolicy(), scanning=float(scan_interval))
+        policy = policy or PollPolicy()
+        if scan_interval is not None:  # else the policy's own (Flipkart's advice: 30 s)
+            check_number("scan_interval", scan_interval, minimum=0.001)
+            policy = attrs.evolve(policy, scanning=float(scan_interval))
         super().__init__(
             client,
             locations,

@@ -425,3 +425,49 @@ async def test_interval_0_against_a_location_that_fails_at_once_is_no_hot_loop()
     # at 0, then after 1 s and 2 s more (doubling from the floor): 3, not thousands
     assert len(hits) == 3
     assert [round(b - a, 1) for a, b in itertools.pairwise(hits)] == [1.0, 2.0]
+
+
+class SlowFleet:
+    """A SharedLimiter whose every first answer is a wait of ``wait`` seconds, then a
+    turn: what a fleet's bucket says at a rate below one request a second."""
+
+    def __init__(self, wait: float) -> None:
+        self.wait = wait
+        self.asked = 0
+
+    @property
+    def workers(self) -> int:
+        return 2
+
+    async def acquire(self) -> float:
+        self.asked += 1
+        return self.wait if self.asked % 2 else 0.0
+
+    async def hold(self, seconds: float) -> None:
+        raise AssertionError("no 429 here")
+
+
+@pytest.mark.parametrize(("wait", "paused"), [(1.9, False), (30.0, True)])
+async def test_a_fleets_wait_for_its_rate_is_not_a_pause(wait: float, paused: bool) -> None:
+    """At 0.5 requests a second a turn may be 2 s away: that is the rate, not a 429's
+    pause (health() must not report one); a wait past one request's spacing is."""
+    clock = ManualClock()
+
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(body=b'{"otcDetails": {}}', content_type="application/json")
+
+    async with serve({("POST", "/sellers/v3/returns/otc/start/details"): answer}) as origin:
+        fleet = SlowFleet(wait)
+        async with OtcClient(
+            "t", base_url=origin + "/sellers", rate_limit=RateLimit(0.5), limiter=fleet,
+            clock=clock,
+        ) as client:  # fmt: skip
+            poll = asyncio.ensure_future(client.fetch_body("LOC1"))
+            for _ in range(1000):  # the poll's first steps, to its first ask (no clock moves)
+                if fleet.asked:
+                    break
+                await asyncio.sleep(0)
+            assert fleet.asked == 1
+            assert (client.paused_for() > 0) is paused
+            clock.advance(wait)
+            await poll
