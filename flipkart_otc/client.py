@@ -7,8 +7,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import TypeVar
+from typing import Self, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -22,6 +21,7 @@ from ._checks import (
     check_number,
     check_url,
 )
+from ._lifecycle import Closing
 from ._observe import Observer
 from ._pacer import Pacer, paused_error
 from ._transport import (
@@ -76,7 +76,7 @@ logger = logging.getLogger("flipkart_otc")
 logger.addHandler(logging.NullHandler())
 
 
-class OtcClient:
+class OtcClient(Closing):
     """Async client for the FE visit's endpoints: Start OTC (``start_otc_details``,
     ``fetch_body``), ``initial_load``, ``scanned_shipments`` and ``end_otc_details``.
 
@@ -219,17 +219,9 @@ class OtcClient:
             )
         return self._session
 
-    async def __aenter__(self) -> OtcClient:
+    async def __aenter__(self) -> Self:
         self._get_session()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the session if the client created it. Safe to call twice."""

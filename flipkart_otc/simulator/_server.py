@@ -10,11 +10,11 @@ import json
 import secrets
 from collections import Counter
 from collections.abc import Callable
-from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
 
+from .._lifecycle import Closing
 from .._wire.common import TASK_TYPE
 from .._wire.end_otc import PATH as END_OTC_PATH
 from .._wire.initial_load import PATH as INITIAL_LOAD_PATH
@@ -73,7 +73,7 @@ def _error(status: int, code: str, message: str, **headers: str) -> web.Response
     return web.Response(status=status, body=body, content_type=_JSON, headers=headers)
 
 
-class Simulator:
+class Simulator(Closing):
     """A local Flipkart: the Start OTC API and the OAuth token endpoint over real HTTP.
 
     It checks what Flipkart checks (content type, bearer token, JSON body,
@@ -245,16 +245,12 @@ class Simulator:
         if runner is not None:
             await runner.cleanup()
 
-    async def __aenter__(self) -> Simulator:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def aclose(self) -> None:
+        """The same as :meth:`close` (what ``async with`` calls)."""
         await self.close()
 
     # -- handlers --------------------------------------------------------------
