@@ -275,7 +275,8 @@ async def test_a_429_holds_every_location_then_their_polls_resume_spread_out() -
         sim.faults.script(Fault(FaultKind.RATE_LIMITED, retry_after=60), location="LOC0")
         async with (
             sim.client(retry=RetryPolicy(max_tries=1)) as client,
-            OtcWatcher(client, locations, interval=10, jitter=0, clock=clock) as watcher,
+            # seeded: where the held polls fall in their interval is drawn at random
+            OtcWatcher(client, locations, interval=10, jitter=0, clock=clock, seed=3) as watcher,
         ):
             await watcher.wait_idle()  # t=0: LOC0's poll, the 429
             assert sum(sim.requests.values()) == 1
