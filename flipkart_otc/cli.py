@@ -7,6 +7,9 @@ closed (``| head``: the rest is dropped quietly, as a shell reports for ``cat``)
 
 This module stays light: the commands and everything they import load inside
 :func:`main`, where a Ctrl+C during start-up is caught like any other.
+
+Why one module of some 500 lines: the parser of six commands, each option written
+once with its help (the commands themselves are ``_commands``').
 """
 
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""``OtcClient``: the one place that sends Start OTC requests."""
+"""``OtcClient``: the one place that sends Start OTC requests.
+
+Why one module of some 700 lines: one request path (``_attempt``, in steps) and one
+short method per endpoint, most of it their docstrings and argument checks; the
+pacing is ``_pacer``'s, the wire ``_wire``'s, the transport's errors ``_transport``'s.
+"""
 
 from __future__ import annotations
 

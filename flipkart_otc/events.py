@@ -21,6 +21,9 @@ event                      when
 A ``VisitWatcher`` adds the events of the rest of the visit (``VisitEvent``):
 ``ScanningStarted``, ``ShipmentScanned``, ``EndOtcReady``, ``VisitCompleted`` and
 ``VisitLeft``.
+
+Why one module of some 500 lines: the ten event classes, their one JSON form and
+:func:`event_from_dict` that reads it back are the event contract, kept in one place.
 """
 
 from __future__ import annotations

@@ -275,3 +275,14 @@ def test_the_core_does_no_io() -> None:
                 names = [node.module]
             impure += [(name, n) for n in names if n.split(".")[0] in IMPURE]
     assert impure == []
+
+
+def test_a_long_module_says_at_its_top_why_it_stays_one() -> None:
+    """One concern per module: past 400 lines, its docstring says why it is one piece."""
+    silent = [
+        name
+        for name, path in modules().items()
+        if len((text := path.read_text(encoding="utf-8")).splitlines()) > 400
+        and "Why one module" not in (ast.get_docstring(ast.parse(text)) or "")
+    ]
+    assert silent == []

@@ -4,6 +4,10 @@ One private cattrs converter is the definition of how an entry structures; a
 hand-written path takes entries as Flipkart sends them for less, held equal to
 the converter by a property test. Nothing here does I/O or reads a clock:
 callers pass ``fetched_at``.
+
+Two parsing styles, on purpose: cattrs here alone, as the reference definition that
+the hand-written path (every poll's hot path) is held equal to; the other endpoints,
+read once per visit look, are their hand-written ``kinds.field`` reads.
 """
 
 from __future__ import annotations

@@ -16,6 +16,10 @@ Routes, relative to where it is mounted: ``/`` the page, ``/events`` the event s
 ``/healthz`` and ``/readyz`` JSON probes and ``/metrics`` (see
 :class:`~flipkart_otc.probes.Probes`), ``/login`` where the access key is entered. Needs the
 ``dashboard`` extra: ``pip install 'flipkart-otc[dashboard]'``.
+
+Why one module of some 410 lines: the app's routes, its middlewares (Host rule,
+access key, security headers) and the event stream; the page is ``static/``, the
+fan-out to browsers ``_hub``, the access rules ``_access``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""The simulator's HTTP side: Flipkart's Start OTC and OAuth token endpoints on 127.0.0.1."""
+"""The simulator's HTTP side: Flipkart's Start OTC and OAuth token endpoints on 127.0.0.1.
+
+Why one module of some 460 lines: the handlers of five endpoints and the token
+endpoint, each checking what Flipkart checks; the world and the faults are apart.
+"""
 
 from __future__ import annotations
 

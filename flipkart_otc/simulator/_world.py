@@ -1,5 +1,9 @@
 """The simulated Flipkart world: seller locations, their RETURN tasks, the FEs on the
-Start OTC page, and a ground-truth log of every change. Pure state, no I/O."""
+Start OTC page, and a ground-truth log of every change. Pure state, no I/O.
+
+Why one module of some 560 lines: the ground truth and every endpoint's answer are
+read from the same records, and must change together.
+"""
 
 from __future__ import annotations
 
