@@ -301,6 +301,20 @@ class Worker:
         return err.decode()
 
 
+async def stream_entries(url: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The fleet stream's events: every entry as written (raw), and each event once,
+    de-duplicated by its event id (what a reader keeps)."""
+    import redis.asyncio as aioredis  # the `redis` extra: only the fleet tests need it
+
+    async with aioredis.Redis.from_url(url) as r:
+        rows: Any = await r.xrange(STREAM)
+    raw = [(f[b"id"].decode(), json.loads(f[b"event"])) for _, f in rows]
+    unique: dict[str, dict[str, Any]] = {}
+    for event_id, event in raw:
+        unique.setdefault(event_id, event)
+    return [event for _, event in raw], list(unique.values())
+
+
 async def stream_length_reaches(server: RedisServer, count: int) -> None:
     """Block on the stream (XREAD BLOCK) until it holds ``count`` entries."""
     import redis.asyncio as aioredis  # the `redis` extra: only the fleet tests need it

@@ -11,15 +11,12 @@ few and counted.
 from __future__ import annotations
 
 import itertools
-import json
 import random
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any
 
-import redis.asyncio as aioredis
-from _helpers import INTERVAL, SHARDS, STREAM, Worker, stream_length_reaches
+from _helpers import INTERVAL, SHARDS, Worker, stream_entries, stream_length_reaches
 from _redis_server import RedisServer
 
 from flipkart_otc import shard_of
@@ -56,13 +53,7 @@ async def test_shard_workers_killed_at_random_moments_lose_and_repeat_nothing(
             assert "Traceback" not in err
         history = [c for c in sim.history if c.at < end]
 
-    async with aioredis.Redis.from_url(redis_server.url) as r:
-        rows: Any = await r.xrange(STREAM)
-    raw = [(f[b"id"].decode(), json.loads(f[b"event"])) for _, f in rows]
-    unique: dict[str, dict[str, Any]] = {}
-    for event_id, event in raw:
-        unique.setdefault(event_id, event)
-    events = list(unique.values())
+    raw, events = await stream_entries(redis_server.url)
     duplicates = len(raw) - len(events)
     print(f"\n{len(raw)} entries, {len(events)} events, {duplicates} raw duplicates")
     assert len(events) >= 1_000

@@ -10,14 +10,11 @@ answer was never published. The raw duplicates are counted and printed."""
 
 from __future__ import annotations
 
-import json
 import random
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any
 
-import redis.asyncio as aioredis
-from _helpers import STREAM, Worker, stream_length_reaches
+from _helpers import Worker, stream_entries, stream_length_reaches
 from _redis_server import RedisServer
 
 from flipkart_otc.simulator import ChangeKind, Scenario, Simulator
@@ -50,14 +47,8 @@ async def test_visit_workers_killed_mid_visit_tell_each_shipment_and_code_once(
             assert "Traceback" not in err and "a bug" not in err
         history = list(sim.history)
 
-    async with aioredis.Redis.from_url(redis_server.url) as r:
-        rows: Any = await r.xrange(STREAM)
-    raw = [(f[b"id"].decode(), json.loads(f[b"event"])) for _, f in rows]
-    unique: dict[str, dict[str, Any]] = {}
-    for event_id, event in raw:
-        unique.setdefault(event_id, event)
-    events = list(unique.values())
-    raw_shipments = [e for _, e in raw if e["event"] == "shipment_scanned"]
+    raw, events = await stream_entries(redis_server.url)
+    raw_shipments = [e for e in raw if e["event"] == "shipment_scanned"]
     print(
         f"\n{len(raw)} entries, {len(events)} events, {len(raw) - len(events)} raw duplicates "
         f"({len(raw_shipments)} shipment entries)"
@@ -69,7 +60,7 @@ async def test_visit_workers_killed_mid_visit_tell_each_shipment_and_code_once(
     )
     assert max(told.values(), default=1) == 1  # one event id per shipment
     codes: dict[str, set[str]] = defaultdict(set)  # the End OTCs published, per FE
-    for _, e in raw:
+    for e in raw:
         if e["event"] == "end_otc_ready":
             codes[e["fe_id"]].add(e["otc"])
     issued: dict[str, list[str]] = defaultdict(list)
